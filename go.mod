@@ -1,0 +1,3 @@
+module github.com/zrep/zrep
+
+go 1.24

@@ -1,0 +1,165 @@
+// Package pdu holds the plain data types that cross the boundary between the
+// replication engine and the endpoints that drive `zfs`.
+//
+// Nothing here runs a command or touches the network: these are values only,
+// so both sides can be tested without ZFS.
+package pdu
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// VersionType tells a snapshot from a bookmark.
+type VersionType int
+
+const (
+	// Snapshot is a read-only image of a filesystem: `fs@name`.
+	Snapshot VersionType = iota
+	// Bookmark marks a snapshot's position without its data: `fs#name`.
+	// It can be the base of an incremental send, never its target.
+	Bookmark
+)
+
+func (t VersionType) String() string {
+	switch t {
+	case Snapshot:
+		return "snapshot"
+	case Bookmark:
+		return "bookmark"
+	}
+	return fmt.Sprintf("VersionType(%d)", int(t))
+}
+
+// Delimiter is the character between a dataset and a version name of this type.
+func (t VersionType) Delimiter() string {
+	if t == Bookmark {
+		return "#"
+	}
+	return "@"
+}
+
+// FilesystemVersion is one snapshot or bookmark of a filesystem.
+type FilesystemVersion struct {
+	// Name is the part after `@` or `#`.
+	Name string
+	Type VersionType
+	// Guid identifies the version across pools: a received snapshot keeps
+	// the guid of the snapshot it was sent from.
+	Guid uint64
+	// CreateTXG orders the versions of one filesystem in creation order.
+	CreateTXG uint64
+	Creation  time.Time
+}
+
+// RelName is the version's name relative to its filesystem: `@snap` or `#bookmark`.
+func (v *FilesystemVersion) RelName() string {
+	return v.Type.Delimiter() + v.Name
+}
+
+// FullPath is the version's full ZFS name on filesystem fs.
+func (v *FilesystemVersion) FullPath(fs string) string {
+	return fs + v.RelName()
+}
+
+// ReportName is how plans and reports write the version: a snapshot by its
+// bare name, a bookmark as `#name`.
+func (v *FilesystemVersion) ReportName() string {
+	if v.Type == Bookmark {
+		return "#" + v.Name
+	}
+	return v.Name
+}
+
+func (v *FilesystemVersion) String() string { return v.RelName() }
+
+// Filesystem is a filesystem or volume on one side, with its versions.
+type Filesystem struct {
+	// Path is the full dataset name, e.g. `tank/data/home`.
+	Path string
+	// Volume is true for a zvol.
+	Volume bool
+	// Placeholder is true when zrep created the dataset only to hold
+	// children (`zrep:placeholder=on` set locally).
+	Placeholder bool
+	// ResumeToken is the dataset's `receive_resume_token`: partial state left
+	// by an interrupted resumable receive. Empty when there is none or the
+	// platform has no resumable receive.
+	ResumeToken string
+	// Versions are the filesystem's snapshots and bookmarks, in no
+	// particular order.
+	Versions []*FilesystemVersion
+}
+
+// Parent is the dataset name of fs's parent, or "" for a pool.
+func Parent(fs string) string {
+	i := strings.LastIndexByte(fs, '/')
+	if i < 0 {
+		return ""
+	}
+	return fs[:i]
+}
+
+// DestroySnapshotsReq asks an endpoint to destroy snapshots of one filesystem.
+type DestroySnapshotsReq struct {
+	Filesystem string
+	Snapshots  []*FilesystemVersion
+}
+
+// DestroySnapshotsRes says what happened to each snapshot of a DestroySnapshotsReq.
+type DestroySnapshotsRes struct {
+	Results []*DestroySnapshotRes
+}
+
+// DestroySnapshotRes is the outcome for one snapshot; Error is empty on success.
+type DestroySnapshotRes struct {
+	Snapshot *FilesystemVersion
+	Error    string
+}
+
+// SendReq describes a `zfs send`.
+type SendReq struct {
+	// Filesystem is the source dataset.
+	Filesystem string
+	// From is the incremental base (snapshot or bookmark); nil for a full send.
+	From *FilesystemVersion
+	// To is the snapshot sent.
+	To *FilesystemVersion
+	// Intermediates asks for every snapshot between From and To as well
+	// (`zfs send -I`) instead of To alone (`-i`).
+	Intermediates bool
+	// ResumeToken, when set, resumes an interrupted transfer (`zfs send -t`);
+	// From, To and Intermediates then only describe it.
+	ResumeToken string
+}
+
+// ReceiveReq describes a `zfs receive`.
+type ReceiveReq struct {
+	// Filesystem is the destination dataset.
+	Filesystem string
+	// OverwritePlaceholder allows a full stream to replace a placeholder
+	// (`zfs receive -F`), the only overwrite done without Rollback.
+	OverwritePlaceholder bool
+	// Rollback allows the receive to roll the destination back to the
+	// stream's base, discarding later changes (`zfs receive -F`).
+	Rollback bool
+	// Resumable keeps partial state if the stream breaks (`zfs receive -s`),
+	// where the platform supports it.
+	Resumable bool
+}
+
+// Stream is the output of a running `zfs send`. Close ends the sending
+// process if it still runs and returns its error, classified like every
+// other endpoint error.
+type Stream interface {
+	io.ReadCloser
+}
+
+// SizeEstimate is the expected size of a send. Known is false when the
+// platform cannot estimate.
+type SizeEstimate struct {
+	Bytes int64
+	Known bool
+}
