@@ -1,0 +1,55 @@
+# zrep: the same commands the README and CI use.
+GO ?= go
+export PATH := $(PATH):/usr/local/go/bin
+BIN := bin/zrep
+FUZZTIME ?= 4s
+
+.PHONY: all build test unit e2e fuzz lint bench demo demo-clean lab clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) .
+
+# Unit tests, parser fuzzing and the end-to-end tests on the zfs-fuse lab.
+# As root the end-to-end tests start the lab themselves (lab/lab.sh up);
+# with CI=true they fail instead of skipping when it cannot run.
+test: lint
+	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+unit:
+	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /e2e)
+
+e2e:
+	$(GO) test -count=1 -v ./e2e/
+
+# Each fuzz target runs briefly; a crash fails the build.
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+		for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+			echo "fuzz $$pkg $$f"; \
+			$(GO) test -run='^$$' -fuzz="^$$f$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+bench: build
+	bench/run.sh
+
+demo: build
+	lab/demo.sh
+
+demo-clean:
+	lab/demo.sh clean
+
+lab:
+	lab/lab.sh up
+
+clean:
+	rm -rf bin
