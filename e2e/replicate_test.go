@@ -1,0 +1,358 @@
+package e2e
+
+import (
+	"strings"
+	"testing"
+)
+
+// mustMatch fails unless dst holds exactly want (name=guid, creation order).
+func mustMatch(t *testing.T, dst string, want []string) {
+	t.Helper()
+	if got := snapshots(t, dst); !equalLists(got, want) {
+		t.Fatalf("snapshots of %s:\n got %v\nwant %v", dst, got, want)
+	}
+}
+
+func TestLocalFullThenIncremental(t *testing.T) {
+	sp, dp := newPool(t), newPool(t)
+	src, dst := sp+"/data", dp+"/data"
+	createFS(t, src, "first")
+	snapshot(t, src, "s1")
+	writeFile(t, src, "f", "second")
+	snapshot(t, src, "s2")
+
+	zrep(t, "run", src, dst).mustExit(t, 0)
+	srcSnaps := snapshots(t, src)
+	mustMatch(t, dst, srcSnaps[1:]) // --initial newest: the newest alone
+	if got := readFile(t, dst, "f"); got != "second" {
+		t.Fatalf("destination file = %q, want %q", got, "second")
+	}
+	if v, _ := property(t, dst, "mounted"); v != "no" {
+		t.Errorf("received filesystem is mounted (%s); zrep receives with -u", v)
+	}
+
+	writeFile(t, src, "f", "third")
+	snapshot(t, src, "s3")
+	writeFile(t, src, "g", "fourth")
+	snapshot(t, src, "s4")
+	zrep(t, "run", src, dst).mustExit(t, 0)
+	mustMatch(t, dst, snapshots(t, src)[1:])
+	if got := readFile(t, dst, "f") + readFile(t, dst, "g"); got != "thirdfourth" {
+		t.Fatalf("destination files = %q", got)
+	}
+
+	// Up to date: nothing is sent, nothing written.
+	r := zrep(t, "run", "--json", src, dst).mustExit(t, 0)
+	rep := jsonOf(t, r)
+	if rep["bytes"].(float64) != 0 {
+		t.Errorf("a no-op run sent %v bytes", rep["bytes"])
+	}
+	for _, sub := range r.subcommands("destination") {
+		if sub == "receive" || sub == "recv" {
+			t.Errorf("a no-op run received: %v", r.argv)
+		}
+	}
+}
+
+func TestInitialAll(t *testing.T) {
+	sp, dp := newPool(t), newPool(t)
+	src, dst := sp+"/a", dp+"/a"
+	createFS(t, src, "x")
+	for _, s := range []string{"b", "a", "c"} { // creation order differs from name order
+		snapshot(t, src, s)
+		writeFile(t, src, "f", s)
+	}
+	r := zrep(t, "run", "--initial", "all", "--json", src, dst).mustExit(t, 0)
+	mustMatch(t, dst, snapshots(t, src))
+	rep := jsonOf(t, r)
+	steps := rep["completed"].([]any)[0].(map[string]any)["steps"].([]any)
+	var got []string
+	for _, s := range steps {
+		st := s.(map[string]any)
+		from := "-"
+		if st["from"] != nil {
+			from = st["from"].(string)
+		}
+		got = append(got, from+">"+st["to"].(string)+":"+st["status"].(string))
+	}
+	want := []string{"->b:Completed", "b>a:Completed", "a>c:Completed"}
+	if !equalLists(got, want) {
+		t.Fatalf("steps = %v, want %v", got, want)
+	}
+}
+
+// TestOverSSH replicates full then incremental in each direction the lab's
+// sshd allows: push, pull and remote to remote.
+func TestOverSSH(t *testing.T) {
+	cases := []struct {
+		name     string
+		src, dst func(string) string
+	}{
+		{"push", local, remote},
+		{"pull", remote, local},
+		{"remote-to-remote", remote, remote},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sp, dp := newPool(t), newPool(t)
+			src, dst := sp+"/data", dp+"/copy"
+			createFS(t, src, "one")
+			snapshot(t, src, "s1")
+			args := append([]string{"run"}, sshFlags()...)
+			zrep(t, append(args, tc.src(src), tc.dst(dst))...).mustExit(t, 0)
+			mustMatch(t, dst, snapshots(t, src))
+
+			writeFile(t, src, "f", "two")
+			snapshot(t, src, "s2")
+			snapshot(t, src, "s3")
+			r := zrep(t, append(args, "--json", tc.src(src), tc.dst(dst))...).mustExit(t, 0)
+			mustMatch(t, dst, snapshots(t, src))
+			if got := readFile(t, dst, "f"); got != "two" {
+				t.Fatalf("destination file = %q, want two", got)
+			}
+			for _, c := range r.argv {
+				wantHost := ""
+				if (c.Role == "source" && tc.src(src) != src) || (c.Role == "destination" && tc.dst(dst) != dst) {
+					wantHost = lab.sshHost
+				}
+				if c.Host != wantHost {
+					t.Errorf("%s ran on host %q, want %q", c, c.Host, wantHost)
+				}
+			}
+		})
+	}
+}
+
+func local(ds string) string { return ds }
+
+func TestRecursiveExcludeAndPlaceholders(t *testing.T) {
+	sp, dp := newPool(t), newPool(t)
+	root := sp + "/root"
+	for _, fs := range []string{"", "/a", "/a/x", "/skip", "/skip/kid", "/nosnap", "/nosnap/child", "/ignored"} {
+		createFS(t, root+fs, "data of "+fs)
+	}
+	for _, fs := range []string{"", "/a", "/a/x", "/skip", "/skip/kid", "/nosnap/child", "/ignored"} {
+		snapshot(t, root+fs, "s1")
+	}
+	dst := dp + "/copy"
+	r := zrep(t, "run", "-r", "--exclude", "/skip$", "--exclude", "ignored", root, dst).mustExit(t, 0)
+
+	for _, fs := range []string{"", "/a", "/a/x", "/skip/kid", "/nosnap/child"} {
+		mustMatch(t, dst+fs, snapshots(t, root+fs))
+		if v, src := property(t, dst+fs, "zrep:placeholder"); v == "on" && src == "local" {
+			t.Errorf("%s is a placeholder, want a received filesystem", dst+fs)
+		}
+	}
+	for _, fs := range []string{"/skip", "/nosnap"} {
+		if v, src := property(t, dst+fs, "zrep:placeholder"); v != "on" || src != "local" {
+			t.Errorf("%s: zrep:placeholder=%s (%s), want on (local)", dst+fs, v, src)
+		}
+		if v, _ := property(t, dst+fs, "canmount"); v != "off" {
+			t.Errorf("%s: canmount=%s, want off", dst+fs, v)
+		}
+		if got := snapshots(t, dst+fs); len(got) != 0 {
+			t.Errorf("placeholder %s has snapshots %v", dst+fs, got)
+		}
+	}
+	if exists(dst + "/ignored") {
+		t.Errorf("excluded %s/ignored was replicated", root)
+	}
+
+	// Parents are received before their children.
+	var order []string
+	for _, c := range r.argv {
+		if c.Role == "destination" && len(c.Argv) > 1 && (c.Argv[1] == "receive" || c.Argv[1] == "recv") {
+			order = append(order, c.Argv[len(c.Argv)-1])
+		}
+	}
+	pos := map[string]int{}
+	for i, fs := range order {
+		pos[fs] = i
+	}
+	for _, pair := range [][2]string{{"", "/a"}, {"/a", "/a/x"}} {
+		p, pok := pos[dst+pair[0]]
+		c, cok := pos[dst+pair[1]]
+		if !pok || !cok || p > c {
+			t.Errorf("receive order %v: %s must come before %s", order, dst+pair[0], dst+pair[1])
+		}
+	}
+
+	// Once the source has a snapshot, its placeholder is overwritten by a
+	// full receive and becomes a normal filesystem; its child stays.
+	snapshot(t, root+"/nosnap", "s2")
+	zrep(t, "run", "-r", "--exclude", "/skip$", "--exclude", "ignored", root, dst).mustExit(t, 0)
+	mustMatch(t, dst+"/nosnap", snapshots(t, root+"/nosnap"))
+	mustMatch(t, dst+"/nosnap/child", snapshots(t, root+"/nosnap/child"))
+	if v, _ := property(t, dst+"/nosnap", "zrep:placeholder"); v == "on" {
+		t.Errorf("%s/nosnap is still a placeholder", dst)
+	}
+	if got := readFile(t, dst+"/nosnap", "f"); got != "data of /nosnap" {
+		t.Errorf("former placeholder holds %q", got)
+	}
+}
+
+func TestNamesWithSpacesColonsDots(t *testing.T) {
+	for _, side := range []struct {
+		name string
+		wrap func(string) string
+	}{{"local", local}, {"ssh", remote}} {
+		t.Run(side.name, func(t *testing.T) {
+			sp, dp := newPool(t), newPool(t)
+			src := sp + "/my data:v1.0"
+			dst := dp + "/back up:v1.0 copy"
+			createFS(t, src+"/child one", "x")
+			writeFile(t, src, "f", "top")
+			snapshot(t, src, "snap 1")
+			snapshot(t, src+"/child one", "snap 1")
+			snapshot(t, src, "v2.0:a b")
+			snapshot(t, src+"/child one", "v2.0:a b")
+			args := append([]string{"run", "-r", "--initial", "all"}, sshFlags()...)
+			zrep(t, append(args, side.wrap(src), side.wrap(dst))...).mustExit(t, 0)
+			mustMatch(t, dst, snapshots(t, src))
+			mustMatch(t, dst+"/child one", snapshots(t, src+"/child one"))
+			if got := readFile(t, dst, "f"); got != "top" {
+				t.Fatalf("file = %q", got)
+			}
+		})
+	}
+}
+
+func TestPlanChangesNothing(t *testing.T) {
+	sp, dp := newPool(t), newPool(t)
+	src, dst := sp+"/p", dp+"/p"
+	createFS(t, src+"/kid", "x")
+	snapshot(t, src, "s1")
+	snapshot(t, src+"/kid", "s1")
+	zrep(t, "run", "-r", src, dst).mustExit(t, 0)
+	snapshot(t, src, "s2")
+	snapshot(t, src, "s3")
+	zfs(t, "create", src+"/new")
+	snapshot(t, src+"/new", "n1")
+	before := [][]string{snapshots(t, dst), snapshots(t, dst+"/kid")}
+
+	for _, wrap := range []func(string) string{local, remote} {
+		args := append([]string{"plan", "-r"}, sshFlags()...)
+		r := zrep(t, append(args, wrap(src), wrap(dst))...).mustExit(t, 0)
+		for _, want := range []string{src, dst, "s1", "s2", "s3", "n1"} {
+			if !strings.Contains(r.stdout, want) {
+				t.Errorf("plan output lacks %q:\n%s", want, r.stdout)
+			}
+		}
+		assertReadOnly(t, r)
+
+		r = zrep(t, append(args, "--json", wrap(src), wrap(dst))...).mustExit(t, 0)
+		assertReadOnly(t, r)
+		plan := jsonOf(t, r)
+		fss := plan["filesystems"].([]any)
+		if len(fss) != 3 {
+			t.Fatalf("plan has %d filesystems, want 3: %v", len(fss), fss)
+		}
+		steps := map[string][]string{}
+		for _, f := range fss {
+			fs := f.(map[string]any)
+			for _, k := range []string{"filesystem", "destination", "steps", "conflict", "resolution", "problem"} {
+				if _, ok := fs[k]; !ok {
+					t.Errorf("plan filesystem lacks key %q: %v", k, fs)
+				}
+			}
+			for _, s := range fs["steps"].([]any) {
+				st := s.(map[string]any)
+				for _, k := range []string{"from", "to", "expected_bytes"} {
+					if _, ok := st[k]; !ok {
+						t.Errorf("plan step lacks key %q: %v", k, st)
+					}
+				}
+				from := "-"
+				if st["from"] != nil {
+					from = st["from"].(string)
+				}
+				steps[fs["filesystem"].(string)] = append(steps[fs["filesystem"].(string)], from+">"+st["to"].(string))
+			}
+		}
+		want := map[string][]string{src: {"s1>s2", "s2>s3"}, src + "/new": {"->n1"}}
+		for fs, w := range want {
+			if !equalLists(steps[fs], w) {
+				t.Errorf("plan steps of %s = %v, want %v", fs, steps[fs], w)
+			}
+		}
+		if len(steps[src+"/kid"]) != 0 {
+			t.Errorf("up-to-date %s/kid has steps %v", src, steps[src+"/kid"])
+		}
+	}
+	after := [][]string{snapshots(t, dst), snapshots(t, dst+"/kid")}
+	for i := range before {
+		if !equalLists(before[i], after[i]) {
+			t.Errorf("plan changed the destination: %v -> %v", before[i], after[i])
+		}
+	}
+	if exists(dst + "/new") {
+		t.Errorf("plan created %s/new", dst)
+	}
+}
+
+// assertReadOnly fails if zrep ran any zfs command but listing and probing.
+func assertReadOnly(t *testing.T, r result) {
+	t.Helper()
+	for _, c := range r.argv {
+		if len(c.Argv) < 2 {
+			continue
+		}
+		switch c.Argv[1] {
+		case "get", "list", "version":
+		case "send":
+			if !strings.Contains(strings.Join(c.Argv, " "), "-n") {
+				t.Errorf("plan ran %s", c)
+			}
+		default:
+			t.Errorf("plan ran %s", c)
+		}
+	}
+	if len(r.argv) == 0 {
+		t.Errorf("no zfs invocation was logged; is ZREP_ARGV_LOG honoured?")
+	}
+}
+
+func TestRunJSONReport(t *testing.T) {
+	sp, dp := newPool(t), newPool(t)
+	src, dst := sp+"/j", dp+"/j"
+	createFS(t, src, "x")
+	snapshot(t, src, "s1")
+	snapshot(t, src, "s2")
+	r := zrep(t, "run", "--json", "--initial", "all", src, dst).mustExit(t, 0)
+	rep := jsonOf(t, r)
+	for _, k := range []string{"status", "problem", "completed", "pending", "active", "bytes", "duration_seconds"} {
+		if _, ok := rep[k]; !ok {
+			t.Errorf("report lacks %q: %v", k, rep)
+		}
+	}
+	if rep["status"] != "Completed" || rep["active"] != nil || len(rep["pending"].([]any)) != 0 {
+		t.Errorf("report = %v", rep)
+	}
+	fs := rep["completed"].([]any)[0].(map[string]any)
+	for _, k := range []string{"filesystem", "destination", "status", "problem", "bytes", "steps"} {
+		if _, ok := fs[k]; !ok {
+			t.Errorf("filesystem report lacks %q: %v", k, fs)
+		}
+	}
+	if fs["filesystem"] != src || fs["destination"] != dst || fs["status"] != "Completed" {
+		t.Errorf("filesystem report = %v", fs)
+	}
+	if fs["bytes"].(float64) <= 0 || rep["bytes"].(float64) != fs["bytes"].(float64) {
+		t.Errorf("bytes: report %v, filesystem %v", rep["bytes"], fs["bytes"])
+	}
+	for _, s := range fs["steps"].([]any) {
+		st := s.(map[string]any)
+		for _, k := range []string{"from", "to", "status", "expected_bytes", "bytes", "resumed"} {
+			if _, ok := st[k]; !ok {
+				t.Errorf("step lacks %q: %v", k, st)
+			}
+		}
+	}
+
+	// The human report names the statuses with the JSON's words.
+	snapshot(t, src, "s3")
+	r = zrep(t, "run", src, dst).mustExit(t, 0)
+	if !strings.Contains(r.stdout, "Completed") || !strings.Contains(r.stdout, src) {
+		t.Errorf("text report:\n%s", r.stdout)
+	}
+}
