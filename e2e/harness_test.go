@@ -97,13 +97,19 @@ var poolSeq atomic.Int64
 // newPool creates a throw-away file-backed pool and destroys it after the test.
 func newPool(t *testing.T) string {
 	t.Helper()
+	return newPoolSize(t, 192<<20)
+}
+
+// newPoolSize creates a throw-away pool on a sparse file of size bytes.
+func newPoolSize(t *testing.T, size int64) string {
+	t.Helper()
 	requireLab(t)
 	name := fmt.Sprintf("zt%d_%d", os.Getpid(), poolSeq.Add(1))
 	img := filepath.Join(lab.imgDir, name+".img")
 	if err := os.WriteFile(img, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Truncate(img, 192<<20); err != nil {
+	if err := os.Truncate(img, size); err != nil {
 		t.Fatal(err)
 	}
 	mustZFS(t, "zpool", "create", "-m", "/"+name, name, img)
