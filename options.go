@@ -1,0 +1,203 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/zrep/zrep/endpoints"
+	"github.com/zrep/zrep/replication"
+)
+
+// envVar names a flag's environment variable: --ssh-port is ZREP_SSH_PORT.
+func envVar(flag string) []string {
+	return []string{"ZREP_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+// commonFlags are the flags of both plan and run (SPEC section 2).
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, EnvVars: envVar("recursive"),
+			Usage: "include all descendants of SRC"},
+		&cli.StringSliceFlag{Name: "exclude", EnvVars: envVar("exclude"),
+			Usage: "skip source datasets whose full name matches `REGEX` (repeatable)"},
+		&cli.StringFlag{Name: "snapshots", EnvVars: envVar("snapshots"),
+			Usage: "only snapshots whose name after @ matches `REGEX` take part"},
+		&cli.StringFlag{Name: "initial", Value: "newest", EnvVars: envVar("initial"),
+			Usage: "when the destination has nothing: send the `newest` snapshot only, or `all` of them"},
+		&cli.BoolFlag{Name: "rollback", EnvVars: envVar("rollback"),
+			Usage: "allow rolling the destination back to the newest common snapshot, destroying later snapshots and changes"},
+		&cli.IntFlag{Name: "ssh-port", EnvVars: envVar("ssh-port"),
+			Usage: "ssh `PORT` of every remote side"},
+		&cli.StringFlag{Name: "ssh-identity", Aliases: []string{"i"}, EnvVars: envVar("ssh-identity"),
+			Usage: "ssh identity `FILE` for every remote side"},
+		&cli.StringSliceFlag{Name: "ssh-option", EnvVars: envVar("ssh-option"),
+			Usage: "ssh option `OPT`, passed as -o OPT (repeatable)"},
+		&cli.BoolFlag{Name: "json", EnvVars: envVar("json"),
+			Usage: "print the result as JSON on stdout"},
+		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: envVar("log-level"),
+			Usage: "`LEVEL` of the logs on stderr: debug, info, warn or error"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: envVar("quiet"),
+			Usage: "only errors on stderr"},
+		&cli.IntFlag{Name: "jobs", Value: defaultJobs, EnvVars: envVar("jobs"),
+			Usage: "replicate up to `N` filesystems at once"},
+	}
+}
+
+// runFlags are the flags of run only.
+func runFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.DurationFlag{Name: "retry-wait", Value: 10 * time.Second, EnvVars: envVar("retry-wait"),
+			Usage: "wait `DURATION` after a planning error or a retryable step error"},
+		&cli.IntFlag{Name: "retries", Value: 3, EnvVars: envVar("retries"),
+			Usage: "retry planning and each step `N` times before giving up"},
+		&cli.DurationFlag{Name: "timeout", EnvVars: envVar("timeout"),
+			Usage: "bound the whole run to `DURATION` (default: none)"},
+		&cli.StringFlag{Name: "progress", Value: "auto", EnvVars: envVar("progress"),
+			Usage: "progress bar on stderr: `auto` (when stderr is a terminal), always or never"},
+		&cli.StringFlag{Name: "lock-dir", Value: defaultLockDir, EnvVars: envVar("lock-dir"),
+			Usage: "`DIR` of the per-destination lock files"},
+	}
+}
+
+// defaultJobs is how many filesystems run at once unless --jobs says otherwise.
+const defaultJobs = 1
+
+// defaultLockDir is where run keeps its per-destination locks.
+const defaultLockDir = "/run/lock/zrep"
+
+// job is a parsed, validated command line: everything a plan or run needs
+// before contacting anything.
+type job struct {
+	src, dst endpoints.Side
+	cfg      replication.Config
+	ssh      endpoints.SSHOptions
+	json     bool
+	logger   *slog.Logger
+}
+
+// parseJob checks the arguments and flags shared by plan and run.
+// Every error it returns is a usage error.
+func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
+	if c.NArg() != 2 {
+		return nil, usageErrorf("%s needs two arguments, SRC and DST (got %d): zrep %s [flags] SRC DST",
+			c.Command.Name, c.NArg(), c.Command.Name)
+	}
+	src, err := endpoints.ParseSide(c.Args().Get(0))
+	if err != nil {
+		return nil, usageErrorf("SRC: %v", err)
+	}
+	dst, err := endpoints.ParseSide(c.Args().Get(1))
+	if err != nil {
+		return nil, usageErrorf("DST: %v", err)
+	}
+	if sameHost(src, dst) {
+		if src.Dataset == dst.Dataset {
+			return nil, usageErrorf("SRC and DST are the same dataset %q: choose another DST", dst.Dataset)
+		}
+		if strings.HasPrefix(dst.Dataset, src.Dataset+"/") {
+			return nil, usageErrorf("DST %q lies inside SRC %q: choose a DST outside the source tree", dst.Dataset, src.Dataset)
+		}
+		if c.Bool("recursive") && strings.HasPrefix(src.Dataset, dst.Dataset+"/") {
+			return nil, usageErrorf("SRC %q lies inside DST %q: a recursive run would overwrite its own source", src.Dataset, dst.Dataset)
+		}
+	}
+
+	j := &job{src: src, dst: dst, json: c.Bool("json")}
+	j.cfg = replication.Config{
+		SourceRoot: src.Dataset,
+		DestRoot:   dst.Dataset,
+		Rollback:   c.Bool("rollback"),
+		Jobs:       c.Int("jobs"),
+	}
+	if j.cfg.Jobs < 1 {
+		return nil, usageErrorf("--jobs must be at least 1, got %d", j.cfg.Jobs)
+	}
+	for _, expr := range c.StringSlice("exclude") {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return nil, usageErrorf("--exclude %q is not a valid regular expression: %v", expr, err)
+		}
+		j.cfg.Exclude = append(j.cfg.Exclude, re)
+	}
+	if expr := c.String("snapshots"); expr != "" {
+		re, err := regexp.Compile(expr)
+		if err != nil {
+			return nil, usageErrorf("--snapshots %q is not a valid regular expression: %v", expr, err)
+		}
+		j.cfg.Snapshots = re
+	}
+	switch c.String("initial") {
+	case "newest":
+		j.cfg.Initial = replication.InitialNewest
+	case "all":
+		j.cfg.Initial = replication.InitialAll
+	default:
+		return nil, usageErrorf("--initial must be newest or all, not %q", c.String("initial"))
+	}
+
+	port := c.Int("ssh-port")
+	if port < 0 || port > 65535 {
+		return nil, usageErrorf("--ssh-port must be between 1 and 65535, got %d", port)
+	}
+	j.ssh = endpoints.SSHOptions{
+		Port:     port,
+		Identity: c.String("ssh-identity"),
+		Options:  c.StringSlice("ssh-option"),
+	}
+	for _, o := range j.ssh.Options {
+		if strings.TrimSpace(o) == "" || strings.HasPrefix(o, "-") {
+			return nil, usageErrorf("--ssh-option %q must be an ssh option such as ConnectTimeout=5", o)
+		}
+	}
+
+	level, err := parseLevel(c.String("log-level"))
+	if err != nil {
+		return nil, err
+	}
+	if c.Bool("quiet") {
+		level = slog.LevelError
+	}
+	j.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	j.cfg.Logger = j.logger
+	return j, nil
+}
+
+func sameHost(a, b endpoints.Side) bool {
+	return a.Host == b.Host
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug":
+		return slog.LevelDebug, nil
+	case "info":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, usageErrorf("--log-level must be debug, info, warn or error, not %q", s)
+}
+
+// endpoints opens the two sides. Nothing is contacted until they are used.
+func (j *job) endpoints(recursive bool) (src, dst *endpoints.Endpoint) {
+	src = endpoints.New(j.src, endpoints.Options{
+		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"),
+	})
+	dst = endpoints.New(j.dst, endpoints.Options{
+		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"),
+	})
+	return src, dst
+}
+
+// describe names a side for messages.
+func describe(s endpoints.Side) string {
+	return fmt.Sprint(s)
+}

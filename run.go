@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/urfave/cli/v2"
+
+	"github.com/zrep/zrep/replication"
+)
+
+func runCommand() *cli.Command {
+	return &cli.Command{
+		Name:         "run",
+		Usage:        "replicate SRC to DST, retrying, then print the Report",
+		ArgsUsage:    "SRC DST",
+		Flags:        append(commonFlags(), runFlags()...),
+		OnUsageError: onUsageError,
+		Action:       runAction,
+	}
+}
+
+func runAction(c *cli.Context) error {
+	j, err := parseJob(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	j.cfg.Retries = c.Int("retries")
+	if j.cfg.Retries < 0 {
+		return usageErrorf("--retries must be 0 or more, got %d", j.cfg.Retries)
+	}
+	j.cfg.RetryWait = c.Duration("retry-wait")
+	if j.cfg.RetryWait < 0 {
+		return usageErrorf("--retry-wait must not be negative, got %s", j.cfg.RetryWait)
+	}
+	timeout := c.Duration("timeout")
+	if timeout < 0 {
+		return usageErrorf("--timeout must not be negative, got %s", timeout)
+	}
+	showProgress, err := wantProgress(c.String("progress"), c.Bool("quiet"))
+	if err != nil {
+		return err
+	}
+
+	lock, err := lockDestination(c.String("lock-dir"), j.dst)
+	if err != nil {
+		if _, locked := err.(*lockedError); locked {
+			return err
+		}
+		return &exitError{code: exitFailed, err: err}
+	}
+	defer lock.Release()
+
+	ctx, stop := signalContext(c.Context)
+	defer stop()
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, errTimeout)
+		defer cancel()
+	}
+
+	src, dst := j.endpoints(c.Bool("recursive"))
+	defer closeEndpoints(j, src, dst)
+	logCapabilities(ctx, j, src, dst)
+
+	r := replication.NewReplication(j.cfg)
+	var bar *progress
+	if showProgress {
+		bar = startProgress(c.App.ErrWriter, r)
+	}
+	r.Drive(ctx, src, dst)
+	if bar != nil {
+		bar.Stop()
+	}
+
+	rep := r.Report()
+	if j.json {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return &exitError{code: exitFailed, err: err}
+		}
+	} else {
+		rep.WriteText(c.App.Writer)
+	}
+	return runOutcome(ctx, rep)
+}
+
+// runOutcome maps the final Report to the exit status of SPEC section 5.
+func runOutcome(ctx context.Context, rep *replication.Report) error {
+	switch rep.Status {
+	case replication.ContextDone.String():
+		if cause := context.Cause(ctx); cause == errTimeout {
+			return &exitError{code: exitTimeout}
+		}
+		return &exitError{code: exitInterrupted}
+	case replication.PlanningError.String():
+		return &exitError{code: exitPlanning}
+	case replication.Completed.String():
+		if rep.Failed() {
+			return &exitError{code: exitFailed}
+		}
+		return nil
+	}
+	return &exitError{code: exitFailed, err: fmt.Errorf("replication ended in state %s", rep.Status)}
+}
+
+func wantProgress(mode string, quiet bool) (bool, error) {
+	switch mode {
+	case "always":
+		return true, nil
+	case "never":
+		return false, nil
+	case "auto":
+		fd := os.Stderr.Fd()
+		return !quiet && (isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)), nil
+	}
+	return false, usageErrorf("--progress must be auto, always or never, not %q", mode)
+}
+
+// progressInterval is how often the progress bar reads the Report.
+const progressInterval = 200 * time.Millisecond
