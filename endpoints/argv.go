@@ -1,0 +1,195 @@
+package endpoints
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/zrep/zrep/pdu"
+)
+
+// The builders below are pure: they turn requests into zfs argv and check
+// the names they put in it, so that every command zrep runs can be read and
+// tested here. None of them runs anything.
+
+// versionArgv probes for OpenZFS: zfs-fuse and other old ports have no
+// `zfs version`.
+func versionArgv() []string { return []string{"zfs", "version"} }
+
+// listArgv lists root's filesystems, volumes, snapshots and, where the
+// platform has them, bookmarks, in one command. Non-recursive: depth 1,
+// which takes the root's own snapshots, and its direct children too, which
+// the caller drops (zfs has no "snapshots of this one only" depth).
+// zfs-fuse's `zfs get` has no -t but lists snapshots with -r and -d anyway.
+func listArgv(root string, recursive bool, caps Capabilities) []string {
+	argv := []string{"zfs", "get", "-H", "-p"}
+	if recursive {
+		argv = append(argv, "-r")
+	} else {
+		argv = append(argv, "-d", "1")
+	}
+	props := []string{propType, propGuid, propCreateTXG, propCreation, propPlaceholder}
+	if caps.ListTypes {
+		types := "filesystem,volume,snapshot"
+		if caps.Bookmarks {
+			types += ",bookmark"
+		}
+		argv = append(argv, "-t", types)
+	}
+	if caps.ResumeTokens {
+		props = append(props, propResumeToken)
+	}
+	return append(argv, "-o", "name,property,value,source", strings.Join(props, ","), root)
+}
+
+// versionsArgv lists one filesystem's snapshots and bookmarks.
+func versionsArgv(fs string, caps Capabilities) []string {
+	argv := []string{"zfs", "get", "-H", "-p", "-d", "1"}
+	if caps.ListTypes {
+		types := "snapshot"
+		if caps.Bookmarks {
+			types += ",bookmark"
+		}
+		argv = append(argv, "-t", types)
+	}
+	props := []string{propType, propGuid, propCreateTXG, propCreation}
+	return append(argv, "-o", "name,property,value,source", strings.Join(props, ","), fs)
+}
+
+// typeArgv asks only whether ds exists (and what it is).
+func typeArgv(ds string) []string {
+	return []string{"zfs", "get", "-H", "-o", "value", propType, ds}
+}
+
+// sendArgv is `zfs send [-i|-I FROM] TO` or `zfs send -t TOKEN`; estimate
+// adds -nvP, which prints the size and sends nothing.
+func sendArgv(req *pdu.SendReq, estimate bool) ([]string, error) {
+	argv := []string{"zfs", "send"}
+	if estimate {
+		argv = append(argv, "-nvP")
+	}
+	if req.ResumeToken != "" {
+		if err := checkResumeToken(req.ResumeToken); err != nil {
+			return nil, err
+		}
+		return append(argv, "-t", req.ResumeToken), nil
+	}
+	if err := CheckDatasetName(req.Filesystem); err != nil {
+		return nil, fmt.Errorf("send: %w", err)
+	}
+	if req.To == nil || req.To.Type != pdu.Snapshot {
+		return nil, fmt.Errorf("send %s: the version sent must be a snapshot", req.Filesystem)
+	}
+	if err := checkVersionName(req.To.Name); err != nil {
+		return nil, fmt.Errorf("send %s: %w", req.Filesystem, err)
+	}
+	if req.From != nil {
+		if err := checkVersionName(req.From.Name); err != nil {
+			return nil, fmt.Errorf("send %s: %w", req.Filesystem, err)
+		}
+		flag := "-i"
+		if req.Intermediates {
+			flag = "-I"
+		}
+		argv = append(argv, flag, req.From.FullPath(req.Filesystem))
+	}
+	return append(argv, req.To.FullPath(req.Filesystem)), nil
+}
+
+// resumeInfoArgv asks what a resume token continues.
+func resumeInfoArgv(token string) ([]string, error) {
+	if err := checkResumeToken(token); err != nil {
+		return nil, err
+	}
+	return []string{"zfs", "send", "-nvP", "-t", token}, nil
+}
+
+// checkResumeToken keeps a token from being anything but one: `1-` and hex
+// fields separated by '-'.
+func checkResumeToken(tok string) error {
+	if tok == "" || tok[0] == '-' {
+		return fmt.Errorf("invalid resume token %q", tok)
+	}
+	for _, r := range tok {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f' || r >= 'A' && r <= 'F' || r == '-') {
+			return fmt.Errorf("invalid resume token: unexpected %q", r)
+		}
+	}
+	return nil
+}
+
+// receiveArgv is `zfs receive -u [-F] [-s] FS`: never mounted; -F only
+// where zrep may overwrite (a placeholder, or --rollback); -s where the
+// platform keeps partial state.
+func receiveArgv(req *pdu.ReceiveReq, caps Capabilities) ([]string, error) {
+	if err := CheckDatasetName(req.Filesystem); err != nil {
+		return nil, fmt.Errorf("receive: %w", err)
+	}
+	argv := []string{"zfs", "receive", "-u"}
+	if req.OverwritePlaceholder || req.Rollback {
+		argv = append(argv, "-F")
+	}
+	if req.Resumable && caps.ResumeTokens {
+		argv = append(argv, "-s")
+	}
+	return append(argv, req.Filesystem), nil
+}
+
+// createPlaceholderArgv creates a dataset that only holds children: never
+// mounted, marked with zrep:placeholder=on set locally.
+func createPlaceholderArgv(fs string) ([]string, error) {
+	if err := CheckDatasetName(fs); err != nil {
+		return nil, fmt.Errorf("create placeholder: %w", err)
+	}
+	return []string{"zfs", "create", "-o", "canmount=off", "-o", propPlaceholder + "=on", fs}, nil
+}
+
+// clearPlaceholderArgvs makes a former placeholder an ordinary filesystem:
+// zrep:placeholder=off, and mountable again. canmount cannot be inherited
+// (`zfs inherit canmount` is refused), so it is set to its default, on;
+// that does not mount it.
+func clearPlaceholderArgvs(fs string) ([][]string, error) {
+	if err := CheckDatasetName(fs); err != nil {
+		return nil, fmt.Errorf("clear placeholder: %w", err)
+	}
+	return [][]string{
+		{"zfs", "set", propPlaceholder + "=off", fs},
+		{"zfs", "set", "canmount=on", fs},
+	}, nil
+}
+
+// rollbackArgv rolls fs back to snapshot to, destroying later snapshots (-r).
+func rollbackArgv(fs string, to *pdu.FilesystemVersion) ([]string, error) {
+	if err := CheckDatasetName(fs); err != nil {
+		return nil, fmt.Errorf("rollback: %w", err)
+	}
+	if to == nil || to.Type != pdu.Snapshot {
+		return nil, fmt.Errorf("rollback %s: can only roll back to a snapshot", fs)
+	}
+	if err := checkVersionName(to.Name); err != nil {
+		return nil, fmt.Errorf("rollback %s: %w", fs, err)
+	}
+	return []string{"zfs", "rollback", "-r", to.FullPath(fs)}, nil
+}
+
+// abortReceiveArgv discards fs's partial receive state.
+func abortReceiveArgv(fs string) ([]string, error) {
+	if err := CheckDatasetName(fs); err != nil {
+		return nil, fmt.Errorf("abort partial receive: %w", err)
+	}
+	return []string{"zfs", "receive", "-A", fs}, nil
+}
+
+// destroyArgv destroys one snapshot or bookmark. One per command, so each
+// gets its own result, and zfs-fuse, which has no `a,b,c` lists, works too.
+func destroyArgv(fs string, v *pdu.FilesystemVersion) ([]string, error) {
+	if err := CheckDatasetName(fs); err != nil {
+		return nil, fmt.Errorf("destroy: %w", err)
+	}
+	if v == nil {
+		return nil, fmt.Errorf("destroy %s: no snapshot given", fs)
+	}
+	if err := checkVersionName(v.Name); err != nil {
+		return nil, fmt.Errorf("destroy %s: %w", fs, err)
+	}
+	return []string{"zfs", "destroy", v.FullPath(fs)}, nil
+}

@@ -1,0 +1,190 @@
+package endpoints
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"syscall"
+
+	"github.com/zrep/zrep/pdu"
+)
+
+// Reasons a CommandError can unwrap to, for callers that decide on them
+// with errors.Is.
+var (
+	// ErrDatasetNotExist: zfs said a dataset, snapshot or bookmark does not exist.
+	ErrDatasetNotExist = errors.New("dataset does not exist")
+	// ErrUnsupported: zfs did not know a subcommand, option or property;
+	// the platform lacks the feature.
+	ErrUnsupported = errors.New("not supported by this zfs")
+	// ErrConnection: ssh could not reach or stay connected to the host.
+	ErrConnection = errors.New("ssh connection failed")
+)
+
+// CommandError is a zfs command (run here or over ssh) that failed. It is
+// always wrapped in a pdu class by classify.
+type CommandError struct {
+	// Argv is the zfs command, without the ssh wrapping.
+	Argv []string
+	// Host is the ssh host, or "" for this machine.
+	Host string
+	// ExitCode is the exit status, -1 if the process was killed.
+	ExitCode int
+	// Signal is the signal that killed the process, or 0.
+	Signal syscall.Signal
+	// Stderr is the command's stderr, bounded.
+	Stderr string
+	// Hint, when set, tells the operator the way out.
+	Hint string
+
+	reason error
+}
+
+func (e *CommandError) Error() string {
+	var b strings.Builder
+	b.WriteString(describe(e.Argv, e.Host))
+	b.WriteString(": ")
+	switch msg := e.message(); {
+	case msg != "":
+		b.WriteString(msg)
+	case e.Signal != 0:
+		fmt.Fprintf(&b, "killed by signal %v", e.Signal)
+	default:
+		fmt.Fprintf(&b, "exit status %d", e.ExitCode)
+	}
+	if e.Hint != "" {
+		b.WriteString(" (")
+		b.WriteString(e.Hint)
+		b.WriteString(")")
+	}
+	return b.String()
+}
+
+// Unwrap returns the reason zrep read from stderr (ErrDatasetNotExist ...),
+// or nil.
+func (e *CommandError) Unwrap() error { return e.reason }
+
+// message is the part of stderr worth one line: zfs's first lines, or, for
+// a failed ssh connection, ssh's last ones (a remote shell's noise may come
+// before them).
+func (e *CommandError) message() string {
+	var lines []string
+	for _, l := range strings.Split(e.Stderr, "\n") {
+		l = strings.TrimSpace(l)
+		if strings.HasPrefix(l, "usage:") {
+			break
+		}
+		if l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if errors.Is(e.reason, ErrConnection) && len(lines) > 2 {
+		lines = lines[len(lines)-2:]
+	}
+	if len(lines) > 3 {
+		lines = lines[:3]
+	}
+	return strings.Join(lines, " ")
+}
+
+// describe names a zfs command for messages: `zfs receive backup/a on host
+// X`. The object is the last argument, except for a resume token, which is
+// long and says nothing to a reader.
+func describe(argv []string, host string) string {
+	var b strings.Builder
+	if len(argv) > 0 {
+		b.WriteString(argv[0])
+	}
+	if len(argv) > 1 {
+		b.WriteString(" ")
+		b.WriteString(argv[1])
+	}
+	if len(argv) > 2 {
+		obj := argv[len(argv)-1]
+		if argv[len(argv)-2] == "-t" {
+			obj = "(resume token)"
+		}
+		b.WriteString(" ")
+		b.WriteString(obj)
+	}
+	if host != "" {
+		b.WriteString(" on host ")
+		b.WriteString(host)
+	}
+	return b.String()
+}
+
+// stderrRule maps a stderr fragment to a class and reason.
+type stderrRule struct {
+	fragment string
+	class    pdu.Class
+	reason   error
+	hint     string
+}
+
+// stderrRules are tried in order; the first whose fragment occurs in stderr
+// decides. A refusal comes before stream damage, because when zfs receive
+// refuses a stream the sender's "Broken pipe" follows it.
+var stderrRules = []stderrRule{
+	{"has been modified", pdu.Permanent, nil, "the destination changed after its newest snapshot; use --rollback to discard those changes"},
+	{"must specify -F", pdu.Permanent, nil, "the destination exists and has no snapshot in common with the source; use --rollback only if it may be overwritten"},
+	{"does not match incremental source", pdu.Permanent, nil, "the destination's newest snapshot is not the stream's base"},
+	{"out of space", pdu.Permanent, nil, "free space on the destination pool"},
+	{"No space left", pdu.Permanent, nil, "free space on the destination pool"},
+	{"quota exceeded", pdu.Permanent, nil, "raise the destination's quota"},
+	{"does not exist", pdu.Permanent, ErrDatasetNotExist, ""},
+	{"invalid option", pdu.Permanent, ErrUnsupported, ""},
+	{"unrecognized command", pdu.Permanent, ErrUnsupported, ""},
+	{"bad property list", pdu.Permanent, ErrUnsupported, ""},
+	{"usage:", pdu.Permanent, ErrUnsupported, ""},
+	{"invalid backup stream", pdu.Retryable, nil, ""},
+	{"incomplete stream", pdu.Retryable, nil, ""},
+	{"checksum mismatch", pdu.Retryable, nil, ""},
+	{"failed to read from stream", pdu.Retryable, nil, ""},
+	{"dataset is busy", pdu.Retryable, nil, ""},
+	{"Broken pipe", pdu.Retryable, nil, ""},
+	{"Connection reset", pdu.Retryable, ErrConnection, ""},
+}
+
+// classify turns a failed zfs command into an error with a pdu class:
+// retryable where waiting and trying again can help (a lost connection, a
+// killed process, a broken stream, a busy dataset), permanent otherwise.
+// Anything not recognised is permanent: retrying the unknown only delays
+// the operator.
+func classify(argv []string, host string, st exitStatus, stderr string) error {
+	e := &CommandError{Argv: argv, Host: host, ExitCode: st.code, Signal: st.signal, Stderr: stderr}
+	remote := host != ""
+	switch {
+	case remote && st.code == 255:
+		e.reason = ErrConnection
+		return pdu.RetryableError(e)
+	case st.signal != 0:
+		return pdu.RetryableError(e)
+	case remote && st.code == 127:
+		e.Hint = "is zfs installed and in the PATH of non-interactive ssh sessions on " + host + "?"
+		return pdu.PermanentError(e)
+	case remote && st.code > 128:
+		// The remote shell reports a command killed by signal N as 128+N.
+		return pdu.RetryableError(e)
+	}
+	// zfs wraps long messages ("does not\nmatch incremental source").
+	flat := strings.Join(strings.Fields(stderr), " ")
+	for _, r := range stderrRules {
+		if strings.Contains(flat, r.fragment) {
+			e.reason = r.reason
+			e.Hint = r.hint
+			return pdu.WithClass(e, r.class)
+		}
+	}
+	return pdu.PermanentError(e)
+}
+
+// classifySSH classifies the failure of an ssh helper command (starting
+// the shared connection), which has no zfs argv.
+func classifySSH(host string, st exitStatus, stderr string) error {
+	e := &CommandError{Argv: []string{"ssh", "login"}, Host: host, ExitCode: st.code, Signal: st.signal, Stderr: stderr, reason: ErrConnection}
+	if st.code == 255 || st.signal != 0 {
+		return pdu.RetryableError(e)
+	}
+	return pdu.PermanentError(e)
+}

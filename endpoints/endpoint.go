@@ -1,0 +1,442 @@
+package endpoints
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/zrep/zrep/pdu"
+)
+
+// Options configure an Endpoint.
+type Options struct {
+	// Role is "source" or "destination"; it names the side in logs and in
+	// the argv log.
+	Role string
+	// Recursive includes every descendant of the side's dataset.
+	Recursive bool
+	// SSH settings, used when the side is remote.
+	SSH SSHOptions
+	// Logger receives debug lines for every command; nil discards them.
+	Logger *slog.Logger
+}
+
+// Endpoint runs zfs on one side, locally or over ssh, and is both the
+// engine's Sender and its Receiver. It is safe for concurrent use.
+type Endpoint struct {
+	side Side
+	opts Options
+	log  *slog.Logger
+	door *runner
+	ssh  *sshConn // nil for a local side
+
+	capsMu sync.Mutex
+	caps   *Capabilities
+}
+
+// New returns an endpoint for side. It contacts nothing: the ssh login and
+// the capability probe happen on first use.
+func New(side Side, opts Options) *Endpoint {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &Endpoint{side: side, opts: opts, log: log}
+	e.door = newRunner(log, opts.Role, side.Host)
+	if !side.Local() {
+		e.ssh = &sshConn{side: side, opts: opts.SSH, run: e.door}
+	}
+	return e
+}
+
+// Side is the side the endpoint drives.
+func (e *Endpoint) Side() Side { return e.side }
+
+// Close ends the shared ssh connection, if any, and removes its control
+// directory. It is safe to call more than once and on every exit path;
+// the endpoint cannot be used afterwards.
+func (e *Endpoint) Close() error {
+	if e.ssh == nil {
+		return nil
+	}
+	return e.ssh.close()
+}
+
+// argv wraps a zfs argv for this side: unchanged here, in ssh over there.
+func (e *Endpoint) argv(ctx context.Context, zfsArgv []string) ([]string, error) {
+	if e.ssh == nil {
+		return zfsArgv, nil
+	}
+	return e.ssh.wrap(ctx, zfsArgv)
+}
+
+// run runs one zfs command on this side to completion.
+func (e *Endpoint) run(ctx context.Context, zfsArgv []string, stdin io.Reader, stdout io.Writer) error {
+	argv, err := e.argv(ctx, zfsArgv)
+	if err != nil {
+		return err
+	}
+	return e.door.run(ctx, zfsArgv, argv, stdin, stdout)
+}
+
+// output runs zfsArgv and returns its stdout.
+func (e *Endpoint) output(ctx context.Context, zfsArgv []string) (string, error) {
+	var out bytes.Buffer
+	err := e.run(ctx, zfsArgv, nil, &out)
+	return out.String(), err
+}
+
+// ListFilesystems lists the side's dataset (and with Recursive its
+// descendants) with snapshots and bookmarks, in one zfs command, parents
+// before children.
+//
+// A destination whose dataset does not exist yet gives an empty list if
+// its parent exists, and a permanent error naming the parent if not; a
+// missing source dataset is a permanent error. Connection failures are
+// retryable.
+func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, error) {
+	caps, err := e.Capabilities(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", e.side, err)
+	}
+	root := e.side.Dataset
+	out, err := e.output(ctx, listArgv(root, e.opts.Recursive, caps))
+	if err != nil {
+		if !errors.Is(err, ErrDatasetNotExist) {
+			return nil, fmt.Errorf("list %s: %w", e.side, err)
+		}
+		if e.opts.Role != "destination" {
+			return nil, pdu.PermanentError(fmt.Errorf("source %s does not exist: %w", e.side, err))
+		}
+		return nil, e.checkParent(ctx, root)
+	}
+	fss, err := parseGet(out)
+	if err != nil {
+		return nil, pdu.PermanentError(fmt.Errorf("list %s: %w", e.side, err))
+	}
+	if !e.opts.Recursive {
+		// Depth 1 brings the root's snapshots and also its direct children
+		// (zfs-fuse and OpenZFS alike); only the root is ours.
+		fss = slices.DeleteFunc(fss, func(fs *pdu.Filesystem) bool { return fs.Path != root })
+	}
+	return fss, nil
+}
+
+// checkParent decides what a missing destination root means: nothing
+// received yet (nil), or a mistyped DST (permanent error).
+func (e *Endpoint) checkParent(ctx context.Context, root string) error {
+	parent := pdu.Parent(root)
+	if parent == "" {
+		return pdu.PermanentError(fmt.Errorf("destination pool %s does not exist; create the pool or choose another DST", e.where(root)))
+	}
+	_, err := e.output(ctx, typeArgv(parent))
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrDatasetNotExist):
+		return pdu.PermanentError(fmt.Errorf("destination parent %s does not exist; create it (zfs create %s) or choose another DST: %w",
+			e.where(parent), shellQuote(parent), err))
+	default:
+		return fmt.Errorf("check destination parent %s: %w", e.where(parent), err)
+	}
+}
+
+// where names a dataset on this side for messages.
+func (e *Endpoint) where(ds string) string {
+	s := e.side
+	s.Dataset = ds
+	return s.String()
+}
+
+// owns reports whether fs is the side's dataset or, when recursive, one of
+// its descendants.
+func (e *Endpoint) owns(fs string) bool {
+	root := e.side.Dataset
+	return fs == root || e.opts.Recursive && strings.HasPrefix(fs, root+"/")
+}
+
+// ListFilesystemVersions lists the snapshots and bookmarks of one
+// filesystem under the side's dataset; any other filesystem is refused
+// with a permanent error.
+func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pdu.FilesystemVersion, error) {
+	if !e.owns(fs) {
+		return nil, pdu.PermanentError(fmt.Errorf("endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
+	}
+	caps, err := e.Capabilities(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", e.where(fs), err)
+	}
+	out, err := e.output(ctx, versionsArgv(fs, caps))
+	if err != nil {
+		return nil, fmt.Errorf("list versions of %s: %w", e.where(fs), err)
+	}
+	fss, err := parseGet(out)
+	if err != nil {
+		return nil, pdu.PermanentError(fmt.Errorf("list versions of %s: %w", e.where(fs), err))
+	}
+	for _, f := range fss {
+		if f.Path == fs {
+			return f.Versions, nil
+		}
+	}
+	return nil, nil
+}
+
+// DestroySnapshots destroys each snapshot with its own command and reports
+// each outcome; the error covers only a request zrep refuses (a filesystem
+// outside the side's dataset).
+func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapshotsReq) (*pdu.DestroySnapshotsRes, error) {
+	if !e.owns(req.Filesystem) {
+		return nil, pdu.PermanentError(fmt.Errorf("endpoint does not allow access to filesystem %s (outside %s)", req.Filesystem, e.side))
+	}
+	res := &pdu.DestroySnapshotsRes{}
+	for _, v := range req.Snapshots {
+		r := &pdu.DestroySnapshotRes{Snapshot: v}
+		argv, err := destroyArgv(req.Filesystem, v)
+		if err == nil {
+			err = e.run(ctx, argv, nil, nil)
+		}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		res.Results = append(res.Results, r)
+	}
+	return res, nil
+}
+
+// Send starts `zfs send` and returns its output. Closing the stream before
+// its end stops the sender; Close returns the sender's classified error.
+func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, error) {
+	argv, err := sendArgv(req, false)
+	if err != nil {
+		return nil, pdu.PermanentError(err)
+	}
+	if req.ResumeToken != "" {
+		caps, err := e.Capabilities(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("send %s: %w", e.where(req.Filesystem), err)
+		}
+		if !caps.ResumeTokens {
+			return nil, pdu.PermanentError(fmt.Errorf("send %s: resuming needs zfs send -t, which %s lacks: %w", e.where(req.Filesystem), caps, ErrUnsupported))
+		}
+	}
+	full, err := e.argv(ctx, argv)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("send %s: %w", e.where(req.Filesystem), err)
+	}
+	// The child writes straight into the pipe (an *os.File, so no copying
+	// goroutine); the reader reads its other end with whatever buffer it
+	// likes.
+	p, err := e.door.start(ctx, argv, full, nil, pw)
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	return &sendStream{p: p, r: pr}, nil
+}
+
+// sendStream is a running `zfs send`.
+type sendStream struct {
+	p    *process
+	r    *os.File
+	eof  bool
+	once sync.Once
+	err  error
+}
+
+func (s *sendStream) Read(b []byte) (int, error) {
+	n, err := s.r.Read(b)
+	if err == io.EOF {
+		s.eof = true
+	}
+	return n, err
+}
+
+// Close stops the sender if its output was not read to the end, waits for
+// it, and returns its classified error.
+func (s *sendStream) Close() error {
+	s.once.Do(func() {
+		if !s.eof {
+			s.p.stop()
+		}
+		s.r.Close()
+		s.err = s.p.wait()
+	})
+	return s.err
+}
+
+// EstimateSize runs `zfs send -nvP` where the platform has it; elsewhere it
+// runs nothing and returns Known false.
+func (e *Endpoint) EstimateSize(ctx context.Context, req *pdu.SendReq) (pdu.SizeEstimate, error) {
+	caps, err := e.Capabilities(ctx)
+	if err != nil {
+		return pdu.SizeEstimate{}, fmt.Errorf("estimate send of %s: %w", e.where(req.Filesystem), err)
+	}
+	if !caps.SendEstimate || req.ResumeToken != "" && !caps.ResumeTokens {
+		return pdu.SizeEstimate{}, nil
+	}
+	argv, err := sendArgv(req, true)
+	if err != nil {
+		return pdu.SizeEstimate{}, pdu.PermanentError(err)
+	}
+	out, err := e.output(ctx, argv)
+	if err != nil {
+		return pdu.SizeEstimate{}, fmt.Errorf("estimate send of %s: %w", e.where(req.Filesystem), err)
+	}
+	n, err := parseSendEstimate(out)
+	if err != nil {
+		return pdu.SizeEstimate{}, pdu.PermanentError(fmt.Errorf("estimate send of %s: %w", e.where(req.Filesystem), err))
+	}
+	return pdu.SizeEstimate{Bytes: n, Known: true}, nil
+}
+
+// ResumeTarget asks `zfs send -nvP -t` what the token continues and finds
+// those versions among fs's snapshots and bookmarks. A token this sender
+// cannot resume (a version gone, no resumable send) is a permanent error;
+// a lost connection stays retryable.
+func (e *Endpoint) ResumeTarget(ctx context.Context, fs, token string) (from, to *pdu.FilesystemVersion, err error) {
+	caps, err := e.Capabilities(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resume token for %s: %w", e.where(fs), err)
+	}
+	if !caps.ResumeTokens {
+		return nil, nil, pdu.PermanentError(fmt.Errorf("resume token for %s: %s has no resumable send: %w", e.where(fs), caps, ErrUnsupported))
+	}
+	argv, err := resumeInfoArgv(token)
+	if err != nil {
+		return nil, nil, pdu.PermanentError(fmt.Errorf("resume token for %s: %w", e.where(fs), err))
+	}
+	out, err := e.output(ctx, argv)
+	if err != nil {
+		if pdu.ClassOf(err) != pdu.Retryable {
+			err = pdu.PermanentError(err)
+		}
+		return nil, nil, fmt.Errorf("resume token for %s: %w", e.where(fs), err)
+	}
+	ri, err := parseResumeInfo(out)
+	if err != nil {
+		return nil, nil, pdu.PermanentError(fmt.Errorf("resume token for %s: %w", e.where(fs), err))
+	}
+	versions, err := e.ListFilesystemVersions(ctx, fs)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, v := range versions {
+		switch {
+		case v.Type == pdu.Snapshot && v.Guid == ri.ToGuid:
+			to = v
+		case ri.FromGuid != 0 && v.Guid == ri.FromGuid && (from == nil || from.Type == pdu.Bookmark):
+			// A bookmark shares its snapshot's guid; prefer the snapshot.
+			from = v
+		}
+	}
+	if to == nil {
+		return nil, nil, pdu.PermanentError(fmt.Errorf("resume token for %s continues %s, which is not a snapshot of %s", e.where(fs), ri.ToName, fs))
+	}
+	if ri.FromGuid != 0 && from == nil {
+		return nil, nil, pdu.PermanentError(fmt.Errorf("resume token for %s continues an incremental send from %s, which is gone from %s", e.where(fs), ri.FromName, fs))
+	}
+	return from, to, nil
+}
+
+// Receive runs `zfs receive -u` on req.Filesystem with stream as its input
+// until EOF. A stream that ends early gives a retryable error; a refusal
+// (modified destination, no space, wrong base) a permanent one.
+func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, stream io.Reader) error {
+	if !e.owns(req.Filesystem) {
+		return pdu.PermanentError(fmt.Errorf("receive: endpoint does not allow access to filesystem %s (outside %s)", req.Filesystem, e.side))
+	}
+	caps, err := e.Capabilities(ctx)
+	if err != nil {
+		return fmt.Errorf("receive %s: %w", e.where(req.Filesystem), err)
+	}
+	argv, err := receiveArgv(req, caps)
+	if err != nil {
+		return pdu.PermanentError(err)
+	}
+	return e.run(ctx, argv, stream, nil)
+}
+
+// CreatePlaceholder creates fs, not mountable, with zrep:placeholder=on set
+// locally. Its parent must exist.
+func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
+	if !e.owns(fs) {
+		return pdu.PermanentError(fmt.Errorf("create placeholder: endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
+	}
+	argv, err := createPlaceholderArgv(fs)
+	if err != nil {
+		return pdu.PermanentError(err)
+	}
+	if err := e.run(ctx, argv, nil, nil); err != nil {
+		return fmt.Errorf("create placeholder %s: %w", e.where(fs), err)
+	}
+	return nil
+}
+
+// ClearPlaceholder sets zrep:placeholder=off on fs and makes it mountable
+// again (without mounting it).
+func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
+	if !e.owns(fs) {
+		return pdu.PermanentError(fmt.Errorf("clear placeholder: endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
+	}
+	argvs, err := clearPlaceholderArgvs(fs)
+	if err != nil {
+		return pdu.PermanentError(err)
+	}
+	for _, argv := range argvs {
+		if err := e.run(ctx, argv, nil, nil); err != nil {
+			return fmt.Errorf("clear placeholder %s: %w", e.where(fs), err)
+		}
+	}
+	return nil
+}
+
+// Rollback rolls fs back to snapshot to, destroying later snapshots.
+func (e *Endpoint) Rollback(ctx context.Context, fs string, to *pdu.FilesystemVersion) error {
+	if !e.owns(fs) {
+		return pdu.PermanentError(fmt.Errorf("rollback: endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
+	}
+	argv, err := rollbackArgv(fs, to)
+	if err != nil {
+		return pdu.PermanentError(err)
+	}
+	if err := e.run(ctx, argv, nil, nil); err != nil {
+		return fmt.Errorf("rollback %s: %w", e.where(fs), err)
+	}
+	return nil
+}
+
+// AbortPartialReceive discards fs's partial receive state (`zfs receive
+// -A`); a platform without resumable receive gives a permanent error.
+func (e *Endpoint) AbortPartialReceive(ctx context.Context, fs string) error {
+	if !e.owns(fs) {
+		return pdu.PermanentError(fmt.Errorf("abort partial receive: endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
+	}
+	caps, err := e.Capabilities(ctx)
+	if err != nil {
+		return fmt.Errorf("abort partial receive %s: %w", e.where(fs), err)
+	}
+	if !caps.ResumeTokens {
+		return pdu.PermanentError(fmt.Errorf("abort partial receive %s: %s has no zfs receive -A: %w", e.where(fs), caps, ErrUnsupported))
+	}
+	argv, err := abortReceiveArgv(fs)
+	if err != nil {
+		return pdu.PermanentError(err)
+	}
+	if err := e.run(ctx, argv, nil, nil); err != nil {
+		return fmt.Errorf("abort partial receive %s: %w", e.where(fs), err)
+	}
+	return nil
+}

@@ -1,0 +1,229 @@
+package endpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// SSHOptions are the ssh settings used for every remote side.
+type SSHOptions struct {
+	// Port is passed as `ssh -p`; 0 leaves it to the ssh configuration.
+	Port int
+	// Identity is passed as `ssh -i`; empty leaves it to the configuration.
+	Identity string
+	// Options are passed as `ssh -o OPT` each, before zrep's own options,
+	// so the user's choice wins where ssh takes the first value given.
+	Options []string
+	// ConnectTimeout bounds the TCP connect and handshake, so a dead host
+	// fails in seconds instead of minutes; 0 means 10s.
+	ConnectTimeout time.Duration
+}
+
+// controlPersist is how long the shared master connection stays up with no
+// session using it. zrep ends the master itself in Close; this only bounds
+// how long it lingers if zrep is killed with SIGKILL. It must outlast the
+// engine's pauses between commands (a retry wait, default 10s) or the next
+// command would log in again.
+const controlPersist = 60 * time.Second
+
+// shellQuote quotes one argument for the remote user's shell: a single-quoted
+// word, with each `'` written as `'\”`. Inside single quotes no shell (sh,
+// bash, zsh, csh's `'` aside from newlines in old csh) expands anything, so
+// no dataset or snapshot name can run a command on the remote host.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// remoteCommand is the one string ssh hands to the remote shell for argv.
+// `env LC_ALL=C` keeps zfs's messages in English, which classify reads,
+// whatever the remote locale; env is a program, so it works in any login
+// shell.
+func remoteCommand(argv []string) string {
+	quoted := make([]string, 0, len(argv)+2)
+	quoted = append(quoted, "env", "LC_ALL=C")
+	for _, a := range argv {
+		quoted = append(quoted, shellQuote(a))
+	}
+	return strings.Join(quoted, " ")
+}
+
+// sshBaseArgv is `ssh` with the user's options and zrep's connection
+// sharing options; controlPath "" leaves sharing off.
+//
+// BatchMode is deliberately not set: host-key checking and authentication
+// stay as the user's ssh configuration has them (add `--ssh-option
+// BatchMode=yes` for unattended runs). Since all commands share one master
+// connection, a password or passphrase prompt appears at most once per run.
+func sshBaseArgv(side Side, o SSHOptions, controlPath string) []string {
+	argv := []string{"ssh"}
+	if o.Port != 0 {
+		argv = append(argv, "-p", strconv.Itoa(o.Port))
+	}
+	if o.Identity != "" {
+		argv = append(argv, "-i", o.Identity)
+	}
+	for _, opt := range o.Options {
+		argv = append(argv, "-o", opt)
+	}
+	timeout := o.ConnectTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	secs := int((timeout + time.Second - 1) / time.Second)
+	argv = append(argv, "-o", "ConnectTimeout="+strconv.Itoa(secs))
+	if controlPath != "" {
+		argv = append(argv, "-o", "ControlPath="+controlPath)
+	}
+	if side.User != "" {
+		argv = append(argv, "-l", side.User)
+	}
+	return argv
+}
+
+// sshCommandArgv runs zfsArgv on side's host through the shared master
+// connection at controlPath. `--` ends ssh's options, so neither the host
+// nor the command can be read as one.
+//
+// ControlMaster=no: commands only use the master that masterArgv started;
+// if it is gone, ssh logs in on its own rather than becoming a master whose
+// background process would hold our stderr pipe open.
+func sshCommandArgv(side Side, o SSHOptions, controlPath string, zfsArgv []string) []string {
+	argv := sshBaseArgv(side, o, controlPath)
+	if controlPath != "" {
+		argv = append(argv, "-o", "ControlMaster=no")
+	}
+	return append(argv, "--", side.Host, remoteCommand(zfsArgv))
+}
+
+// sshMasterArgv starts the shared master connection: it authenticates, then
+// (-f) goes to the background and serves later commands (-N: no command of
+// its own). ControlPersist ends it after an idle period should zrep die
+// without calling Close.
+func sshMasterArgv(side Side, o SSHOptions, controlPath string) []string {
+	argv := sshBaseArgv(side, o, controlPath)
+	argv = append(argv,
+		"-o", "ControlMaster=yes",
+		"-o", "ControlPersist="+strconv.Itoa(int(controlPersist/time.Second)),
+		"-f", "-N", "--", side.Host)
+	return argv
+}
+
+// sshExitArgv asks the master at controlPath to end.
+func sshExitArgv(side Side, o SSHOptions, controlPath string) []string {
+	argv := sshBaseArgv(side, o, controlPath)
+	return append(argv, "-O", "exit", "--", side.Host)
+}
+
+// sshConn is one remote side's shared ssh connection: a master started on
+// first use and ended by close.
+type sshConn struct {
+	side Side
+	opts SSHOptions
+	run  *runner
+
+	mu      sync.Mutex
+	dir     string // private 0700 directory holding the control socket
+	started bool
+	closed  bool
+}
+
+func (c *sshConn) controlPath() string { return filepath.Join(c.dir, "cm") }
+
+// wrap turns a zfs argv into the argv that runs it on the remote host,
+// logging in first if this is the side's first command.
+func (c *sshConn) wrap(ctx context.Context, zfsArgv []string) ([]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil, fmt.Errorf("ssh %s: endpoint already closed", c.side.Host)
+	}
+	if !c.started {
+		if err := c.startMaster(ctx); err != nil {
+			return nil, err
+		}
+		c.started = true
+	}
+	return sshCommandArgv(c.side, c.opts, c.controlPath(), zfsArgv), nil
+}
+
+func (c *sshConn) startMaster(ctx context.Context) error {
+	if c.dir == "" {
+		// ssh refuses control paths longer than a unix socket name (~104
+		// bytes), so keep the directory short rather than under $TMPDIR.
+		base := os.TempDir()
+		if len(base) > 40 {
+			base = "/tmp"
+		}
+		dir, err := os.MkdirTemp(base, "zrep-ssh-")
+		if err != nil {
+			return fmt.Errorf("ssh %s: create control directory: %w", c.side.Host, err)
+		}
+		if err := os.Chmod(dir, 0o700); err != nil {
+			os.RemoveAll(dir)
+			return fmt.Errorf("ssh %s: create control directory: %w", c.side.Host, err)
+		}
+		c.dir = dir
+	}
+	// The master's stderr goes to a file: ssh -f leaves a background
+	// process holding it, and a pipe would never see EOF.
+	errFile, err := os.Create(filepath.Join(c.dir, "master.err"))
+	if err != nil {
+		return fmt.Errorf("ssh %s: %w", c.side.Host, err)
+	}
+	defer errFile.Close()
+	argv := sshMasterArgv(c.side, c.opts, c.controlPath())
+	err = c.run.runDetached(ctx, argv, errFile)
+	if err == nil {
+		return nil
+	}
+	msg, _ := os.ReadFile(errFile.Name())
+	st := statusOf(err)
+	if ctx.Err() != nil {
+		return fmt.Errorf("ssh login to %s: %w", c.side.Host, ctx.Err())
+	}
+	return classifySSH(c.side.Host, st, string(msg))
+}
+
+// close ends the master connection, if one was started, and removes the
+// control directory.
+func (c *sshConn) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	if c.dir == "" {
+		return nil
+	}
+	var errs []error
+	if c.started {
+		// Close runs on every exit path, including after the run's context
+		// ended, so it gets a context of its own.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		errFile, err := os.Create(filepath.Join(c.dir, "exit.err"))
+		if err == nil {
+			if err := c.run.runDetached(ctx, sshExitArgv(c.side, c.opts, c.controlPath()), errFile); err != nil {
+				msg, _ := os.ReadFile(errFile.Name())
+				// A master that already went away (idle timeout, network)
+				// is what we wanted.
+				if _, serr := os.Stat(c.controlPath()); serr == nil {
+					errs = append(errs, fmt.Errorf("ssh %s: end shared connection: %w: %s", c.side.Host, err, strings.TrimSpace(string(msg))))
+				}
+			}
+			errFile.Close()
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		errs = append(errs, fmt.Errorf("ssh %s: remove control directory: %w", c.side.Host, err))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,1 @@
+zfs bookmark "$P/cap@s1" "$P/cap#b1"

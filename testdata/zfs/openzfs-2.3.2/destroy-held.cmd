@@ -1,0 +1,1 @@
+zfs destroy "$P/cap@s1"

@@ -1,0 +1,1 @@
+zfs get -H -p -o name,property,value,source zrep:placeholder "$P/cap"

@@ -1,0 +1,1 @@
+sh -c "zfs send '$P/cap@s2' | zfs recv -u '$P/capdst'"

@@ -1,0 +1,1 @@
+sh -c "zfs send -i '$P/cap@s2' '$P/cap@s 3' | head -c 100000 | zfs recv -u '$P/capdst'"

@@ -1,0 +1,1 @@
+zfs get -H -p -o value receive_resume_token "$P/capdst"

@@ -1,0 +1,1 @@
+zfs send "$P/cap@nope"

@@ -1,0 +1,1 @@
+zfs send -nvP -i "$P/cap#b1" "$P/cap@s2"

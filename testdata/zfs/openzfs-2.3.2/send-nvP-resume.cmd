@@ -1,0 +1,1 @@
+sh -c "zfs send -nvP -t \"\$(zfs get -H -o value receive_resume_token '$P/capdst')\""

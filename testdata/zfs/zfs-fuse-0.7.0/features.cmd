@@ -1,0 +1,1 @@
+zpool get -H -o property,value all "$P"

@@ -1,0 +1,1 @@
+zfs hold zrep "$P/cap@s1"

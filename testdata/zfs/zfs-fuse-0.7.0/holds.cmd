@@ -1,0 +1,1 @@
+zfs holds -H "$P/cap@s1"

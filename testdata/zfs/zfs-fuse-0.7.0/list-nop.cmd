@@ -1,0 +1,1 @@
+zfs list -H -r -t all -o name,guid,createtxg,creation,type "$P/cap"

@@ -1,0 +1,1 @@
+zfs send -nvP "$P/cap@s2"

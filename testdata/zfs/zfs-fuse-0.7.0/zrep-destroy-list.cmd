@@ -1,0 +1,1 @@
+zfs destroy $P/a@s2,s3

@@ -1,0 +1,1 @@
+zfs inherit canmount $P/ph

@@ -1,0 +1,1 @@
+zfs receive -A $P/dst
