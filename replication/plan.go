@@ -1,0 +1,371 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/zrep/zrep/pdu"
+)
+
+// estimateConcurrency bounds the size estimates run at once: each one is a
+// `zfs send -n` on the source, possibly over ssh.
+const estimateConcurrency = 4
+
+// plannedStep is one step as planning found it.
+type plannedStep struct {
+	from, to *pdu.FilesystemVersion
+	// resumeToken is set when the step continues an interrupted receive.
+	resumeToken string
+	estimate    pdu.SizeEstimate
+	// gapFree is true when no unselected sender snapshot lies between from
+	// and to, so a `zfs send -I` spanning this step sends nothing the
+	// operator left out.
+	gapFree bool
+}
+
+// plannedFilesystem is the outcome of planning one source filesystem.
+type plannedFilesystem struct {
+	src, dst string
+	dstState destinationState
+	steps    []*plannedStep
+	// conflict is what IncrementalPath found, resolved or not.
+	conflict   error
+	resolution string
+	// problem is a permanent error: the filesystem is not replicated.
+	problem error
+	// rollbackTo is rolled back to on the receiver before the first step.
+	rollbackTo *pdu.FilesystemVersion
+	// forceReceive lets the first receive overwrite the destination.
+	forceReceive bool
+	// abortPartial discards the destination's partial receive state before
+	// the first step.
+	abortPartial bool
+	// clearPlaceholder clears the placeholder mark of a destination that
+	// already holds received snapshots.
+	clearPlaceholder bool
+	// placeholderOnly marks a source without snapshots kept on the
+	// destination only as a placeholder for its children.
+	placeholderOnly bool
+}
+
+// plan is the outcome of one planning round.
+type plan struct {
+	filesystems []*plannedFilesystem
+	// destinations are the datasets the receiver listed.
+	destinations map[string]destinationState
+}
+
+// planRound lists both sides once and plans every selected filesystem. It
+// changes nothing on either side. The error is a listing failure (or one
+// that stops planning as a whole); per-filesystem problems are in the plan.
+func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receiver, log *slog.Logger) (*plan, error) {
+	sfss, err := sender.ListFilesystems(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list source %s: %w", cfg.SourceRoot, err)
+	}
+	rfss, err := receiver.ListFilesystems(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list destination %s: %w", cfg.DestRoot, err)
+	}
+
+	p := &plan{destinations: make(map[string]destinationState, len(rfss))}
+	receiverFS := make(map[string]*pdu.Filesystem, len(rfss))
+	for _, fs := range rfss {
+		receiverFS[fs.Path] = fs
+		p.destinations[fs.Path] = destinationState{exists: true, placeholder: fs.Placeholder}
+	}
+
+	var sources []*pdu.Filesystem
+	for _, fs := range sfss {
+		if !cfg.excluded(fs.Path) && (fs.Path == cfg.SourceRoot || strings.HasPrefix(fs.Path, cfg.SourceRoot+"/")) {
+			sources = append(sources, fs)
+		}
+	}
+	slices.SortStableFunc(sources, func(a, b *pdu.Filesystem) int { return compareDatasets(a.Path, b.Path) })
+
+	for i, fs := range sources {
+		withSnapshots := false
+		for _, d := range sources[i+1:] {
+			if strings.HasPrefix(d.Path, fs.Path+"/") && slices.ContainsFunc(d.Versions, cfg.selected) {
+				withSnapshots = true
+				break
+			}
+		}
+		dst := cfg.destination(fs.Path)
+		pf, err := planFilesystem(ctx, cfg, sender, fs, receiverFS[dst], dst, withSnapshots)
+		if err != nil {
+			return nil, err
+		}
+		logPlan(log, pf)
+		p.filesystems = append(p.filesystems, pf)
+	}
+
+	if err := estimate(ctx, sender, p, log); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// planFilesystem plans one source filesystem fs against its destination dst
+// (nil if the receiver does not have it). descendantsWithSnapshots says
+// whether a selected descendant has something to send, which makes fs a
+// placeholder rather than an error when it has no snapshots itself.
+func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pdu.Filesystem, dstName string, descendantsWithSnapshots bool) (*plannedFilesystem, error) {
+	pf := &plannedFilesystem{src: fs.Path, dst: dstName}
+	var receiverVersions []*pdu.FilesystemVersion
+	if dst != nil {
+		pf.dstState = destinationState{exists: true, placeholder: dst.Placeholder}
+		receiverVersions = dst.Versions
+	}
+	senderVersions := SortVersions(fs.Versions)
+	var selected []*pdu.FilesystemVersion
+	for _, v := range senderVersions {
+		if cfg.selected(v) {
+			selected = append(selected, v)
+		}
+	}
+
+	var notes []string
+	if dst != nil && dst.ResumeToken != "" {
+		from, to, err := sender.ResumeTarget(ctx, fs.Path, dst.ResumeToken)
+		if err != nil && pdu.IsRetryable(err) {
+			return nil, fmt.Errorf("resume target for %s on %s: %w", dstName, fs.Path, err)
+		}
+		if err == nil {
+			if ok := planResume(pf, from, to, receiverVersions, senderVersions, selected, dst.ResumeToken); ok {
+				return pf, nil
+			}
+			err = errors.New("it does not continue a selected snapshot after the destination's newest")
+			if to != nil {
+				err = fmt.Errorf("it continues %s, which is not a selected snapshot after the destination's newest", to.RelName())
+			}
+		}
+		pf.abortPartial = true
+		notes = append(notes, fmt.Sprintf("partial receive state on %s cannot be resumed (%v) and is discarded (zfs receive -A)", dstName, err))
+	}
+
+	path, conflict := IncrementalPath(receiverVersions, senderVersions)
+	switch c := conflict.(type) {
+	case *ConflictNoCommonAncestor:
+		c.Filesystem, c.Destination = fs.Path, dstName
+	case *ConflictDiverged:
+		c.Filesystem, c.Destination = fs.Path, dstName
+	}
+
+	switch {
+	case conflict == nil:
+		pf.steps = incrementalSteps(path[:min(1, len(path))], path, selected, senderVersions)
+		if len(pf.steps) == 0 {
+			notes = append(notes, "up to date")
+		}
+		if pf.dstState.placeholder && len(receiverVersions) > 0 {
+			// A run that received into a placeholder but could not clear
+			// it left it unmountable; finish that now.
+			pf.clearPlaceholder = true
+			notes = append(notes, "clears the placeholder mark left on "+dstName)
+		}
+	case len(selected) == 0 && descendantsWithSnapshots:
+		pf.placeholderOnly = true
+		if dst == nil || dst.Placeholder {
+			notes = append(notes, "no snapshots; kept as placeholder for its children")
+		} else {
+			notes = append(notes, "no snapshots; nothing to send, its children are replicated below the existing destination")
+		}
+	case len(selected) == 0:
+		msg := "sender does not have any versions"
+		if cfg.Snapshots != nil && slices.ContainsFunc(senderVersions, func(v *pdu.FilesystemVersion) bool { return v.Type == pdu.Snapshot }) {
+			msg += " matching --snapshots " + cfg.Snapshots.String()
+		}
+		pf.problem = fmt.Errorf("%s: %s", fs.Path, msg)
+	default:
+		pf.conflict = conflict
+		res, err := resolveConflict(conflict, pf.dstState, selected, cfg)
+		if err != nil {
+			pf.problem = err
+			break
+		}
+		notes = append(notes, res.text)
+		pf.rollbackTo, pf.forceReceive = res.rollbackTo, res.forceReceive
+		if res.full {
+			pf.steps = append(pf.steps, &plannedStep{to: res.path[0]})
+			pf.steps = append(pf.steps, incrementalSteps(res.path[:1], res.path, selected, senderVersions)...)
+		} else {
+			pf.steps = incrementalSteps(res.path[:1], res.path, selected, senderVersions)
+		}
+	}
+	pf.resolution = strings.Join(notes, "; ")
+	return pf, nil
+}
+
+// planResume plans fs as a resumed receive of from→to followed by the later
+// selected snapshots, if the token's target fits: to must be a selected
+// snapshot after the receiver's newest, and from that newest (or nothing,
+// for an interrupted full receive into a destination without snapshots).
+func planResume(pf *plannedFilesystem, from, to *pdu.FilesystemVersion, receiverVersions, senderVersions, selected []*pdu.FilesystemVersion, token string) bool {
+	if to == nil {
+		return false
+	}
+	k := slices.IndexFunc(selected, func(v *pdu.FilesystemVersion) bool { return v.Guid == to.Guid })
+	if k < 0 {
+		return false
+	}
+	var base *pdu.FilesystemVersion
+	if from == nil {
+		if slices.ContainsFunc(receiverVersions, func(v *pdu.FilesystemVersion) bool { return v.Type == pdu.Snapshot }) {
+			return false
+		}
+	} else {
+		path, conflict := IncrementalPath(receiverVersions, senderVersions)
+		if conflict != nil || len(path) == 0 || path[0].Guid != from.Guid || path[0].CreateTXG >= selected[k].CreateTXG {
+			return false
+		}
+		base = path[0]
+	}
+	first := &plannedStep{from: base, to: selected[k], resumeToken: token}
+	pf.steps = append([]*plannedStep{first}, incrementalSteps(selected[k:k+1], selected[k:], selected, senderVersions)...)
+	pf.resolution = fmt.Sprintf("resume the interrupted receive of %s", selected[k].RelName())
+	return true
+}
+
+// incrementalSteps turns base followed by the selected entries of
+// path[1:] into steps.
+func incrementalSteps(base, path, selected, senderVersions []*pdu.FilesystemVersion) []*plannedStep {
+	if len(base) == 0 {
+		return nil
+	}
+	prev := base[0]
+	var steps []*plannedStep
+	for _, v := range path[1:] {
+		if !slices.Contains(selected, v) {
+			continue
+		}
+		steps = append(steps, &plannedStep{from: prev, to: v, gapFree: gapFree(prev, v, selected, senderVersions)})
+		prev = v
+	}
+	return steps
+}
+
+// gapFree reports whether every sender snapshot strictly between from and
+// to is selected.
+func gapFree(from, to *pdu.FilesystemVersion, selected, senderVersions []*pdu.FilesystemVersion) bool {
+	for _, v := range senderVersions {
+		if v.Type == pdu.Snapshot && v.CreateTXG > from.CreateTXG && v.CreateTXG < to.CreateTXG && !slices.Contains(selected, v) {
+			return false
+		}
+	}
+	return true
+}
+
+// estimate asks the sender for the size of every step, a few at a time. A
+// failed estimate is only logged: the step's size is then unknown.
+func estimate(ctx context.Context, sender Sender, p *plan, log *slog.Logger) error {
+	sem := make(chan struct{}, estimateConcurrency)
+	var wg sync.WaitGroup
+	for _, pf := range p.filesystems {
+		for _, st := range pf.steps {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				wg.Wait()
+				return context.Cause(ctx)
+			}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				req := &pdu.SendReq{Filesystem: pf.src, From: st.from, To: st.to, ResumeToken: st.resumeToken}
+				est, err := sender.EstimateSize(ctx, req)
+				if err != nil {
+					log.Warn("size estimate failed, size unknown", "filesystem", pf.src, "step", stepName(st.from, st.to), "err", err)
+					return
+				}
+				st.estimate = est
+			}()
+		}
+	}
+	wg.Wait()
+	return ctx.Err()
+}
+
+func logPlan(log *slog.Logger, pf *plannedFilesystem) {
+	attrs := []any{"filesystem", pf.src, "destination", pf.dst, "steps", len(pf.steps)}
+	if pf.conflict != nil {
+		attrs = append(attrs, "conflict", pf.conflict.Error())
+	}
+	if pf.resolution != "" {
+		attrs = append(attrs, "resolution", pf.resolution)
+	}
+	if pf.problem != nil {
+		log.Error("cannot replicate filesystem", append(attrs, "problem", pf.problem.Error())...)
+		return
+	}
+	log.Debug("planned filesystem", attrs...)
+}
+
+// compareDatasets orders dataset names component by component, so that a
+// parent comes right before its children ("a/b" < "a/b/c" < "a/b-c").
+func compareDatasets(a, b string) int {
+	return slices.Compare(strings.Split(a, "/"), strings.Split(b, "/"))
+}
+
+func stepName(from, to *pdu.FilesystemVersion) string {
+	f := "(none)"
+	if from != nil {
+		f = from.ReportName()
+	}
+	return f + " → " + to.ReportName()
+}
+
+// Plan runs one planning round without changing anything on either side
+// and says what a run would do. The error is a listing failure; conflicts
+// and other per-filesystem problems are in the PlanReport.
+func Plan(ctx context.Context, cfg Config, sender Sender, receiver Receiver) (*PlanReport, error) {
+	c := cfg.withDefaults()
+	p, err := planRound(ctx, &c, sender, receiver, c.Logger)
+	if err != nil {
+		return nil, err
+	}
+	rep := &PlanReport{Filesystems: make([]*FilesystemPlan, 0, len(p.filesystems))}
+	for _, pf := range p.filesystems {
+		fp := &FilesystemPlan{
+			Filesystem:  pf.src,
+			Destination: pf.dst,
+			Steps:       make([]PlanStep, 0, len(pf.steps)),
+			Resolution:  pf.resolution,
+		}
+		if pf.conflict != nil {
+			fp.Conflict = pf.conflict.Error()
+		}
+		if pf.problem != nil {
+			fp.Problem = pf.problem.Error()
+			if errors.Is(pf.problem, pf.conflict) {
+				fp.Resolution = ""
+			}
+		}
+		for _, st := range pf.steps {
+			fp.Steps = append(fp.Steps, PlanStep{From: versionName(st.from), To: st.to.ReportName(), ExpectedBytes: expectedBytes(st.estimate)})
+		}
+		rep.Filesystems = append(rep.Filesystems, fp)
+	}
+	return rep, nil
+}
+
+func versionName(v *pdu.FilesystemVersion) *string {
+	if v == nil {
+		return nil
+	}
+	n := v.ReportName()
+	return &n
+}
+
+func expectedBytes(e pdu.SizeEstimate) *int64 {
+	if !e.Known {
+		return nil
+	}
+	b := e.Bytes
+	return &b
+}

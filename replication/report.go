@@ -1,0 +1,265 @@
+package replication
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Report is a snapshot of a replication's progress; its JSON form is the
+// one `zrep run --json` prints.
+type Report struct {
+	Status  State  `json:"status"`
+	Problem string `json:"problem"`
+	// Completed are the filesystems that are done, successfully or not,
+	// in the order they finished.
+	Completed []*FilesystemReport `json:"completed"`
+	// Pending are the filesystems still to do, in planned order.
+	Pending []*FilesystemReport `json:"pending"`
+	// Active is a filesystem whose step runs now; with several jobs the
+	// others running are in Pending.
+	Active          *FilesystemReport `json:"active"`
+	Bytes           int64             `json:"bytes"`
+	DurationSeconds float64           `json:"duration_seconds"`
+}
+
+// FilesystemReport is the progress of one filesystem.
+type FilesystemReport struct {
+	Filesystem  string          `json:"filesystem"`
+	Destination string          `json:"destination"`
+	Status      FilesystemState `json:"status"`
+	Problem     string          `json:"problem"`
+	Bytes       int64           `json:"bytes"`
+	Steps       []*StepReport   `json:"steps"`
+}
+
+// StepReport is the progress of one step.
+type StepReport struct {
+	// From is nil for a full send; a bookmark is written "#name".
+	From   *string   `json:"from"`
+	To     string    `json:"to"`
+	Status StepState `json:"status"`
+	// ExpectedBytes is nil when the size is unknown.
+	ExpectedBytes *int64 `json:"expected_bytes"`
+	// Bytes counts the bytes sent so far. When steps share one stream,
+	// the last of them counts the stream's bytes.
+	Bytes   int64 `json:"bytes"`
+	Resumed bool  `json:"resumed"`
+}
+
+// Report returns the replication's progress. It is safe to call from any
+// goroutine while Drive runs, and does not change once Drive has returned.
+func (r *Replication) Report() *Report {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	rep := &Report{
+		Status:    r.state,
+		Completed: make([]*FilesystemReport, 0, len(r.completed)),
+		Pending:   make([]*FilesystemReport, 0, len(r.filesystems)),
+	}
+	if r.problem != nil {
+		rep.Problem = r.problem.Error()
+	}
+	for _, f := range r.completed {
+		rep.Completed = append(rep.Completed, f.report())
+	}
+	for _, f := range r.filesystems {
+		if f.done() {
+			continue
+		}
+		fr := f.report()
+		if f.active && rep.Active == nil {
+			rep.Active = fr
+		} else {
+			rep.Pending = append(rep.Pending, fr)
+		}
+	}
+	for _, f := range r.filesystems {
+		for _, s := range f.steps {
+			rep.Bytes += s.bytes.Load()
+		}
+	}
+	switch {
+	case r.finished:
+		rep.DurationSeconds = r.end.Sub(r.start).Seconds()
+	case r.driven:
+		rep.DurationSeconds = r.cfg.Clock.Now().Sub(r.start).Seconds()
+	}
+	return rep
+}
+
+// report describes f. Replication.mu must be held.
+func (f *fsReplication) report() *FilesystemReport {
+	fr := &FilesystemReport{
+		Filesystem:  f.pf.src,
+		Destination: f.pf.dst,
+		Status:      f.state,
+		Steps:       make([]*StepReport, 0, len(f.steps)),
+	}
+	if f.problem != nil {
+		fr.Problem = f.problem.Error()
+	}
+	for _, s := range f.steps {
+		sr := &StepReport{
+			From:          versionName(s.from),
+			To:            s.to.ReportName(),
+			Status:        s.state,
+			ExpectedBytes: s.expected,
+			Bytes:         s.bytes.Load(),
+			Resumed:       s.resumed,
+		}
+		fr.Bytes += sr.Bytes
+		fr.Steps = append(fr.Steps, sr)
+	}
+	return fr
+}
+
+// Failed reports whether a filesystem ended in PermanentError.
+func (r *Report) Failed() bool {
+	for _, list := range [][]*FilesystemReport{r.Completed, r.Pending} {
+		for _, f := range list {
+			if f.Status == FilesystemPermanentError {
+				return true
+			}
+		}
+	}
+	return r.Active != nil && r.Active.Status == FilesystemPermanentError
+}
+
+// WriteText writes the report for a human, with the status words of the
+// JSON form.
+func (r *Report) WriteText(w io.Writer) error {
+	tw := &textWriter{w: w}
+	tw.printf("Status: %s\n", r.Status)
+	if r.Problem != "" {
+		tw.printf("Problem: %s\n", r.Problem)
+	}
+	tw.printf("Transferred: %s in %s\n", humanBytes(r.Bytes), time.Duration(r.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
+	var all []*FilesystemReport
+	all = append(all, r.Completed...)
+	if r.Active != nil {
+		all = append(all, r.Active)
+	}
+	all = append(all, r.Pending...)
+	for _, f := range all {
+		tw.printf("\n%s → %s: %s, %s\n", f.Filesystem, f.Destination, f.Status, humanBytes(f.Bytes))
+		if f.Problem != "" {
+			tw.printf("    problem: %s\n", f.Problem)
+		}
+		for _, s := range f.Steps {
+			tw.printf("    %s: %s, %s", stepText(s.From, s.To), s.Status, humanBytes(s.Bytes))
+			if s.ExpectedBytes != nil {
+				tw.printf(" of %s", humanBytes(*s.ExpectedBytes))
+			}
+			if s.Resumed {
+				tw.printf(" (resumed)")
+			}
+			tw.printf("\n")
+		}
+	}
+	return tw.err
+}
+
+// PlanReport is what a run would do; its JSON form is the one
+// `zrep plan --json` prints.
+type PlanReport struct {
+	Filesystems []*FilesystemPlan `json:"filesystems"`
+}
+
+// FilesystemPlan is the plan for one source filesystem.
+type FilesystemPlan struct {
+	Filesystem  string     `json:"filesystem"`
+	Destination string     `json:"destination"`
+	Steps       []PlanStep `json:"steps"`
+	// Conflict is what stands between the two sides, if anything.
+	Conflict string `json:"conflict"`
+	// Resolution is how the conflict, or the situation, is handled.
+	Resolution string `json:"resolution"`
+	// Problem is why the filesystem will not be replicated.
+	Problem string `json:"problem"`
+}
+
+// PlanStep is one planned step.
+type PlanStep struct {
+	// From is nil for a full send; a bookmark is written "#name".
+	From *string `json:"from"`
+	To   string  `json:"to"`
+	// ExpectedBytes is nil when the size is unknown.
+	ExpectedBytes *int64 `json:"expected_bytes"`
+}
+
+// Failed reports whether a filesystem has a problem that stops its
+// replication.
+func (p *PlanReport) Failed() bool {
+	for _, f := range p.Filesystems {
+		if f.Problem != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteText writes the plan for a human.
+func (p *PlanReport) WriteText(w io.Writer) error {
+	tw := &textWriter{w: w}
+	for i, f := range p.Filesystems {
+		if i > 0 {
+			tw.printf("\n")
+		}
+		tw.printf("%s → %s\n", f.Filesystem, f.Destination)
+		if f.Conflict != "" && f.Conflict != f.Problem {
+			tw.printf("    conflict: %s\n", f.Conflict)
+		}
+		if f.Resolution != "" {
+			tw.printf("    resolution: %s\n", f.Resolution)
+		}
+		if f.Problem != "" {
+			tw.printf("    problem: %s\n", f.Problem)
+		}
+		for _, s := range f.Steps {
+			size := "size unknown"
+			if s.ExpectedBytes != nil {
+				size = humanBytes(*s.ExpectedBytes)
+			}
+			tw.printf("    %s: %s\n", stepText(s.From, s.To), size)
+		}
+		if len(f.Steps) == 0 && f.Problem == "" {
+			tw.printf("    nothing to send\n")
+		}
+	}
+	return tw.err
+}
+
+func stepText(from *string, to string) string {
+	f := "(none)"
+	if from != nil {
+		f = *from
+	}
+	return f + " → " + to
+}
+
+// textWriter keeps the first write error so the text can be written
+// without checking every line.
+type textWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (t *textWriter) printf(format string, args ...any) {
+	if t.err == nil {
+		_, t.err = fmt.Fprintf(t.w, format, args...)
+	}
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
