@@ -64,6 +64,12 @@ type process struct {
 	begin   time.Time
 	done    chan struct{} // closed once Wait has returned
 
+	// Feeding stdin, when it is not a file: feed copies feedSrc into
+	// feedW and closes fed when done.
+	feedSrc io.Reader
+	feedW   *os.File
+	fed     chan struct{}
+
 	waitOnce sync.Once
 	waitErr  error
 	stopped  bool // stop was called: we ended it, not zfs
@@ -86,11 +92,26 @@ func (r *runner) start(ctx context.Context, zfsArgv, argv []string, stdin io.Rea
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	// zfs's messages are classified by their English text.
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	cmd.Stdin = stdin
 	cmd.Stdout = stdout
 	st := &stderrTail{}
 	cmd.Stderr = st
 	p := &process{r: r, ctx: ctx, zfsArgv: zfsArgv, cmd: cmd, stderr: st, done: make(chan struct{})}
+	// exec's own stdin copying would make Wait wait for a Read on stdin
+	// that may never return (a stalled sender), even after the child is
+	// gone; zrep feeds the child itself so that Wait does not.
+	var childIn *os.File
+	switch in := stdin.(type) {
+	case nil:
+	case *os.File:
+		cmd.Stdin = in
+	default:
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", describe(zfsArgv, r.host), err)
+		}
+		childIn, p.feedW, p.feedSrc = pr, pw, in
+		cmd.Stdin = pr
+	}
 	// Its own process group: a Ctrl-C on the terminal reaches zrep only,
 	// which then ends its children in order, and a kill reaches ssh's or
 	// zfs's own children too.
@@ -99,9 +120,20 @@ func (r *runner) start(ctx context.Context, zfsArgv, argv []string, stdin io.Rea
 	cmd.WaitDelay = waitDelay
 	p.begin = time.Now()
 	r.log.Debug("start", "role", r.role, "host", r.host, "argv", argv)
-	if err := cmd.Start(); err != nil {
+	err := cmd.Start()
+	if childIn != nil {
+		childIn.Close()
+	}
+	if err != nil {
 		close(p.done)
+		if p.feedW != nil {
+			p.feedW.Close()
+		}
 		return nil, pdu.PermanentError(fmt.Errorf("%s: start %s: %w", describe(zfsArgv, r.host), argv[0], err))
+	}
+	if p.feedW != nil {
+		p.fed = make(chan struct{})
+		go p.feed()
 	}
 	return p, nil
 }
@@ -146,6 +178,16 @@ func killGroup(pid int, sig syscall.Signal) error {
 	return err
 }
 
+// feed copies the caller's stream into the child's stdin until EOF, an
+// error, or the child going away (the write fails).
+func (p *process) feed() {
+	defer close(p.fed)
+	io.Copy(p.feedW, p.feedSrc)
+	// EOF for the child; a stream that failed becomes a short stream, which
+	// zfs receive reports as incomplete.
+	p.feedW.Close()
+}
+
 // stop ends the process because its output is no longer wanted.
 func (p *process) stop() {
 	p.stopped = true
@@ -157,6 +199,16 @@ func (p *process) wait() error {
 	p.waitOnce.Do(func() {
 		err := p.cmd.Wait()
 		close(p.done)
+		if p.fed != nil {
+			// Unblocks a feed stuck writing; one stuck reading ends when
+			// the caller's stream does, and is not waited for once the
+			// context is done.
+			p.feedW.Close()
+			select {
+			case <-p.fed:
+			case <-p.ctx.Done():
+			}
+		}
 		d := time.Since(p.begin)
 		st := statusOf(err)
 		p.r.log.Debug("end", "role", p.r.role, "host", p.r.host, "argv", p.cmd.Args,
