@@ -4,7 +4,7 @@ export PATH := $(PATH):/usr/local/go/bin
 BIN := bin/zrep
 FUZZTIME ?= 4s
 
-.PHONY: all build test unit e2e fuzz lint bench demo demo-clean lab clean
+.PHONY: all build test unit e2e fuzz lint bench demo demo-clean lab clean test-openzfs
 
 all: build
 
@@ -53,3 +53,10 @@ lab:
 
 clean:
 	rm -rf bin
+
+# The OpenZFS 2.3 tier: builds (or reuses, from /var/cache/zrep-openzfs) a
+# Debian guest image with OpenZFS, boots it under qemu, runs e2eopenzfs/
+# against it and stops it. Needs root. OPENZFS_TEST_FLAGS go to go test,
+# e.g. OPENZFS_TEST_FLAGS='-run TestModern'.
+test-openzfs:
+	GO=$(GO) openzfs/run.sh $(OPENZFS_TEST_FLAGS)
