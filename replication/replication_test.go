@@ -594,7 +594,7 @@ func TestReportDuringDrive(t *testing.T) {
 			}
 			w := newWorld(t, fss...)
 			for _, fs := range fss {
-				w.src.SnapshotSize(fs, "s1", 3<<20)
+				w.src.SnapshotSize(fs, "s1", 256<<10)
 			}
 			w.dst.FailNext(memzfs.OpReceive, 3, pdu.RetryableError(errors.New("busy")))
 			cfg := w.config()
@@ -624,7 +624,7 @@ func TestReportDuringDrive(t *testing.T) {
 			close(done)
 			wg.Wait()
 			rep := r.Report()
-			if rep.Status != replication.Completed || rep.Failed() || rep.Bytes < 8*(3<<20) {
+			if rep.Status != replication.Completed || rep.Failed() || rep.Bytes < 8*(256<<10) {
 				t.Fatalf("%+v", rep)
 			}
 			if reads == 0 {
@@ -646,4 +646,36 @@ func TestDriveOnlyOnce(t *testing.T) {
 	if !bytes.Equal(first, second) {
 		t.Errorf("second Drive changed the report")
 	}
+}
+
+func TestPlanAndDriveResumeInterruptedReceive(t *testing.T) {
+	w := newWorld(t)
+	w.src.Snapshot("tank", "s1")
+	if rep := w.drive(t, w.config()); rep.Failed() {
+		t.Fatalf("%+v", rep)
+	}
+	w.src.Snapshot("tank", "s2")
+	w.src.Snapshot("tank", "s3")
+	w.src.FailNext(memzfs.OpStream, 1, pdu.RetryableError(errors.New("killed")))
+	cfg := w.config()
+	cfg.Retries = 0
+	cfg.SeparateSteps = true
+	if rep := w.drive(t, cfg); !rep.Failed() || w.dst.ResumeToken("backup/tank") == "" {
+		t.Fatalf("setup: want a failed run leaving partial state: %+v", rep)
+	}
+
+	p, err := replication.Plan(context.Background(), w.config(), w.sender(), w.receiver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := p.Filesystems[0]
+	if !strings.Contains(f.Resolution, "resume") || len(f.Steps) != 2 || *f.Steps[0].From != "s1" || f.Steps[0].To != "s2" {
+		t.Fatalf("plan %+v", f)
+	}
+	rep := w.drive(t, w.config())
+	fr := allFilesystems(rep)["tank"]
+	if fr.Status != replication.FilesystemCompleted || !fr.Steps[0].Resumed || fr.Steps[1].Resumed {
+		t.Fatalf("%+v %+v", fr, fr.Steps)
+	}
+	assertSnapshots(t, w.dst, "backup/tank", "s1", "s2", "s3")
 }

@@ -1,0 +1,187 @@
+package replication_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/zrep/zrep/pdu"
+	"github.com/zrep/zrep/replication"
+	"github.com/zrep/zrep/replication/memzfs"
+)
+
+func keys(m map[string]any) []string {
+	var k []string
+	for key := range m {
+		k = append(k, key)
+	}
+	slices.Sort(k)
+	return k
+}
+
+func TestReportJSON(t *testing.T) {
+	w := newWorld(t)
+	w.src.NoEstimates = true
+	w.src.Snapshot("tank", "s1")
+	rep := w.drive(t, w.config())
+
+	js, err := json.Marshal(rep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]any
+	if err := json.Unmarshal(js, &top); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keys(top), " "); got != "active bytes completed duration_seconds pending problem status" {
+		t.Errorf("report keys %s", got)
+	}
+	if top["status"] != "Completed" || top["active"] != nil || top["problem"] != "" {
+		t.Errorf("report %s", js)
+	}
+	if !bytes.Contains(js, []byte(`"pending":[]`)) {
+		t.Errorf("pending must be [] not null: %s", js)
+	}
+	fs := top["completed"].([]any)[0].(map[string]any)
+	if got := strings.Join(keys(fs), " "); got != "bytes destination filesystem problem status steps" {
+		t.Errorf("filesystem keys %s", got)
+	}
+	if fs["filesystem"] != "tank" || fs["destination"] != "backup/tank" || fs["status"] != "Completed" {
+		t.Errorf("filesystem %v", fs)
+	}
+	st := fs["steps"].([]any)[0].(map[string]any)
+	if got := strings.Join(keys(st), " "); got != "bytes expected_bytes from resumed status to" {
+		t.Errorf("step keys %s", got)
+	}
+	if st["from"] != nil || st["to"] != "s1" || st["expected_bytes"] != nil || st["status"] != "Completed" || st["resumed"] != false {
+		t.Errorf("step %v", st)
+	}
+
+	var back replication.Report
+	if err := json.Unmarshal(js, &back); err != nil || back.Status != replication.Completed || back.Completed[0].Steps[0].Status != replication.StepCompleted {
+		t.Errorf("round trip: %v %+v", err, back)
+	}
+}
+
+func TestReportBeforeDrive(t *testing.T) {
+	js, _ := json.Marshal(replication.NewReplication(replication.Config{}).Report())
+	want := `{"status":"Planning","problem":"","completed":[],"pending":[],"active":null,"bytes":0,"duration_seconds":0}`
+	if string(js) != want {
+		t.Errorf("got %s\nwant %s", js, want)
+	}
+}
+
+func TestReportText(t *testing.T) {
+	w := newWorld(t, "tank/a")
+	w.src.Snapshot("tank", "s1")
+	w.src.Snapshot("tank/a", "s1")
+	w.dst.Hook = func(op memzfs.Op, fs string) error {
+		if op == memzfs.OpReceive && fs == "backup/tank/a" {
+			return pdu.PermanentError(errors.New("out of space"))
+		}
+		return nil
+	}
+	rep := w.drive(t, w.config())
+	var b bytes.Buffer
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	text := b.String()
+	for _, want := range []string{"Status: Completed", "tank → backup/tank: Completed", "(none) → s1: Completed",
+		"tank/a → backup/tank/a: PermanentError", "problem: receive backup/tank/a: ", "out of space", "(none) → s1: PermanentError"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("text lacks %q:\n%s", want, text)
+		}
+	}
+}
+
+func TestPlanChangesNothing(t *testing.T) {
+	w := divergedWorld(t)
+	srcBefore, dstBefore := len(w.src.Calls()), len(w.dst.Calls())
+	cfg := w.config()
+	p, err := replication.Plan(context.Background(), cfg, w.sender(), w.receiver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w.src.Calls()) != srcBefore || len(w.dst.Calls()) != dstBefore {
+		t.Errorf("plan changed something: %v %v", w.src.Calls()[srcBefore:], w.dst.Calls()[dstBefore:])
+	}
+	f := p.Filesystems[0]
+	if !p.Failed() || f.Problem == "" || !strings.Contains(f.Conflict, "diverged") || len(f.Steps) != 0 {
+		t.Errorf("diverged plan without --rollback: %+v", f)
+	}
+
+	cfg.Rollback = true
+	p, err = replication.Plan(context.Background(), cfg, w.sender(), w.receiver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = p.Filesystems[0]
+	if p.Failed() || !strings.Contains(f.Resolution, "roll back to @s2") || len(f.Steps) != 1 || *f.Steps[0].From != "s2" || f.Steps[0].To != "s3" || f.Steps[0].ExpectedBytes == nil {
+		t.Errorf("diverged plan with --rollback: %+v", f)
+	}
+	if len(w.dst.Calls()) != dstBefore {
+		t.Errorf("plan changed something")
+	}
+
+	js, _ := json.Marshal(p)
+	var top map[string][]map[string]any
+	if err := json.Unmarshal(js, &top); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(keys(top["filesystems"][0]), " "); got != "conflict destination filesystem problem resolution steps" {
+		t.Errorf("plan keys %s", got)
+	}
+	var text bytes.Buffer
+	if err := p.WriteText(&text); err != nil || !strings.Contains(text.String(), "s2 → s3: ") {
+		t.Errorf("plan text %q", text.String())
+	}
+}
+
+func TestPlanListingFailure(t *testing.T) {
+	w := newWorld(t)
+	w.dst.FailNext(memzfs.OpList, 1, pdu.RetryableError(errors.New("ssh: connection refused")))
+	_, err := replication.Plan(context.Background(), w.config(), w.sender(), w.receiver())
+	if err == nil || !strings.Contains(err.Error(), "list destination backup/tank") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func TestPlanEmptyStepsJSON(t *testing.T) {
+	w := newWorld(t)
+	w.src.Snapshot("tank", "s1")
+	w.drive(t, w.config())
+	p, err := replication.Plan(context.Background(), w.config(), w.sender(), w.receiver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, _ := json.Marshal(p)
+	if !bytes.Contains(js, []byte(`"steps":[]`)) || !bytes.Contains(js, []byte(`"resolution":"up to date"`)) {
+		t.Errorf("%s", js)
+	}
+}
+
+// The engine stays pure: it runs no commands, opens no connections and
+// knows nothing of the CLI or the real endpoints.
+func TestEngineImports(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("go tool not in PATH")
+	}
+	out, err := exec.Command("go", "list", "-deps", "github.com/zrep/zrep/replication", "github.com/zrep/zrep/replication/memzfs", "github.com/zrep/zrep/pdu").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	forbidden := []string{"os/exec", "net", "os/signal", "github.com/zrep/zrep/endpoints", "github.com/urfave/cli", "github.com/schollz/progressbar"}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, f := range forbidden {
+			if dep == f || strings.HasPrefix(dep, f+"/") {
+				t.Errorf("replication or pdu depends on %s", dep)
+			}
+		}
+	}
+}
