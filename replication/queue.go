@@ -28,10 +28,12 @@ func (r *Replication) nextFilesystem(now time.Time) *fsReplication {
 	return retry
 }
 
-// earliestRetry is the earliest end of a retry wait. r.mu must be held.
+// earliestRetry is the earliest end of a retry wait. Filesystems waiting
+// for an ancestor do not count: the ancestor's progress wakes them. r.mu
+// must be held.
 func (r *Replication) earliestRetry() (at time.Time, ok bool) {
 	for _, f := range r.filesystems {
-		if f.state == FilesystemRetryWait && !f.active && (!ok || f.retryAt.Before(at)) {
+		if f.state == FilesystemRetryWait && !f.active && !r.waitsForAncestor(f) && (!ok || f.retryAt.Before(at)) {
 			at, ok = f.retryAt, true
 		}
 	}

@@ -288,7 +288,18 @@ func statePlanningError(ctx context.Context, e *engine) stateFunc {
 func stateWorking(ctx context.Context, e *engine) stateFunc {
 	results := make(chan *fsReplication)
 	running := 0
+	interrupted := func() stateFunc {
+		next := contextDone(ctx, e)
+		for ; running > 0; running-- {
+			f := <-results
+			e.update(func() { e.r.finishStep(f) })
+		}
+		return next
+	}
 	for {
+		if ctx.Err() != nil {
+			return interrupted()
+		}
 		var wakeAt time.Time
 		var waiting bool
 		e.update(func() {
@@ -335,12 +346,7 @@ func stateWorking(ctx context.Context, e *engine) stateFunc {
 			e.update(func() { e.r.finishStep(f) })
 		case <-timerC:
 		case <-ctx.Done():
-			next := contextDone(ctx, e)
-			for ; running > 0; running-- {
-				f := <-results
-				e.update(func() { e.r.finishStep(f) })
-			}
-			return next
+			return interrupted()
 		}
 		if timer != nil {
 			timer.Stop()

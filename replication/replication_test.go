@@ -679,3 +679,32 @@ func TestPlanAndDriveResumeInterruptedReceive(t *testing.T) {
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s1", "s2", "s3")
 }
+
+func TestDriveJobsChildWaitsForParentInRetryWait(t *testing.T) {
+	w := newWorld(t, "tank/p/c", "tank/q")
+	for _, fs := range []string{"tank/p", "tank/p/c", "tank/q"} {
+		w.src.Snapshot(fs, "s1")
+	}
+	failed := false
+	w.dst.Hook = func(op memzfs.Op, fs string) error {
+		if op == memzfs.OpReceive && fs == "backup/tank/p" && !failed {
+			failed = true
+			return pdu.RetryableError(errors.New("busy"))
+		}
+		return nil
+	}
+	cfg := w.config()
+	cfg.Jobs = 4
+	rep := w.drive(t, cfg)
+	if rep.Status != replication.Completed || rep.Failed() {
+		t.Fatalf("%+v", rep)
+	}
+	assertSnapshots(t, w.dst, "backup/tank/p/c", "s1")
+	assertSnapshots(t, w.dst, "backup/tank/p", "s1")
+	if got := w.dst.Calls(); slices.Contains(got, "CreatePlaceholder backup/tank/p") {
+		t.Errorf("child created its parent as placeholder: %v", got)
+	}
+	if w.dst.IsPlaceholder("backup/tank/p") {
+		t.Errorf("backup/tank/p left as placeholder")
+	}
+}
