@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zrep/zrep/pdu"
 )
@@ -251,7 +252,7 @@ func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, erro
 type sendStream struct {
 	p    *process
 	r    *os.File
-	eof  bool
+	eof  atomic.Bool // the reader saw the end; Close may come from another goroutine
 	once sync.Once
 	err  error
 }
@@ -259,7 +260,7 @@ type sendStream struct {
 func (s *sendStream) Read(b []byte) (int, error) {
 	n, err := s.r.Read(b)
 	if err == io.EOF {
-		s.eof = true
+		s.eof.Store(true)
 	}
 	return n, err
 }
@@ -268,7 +269,7 @@ func (s *sendStream) Read(b []byte) (int, error) {
 // it, and returns its classified error.
 func (s *sendStream) Close() error {
 	s.once.Do(func() {
-		if !s.eof {
+		if !s.eof.Load() {
 			s.p.stop()
 		}
 		s.r.Close()
