@@ -136,7 +136,7 @@ func TestDriveFullThenIncremental(t *testing.T) {
 	}
 
 	rep := w.drive(t, w.config())
-	if rep.Status != replication.Completed || rep.Failed() {
+	if rep.Status != replication.Completed.String() || rep.Failed() {
 		t.Fatalf("first run: %+v", rep)
 	}
 	for _, fs := range []string{"a", "a/b", "c"} {
@@ -146,7 +146,7 @@ func TestDriveFullThenIncremental(t *testing.T) {
 		t.Errorf("backup/tank should be a placeholder for the source root without snapshots")
 	}
 	fss := allFilesystems(rep)
-	if f := fss["tank"]; f.Status != replication.FilesystemCompleted || len(f.Steps) != 0 {
+	if f := fss["tank"]; f.Status != replication.FilesystemCompleted.String() || len(f.Steps) != 0 {
 		t.Errorf("tank: %+v", f)
 	}
 	if got := stepsText(fss["tank/a"]); got != "->s2:Completed" {
@@ -161,7 +161,7 @@ func TestDriveFullThenIncremental(t *testing.T) {
 	}
 	w.src.Snapshot("tank/c", "s3")
 	rep = w.drive(t, w.config())
-	if rep.Status != replication.Completed || rep.Failed() {
+	if rep.Status != replication.Completed.String() || rep.Failed() {
 		t.Fatalf("second run: %+v", rep)
 	}
 	assertSnapshots(t, w.dst, "backup/tank/a", "s2", "s3", "s4", "s5")
@@ -187,7 +187,7 @@ func TestDriveSeparateStepsAndInitialAll(t *testing.T) {
 	cfg.Initial = replication.InitialAll
 	cfg.SeparateSteps = true
 	rep := w.drive(t, cfg)
-	if rep.Status != replication.Completed {
+	if rep.Status != replication.Completed.String() {
 		t.Fatalf("%+v", rep)
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s1", "s2", "s3")
@@ -198,7 +198,7 @@ func TestDriveSeparateStepsAndInitialAll(t *testing.T) {
 	if got := w.src.Calls(); !slices.Equal(got, want) {
 		t.Errorf("sends %v, want %v", got, want)
 	}
-	if f := allFilesystems(rep)["tank/a"]; f.Status != replication.FilesystemPermanentError || !strings.Contains(f.Problem, "sender does not have any versions") {
+	if f := allFilesystems(rep)["tank/a"]; f.Status != replication.FilesystemPermanentError.String() || !strings.Contains(f.Problem, "sender does not have any versions") {
 		t.Errorf("tank/a without snapshots or children: %+v", f)
 	}
 }
@@ -208,7 +208,7 @@ func TestDrivePlanningErrorThenSuccess(t *testing.T) {
 	w.src.Snapshot("tank", "s1")
 	w.src.FailNext(memzfs.OpList, 1, pdu.RetryableError(errors.New("connection reset")))
 	rep := w.drive(t, w.config())
-	if rep.Status != replication.Completed || rep.Problem != "" {
+	if rep.Status != replication.Completed.String() || rep.Problem != "" {
 		t.Fatalf("%+v", rep)
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s1")
@@ -224,7 +224,7 @@ func TestDrivePlanningErrorsExhausted(t *testing.T) {
 	cfg := w.config()
 	cfg.Retries = 2
 	rep := w.drive(t, cfg)
-	if rep.Status != replication.PlanningError || !strings.Contains(rep.Problem, "connection reset") || !strings.Contains(rep.Problem, "list source tank") {
+	if rep.Status != replication.PlanningError.String() || !strings.Contains(rep.Problem, "connection reset") || !strings.Contains(rep.Problem, "list source tank") {
 		t.Fatalf("%+v", rep)
 	}
 	if n := len(w.clock.Waits()); n != 2 {
@@ -242,7 +242,7 @@ func TestDrivePermanentPlanningErrorEndsAtOnce(t *testing.T) {
 	r := replication.NewReplication(w.config())
 	r.Drive(context.Background(), w.sender(), w.dst.Receiver("nopool/tank", true))
 	rep := r.Report()
-	if rep.Status != replication.PlanningError || !strings.Contains(rep.Problem, "parent of destination does not exist") {
+	if rep.Status != replication.PlanningError.String() || !strings.Contains(rep.Problem, "parent of destination does not exist") {
 		t.Fatalf("%+v", rep)
 	}
 	if n := len(w.clock.Waits()); n != 0 {
@@ -255,7 +255,7 @@ func TestDriveRetryableStepErrorThenSuccess(t *testing.T) {
 	w.src.Snapshot("tank", "s1")
 	w.dst.FailNext(memzfs.OpReceive, 1, pdu.RetryableError(errors.New("connection lost")))
 	rep := w.drive(t, w.config())
-	if rep.Status != replication.Completed || rep.Failed() {
+	if rep.Status != replication.Completed.String() || rep.Failed() {
 		t.Fatalf("%+v", rep)
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s1")
@@ -280,19 +280,19 @@ func TestDriveRetriesExhaustedOnOneFilesystem(t *testing.T) {
 	cfg := w.config()
 	cfg.Retries = 2
 	rep := w.drive(t, cfg)
-	if rep.Status != replication.Completed || !rep.Failed() {
+	if rep.Status != replication.Completed.String() || !rep.Failed() {
 		t.Fatalf("%+v", rep)
 	}
 	fss := allFilesystems(rep)
 	b := fss["tank/b"]
-	if b.Status != replication.FilesystemPermanentError || !strings.Contains(b.Problem, "receive backup/tank/b: ") || b.Steps[0].Status != replication.StepPermanentError {
+	if b.Status != replication.FilesystemPermanentError.String() || !strings.Contains(b.Problem, "receive backup/tank/b: ") || b.Steps[0].Status != replication.StepPermanentError.String() {
 		t.Errorf("tank/b: %+v %s", b, stepsText(b))
 	}
 	if receives != 3 {
 		t.Errorf("%d receive attempts, want 1+Retries = 3", receives)
 	}
 	for _, fs := range []string{"tank", "tank/a", "tank/c"} {
-		if fss[fs].Status != replication.FilesystemCompleted {
+		if fss[fs].Status != replication.FilesystemCompleted.String() {
 			t.Errorf("%s: %+v", fs, fss[fs])
 		}
 	}
@@ -305,7 +305,7 @@ func TestDrivePermanentStepErrorIsNotRetried(t *testing.T) {
 	w.dst.FailNext(memzfs.OpReceive, 1, pdu.PermanentError(errors.New("out of space")))
 	rep := w.drive(t, w.config())
 	f := allFilesystems(rep)["tank"]
-	if f.Status != replication.FilesystemPermanentError || !strings.Contains(f.Problem, "out of space") {
+	if f.Status != replication.FilesystemPermanentError.String() || !strings.Contains(f.Problem, "out of space") {
 		t.Fatalf("%+v", f)
 	}
 	if len(w.clock.Waits()) != 0 {
@@ -325,11 +325,11 @@ func TestDriveContextCancelledDuringRetryWait(t *testing.T) {
 	r := replication.NewReplication(w.config())
 	r.Drive(ctx, w.sender(), w.receiver())
 	rep := r.Report()
-	if rep.Status != replication.ContextDone || rep.Problem != stop.Error() {
+	if rep.Status != replication.ContextDone.String() || rep.Problem != stop.Error() {
 		t.Fatalf("%+v", rep)
 	}
 	fss := allFilesystems(rep)
-	if fss["tank"].Status != replication.FilesystemRetryWait || fss["tank/a"].Status != replication.FilesystemReady {
+	if fss["tank"].Status != replication.FilesystemRetryWait.String() || fss["tank/a"].Status != replication.FilesystemReady.String() {
 		t.Errorf("tank %s, tank/a %s", fss["tank"].Status, fss["tank/a"].Status)
 	}
 	js1, _ := json.Marshal(rep)
@@ -352,7 +352,7 @@ func TestDriveContextCancelledDuringTransfer(t *testing.T) {
 	}
 	r := replication.NewReplication(w.config())
 	r.Drive(ctx, w.sender(), w.receiver())
-	if rep := r.Report(); rep.Status != replication.ContextDone || rep.Problem != context.Canceled.Error() {
+	if rep := r.Report(); rep.Status != replication.ContextDone.String() || rep.Problem != context.Canceled.Error() {
 		t.Fatalf("%+v", rep)
 	}
 }
@@ -361,7 +361,7 @@ func divergedWorld(t *testing.T) *world {
 	w := newWorld(t)
 	w.src.Snapshot("tank", "s1")
 	w.src.Snapshot("tank", "s2")
-	if rep := w.drive(t, w.config()); rep.Status != replication.Completed || rep.Failed() {
+	if rep := w.drive(t, w.config()); rep.Status != replication.Completed.String() || rep.Failed() {
 		t.Fatalf("setup: %+v", rep)
 	}
 	w.dst.Snapshot("backup/tank", "local")
@@ -373,7 +373,7 @@ func TestDriveDivergenceRefusedByDefault(t *testing.T) {
 	w := divergedWorld(t)
 	rep := w.drive(t, w.config())
 	f := allFilesystems(rep)["tank"]
-	if f.Status != replication.FilesystemPermanentError || !strings.Contains(f.Problem, "@local") || !strings.Contains(f.Problem, "use --rollback") {
+	if f.Status != replication.FilesystemPermanentError.String() || !strings.Contains(f.Problem, "@local") || !strings.Contains(f.Problem, "use --rollback") {
 		t.Fatalf("%+v", f)
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s2", "local")
@@ -384,7 +384,7 @@ func TestDriveDivergenceResolvedWithRollback(t *testing.T) {
 	cfg := w.config()
 	cfg.Rollback = true
 	rep := w.drive(t, cfg)
-	if f := allFilesystems(rep)["tank"]; f.Status != replication.FilesystemCompleted || stepsText(f) != "s2>s3:Completed" {
+	if f := allFilesystems(rep)["tank"]; f.Status != replication.FilesystemCompleted.String() || stepsText(f) != "s2>s3:Completed" {
 		t.Fatalf("%+v %s", f, stepsText(f))
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s2", "s3")
@@ -402,7 +402,7 @@ func TestDriveNoCommonSnapshotIsNeverDestroyed(t *testing.T) {
 	cfg.Rollback = true
 	rep := w.drive(t, cfg)
 	f := allFilesystems(rep)["tank"]
-	if f.Status != replication.FilesystemPermanentError || !strings.Contains(f.Problem, "no common snapshot") {
+	if f.Status != replication.FilesystemPermanentError.String() || !strings.Contains(f.Problem, "no common snapshot") {
 		t.Fatalf("%+v", f)
 	}
 	if calls := w.dst.Calls(); len(calls) != 0 {
@@ -415,13 +415,13 @@ func TestDriveExistingEmptyDestination(t *testing.T) {
 	w.src.Snapshot("tank", "s1")
 	w.dst.CreateFilesystem("backup/tank")
 	rep := w.drive(t, w.config())
-	if f := allFilesystems(rep)["tank"]; f.Status != replication.FilesystemPermanentError || !strings.Contains(f.Problem, "--rollback") {
+	if f := allFilesystems(rep)["tank"]; f.Status != replication.FilesystemPermanentError.String() || !strings.Contains(f.Problem, "--rollback") {
 		t.Fatalf("without --rollback: %+v", f)
 	}
 	cfg := w.config()
 	cfg.Rollback = true
 	rep = w.drive(t, cfg)
-	if f := allFilesystems(rep)["tank"]; f.Status != replication.FilesystemCompleted {
+	if f := allFilesystems(rep)["tank"]; f.Status != replication.FilesystemCompleted.String() {
 		t.Fatalf("with --rollback: %+v", f)
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s1")
@@ -436,7 +436,7 @@ func TestDriveSnapshotsFilterNeverSendsExcludedSnapshots(t *testing.T) {
 	cfg.Snapshots = regexp.MustCompile(`^daily-`)
 	cfg.Initial = replication.InitialAll
 	rep := w.drive(t, cfg)
-	if rep.Status != replication.Completed || rep.Failed() {
+	if rep.Status != replication.Completed.String() || rep.Failed() {
 		t.Fatalf("%+v", rep)
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "daily-1", "daily-2", "daily-3", "daily-4")
@@ -472,7 +472,7 @@ func TestDrivePlaceholderReplacedOnceSourceHasSnapshots(t *testing.T) {
 	if rep.Failed() || !w.dst.IsPlaceholder("backup/tank") || !w.dst.IsPlaceholder("backup/tank/p") {
 		t.Fatalf("first run: %+v", rep)
 	}
-	if f := allFilesystems(rep)["tank/p"]; f.Status != replication.FilesystemCompleted {
+	if f := allFilesystems(rep)["tank/p"]; f.Status != replication.FilesystemCompleted.String() {
 		t.Errorf("placeholder source: %+v", f)
 	}
 
@@ -496,7 +496,7 @@ func TestDriveResumesBrokenStream(t *testing.T) {
 	w.src.FailNext(memzfs.OpStream, 1, pdu.RetryableError(errors.New("ssh: connection lost")))
 	rep := w.drive(t, w.config())
 	f := allFilesystems(rep)["tank"]
-	if f.Status != replication.FilesystemCompleted || !f.Steps[0].Resumed {
+	if f.Status != replication.FilesystemCompleted.String() || !f.Steps[0].Resumed {
 		t.Fatalf("%+v %+v", f, f.Steps[0])
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s1")
@@ -517,7 +517,7 @@ func TestDriveBrokenIntermediatesStreamKeepsWhatArrived(t *testing.T) {
 	}
 	w.src.FailNext(memzfs.OpStream, 1, pdu.RetryableError(errors.New("ssh: connection lost")))
 	rep := w.drive(t, w.config())
-	if f := allFilesystems(rep)["tank"]; f.Status != replication.FilesystemCompleted {
+	if f := allFilesystems(rep)["tank"]; f.Status != replication.FilesystemCompleted.String() {
 		t.Fatalf("%+v %s", f, stepsText(f))
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s1", "s2", "s3", "s4")
@@ -572,7 +572,7 @@ func TestDriveJobs(t *testing.T) {
 	cfg.Jobs = 4
 	w.dst.FailNext(memzfs.OpReceive, 2, pdu.RetryableError(errors.New("busy")))
 	rep := w.drive(t, cfg)
-	if rep.Status != replication.Completed || rep.Failed() {
+	if rep.Status != replication.Completed.String() || rep.Failed() {
 		t.Fatalf("%+v", rep)
 	}
 	for _, fs := range fss {
@@ -624,7 +624,7 @@ func TestReportDuringDrive(t *testing.T) {
 			close(done)
 			wg.Wait()
 			rep := r.Report()
-			if rep.Status != replication.Completed || rep.Failed() || rep.Bytes < 8*(256<<10) {
+			if rep.Status != replication.Completed.String() || rep.Failed() || rep.Bytes < 8*(256<<10) {
 				t.Fatalf("%+v", rep)
 			}
 			if reads == 0 {
@@ -674,7 +674,7 @@ func TestPlanAndDriveResumeInterruptedReceive(t *testing.T) {
 	}
 	rep := w.drive(t, w.config())
 	fr := allFilesystems(rep)["tank"]
-	if fr.Status != replication.FilesystemCompleted || !fr.Steps[0].Resumed || fr.Steps[1].Resumed {
+	if fr.Status != replication.FilesystemCompleted.String() || !fr.Steps[0].Resumed || fr.Steps[1].Resumed {
 		t.Fatalf("%+v %+v", fr, fr.Steps)
 	}
 	assertSnapshots(t, w.dst, "backup/tank", "s1", "s2", "s3")
@@ -696,7 +696,7 @@ func TestDriveJobsChildWaitsForParentInRetryWait(t *testing.T) {
 	cfg := w.config()
 	cfg.Jobs = 4
 	rep := w.drive(t, cfg)
-	if rep.Status != replication.Completed || rep.Failed() {
+	if rep.Status != replication.Completed.String() || rep.Failed() {
 		t.Fatalf("%+v", rep)
 	}
 	assertSnapshots(t, w.dst, "backup/tank/p/c", "s1")

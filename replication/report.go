@@ -9,7 +9,8 @@ import (
 // Report is a snapshot of a replication's progress; its JSON form is the
 // one `zrep run --json` prints.
 type Report struct {
-	Status  State  `json:"status"`
+	// Status is a State's name.
+	Status  string `json:"status"`
 	Problem string `json:"problem"`
 	// Completed are the filesystems that are done, successfully or not,
 	// in the order they finished.
@@ -25,20 +26,22 @@ type Report struct {
 
 // FilesystemReport is the progress of one filesystem.
 type FilesystemReport struct {
-	Filesystem  string          `json:"filesystem"`
-	Destination string          `json:"destination"`
-	Status      FilesystemState `json:"status"`
-	Problem     string          `json:"problem"`
-	Bytes       int64           `json:"bytes"`
-	Steps       []*StepReport   `json:"steps"`
+	Filesystem  string `json:"filesystem"`
+	Destination string `json:"destination"`
+	// Status is a FilesystemState's name.
+	Status  string        `json:"status"`
+	Problem string        `json:"problem"`
+	Bytes   int64         `json:"bytes"`
+	Steps   []*StepReport `json:"steps"`
 }
 
 // StepReport is the progress of one step.
 type StepReport struct {
 	// From is nil for a full send; a bookmark is written "#name".
-	From   *string   `json:"from"`
-	To     string    `json:"to"`
-	Status StepState `json:"status"`
+	From *string `json:"from"`
+	To   string  `json:"to"`
+	// Status is a StepState's name.
+	Status string `json:"status"`
 	// ExpectedBytes is nil when the size is unknown.
 	ExpectedBytes *int64 `json:"expected_bytes"`
 	// Bytes counts the bytes sent so far. When steps share one stream,
@@ -53,7 +56,7 @@ func (r *Replication) Report() *Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := &Report{
-		Status:    r.state,
+		Status:    r.state.String(),
 		Completed: make([]*FilesystemReport, 0, len(r.completed)),
 		Pending:   make([]*FilesystemReport, 0, len(r.filesystems)),
 	}
@@ -93,7 +96,7 @@ func (f *fsReplication) report() *FilesystemReport {
 	fr := &FilesystemReport{
 		Filesystem:  f.pf.src,
 		Destination: f.pf.dst,
-		Status:      f.state,
+		Status:      f.state.String(),
 		Steps:       make([]*StepReport, 0, len(f.steps)),
 	}
 	if f.problem != nil {
@@ -103,7 +106,7 @@ func (f *fsReplication) report() *FilesystemReport {
 		sr := &StepReport{
 			From:          versionName(s.from),
 			To:            s.to.ReportName(),
-			Status:        s.state,
+			Status:        s.state.String(),
 			ExpectedBytes: s.expected,
 			Bytes:         s.bytes.Load(),
 			Resumed:       s.resumed,
@@ -118,12 +121,31 @@ func (f *fsReplication) report() *FilesystemReport {
 func (r *Report) Failed() bool {
 	for _, list := range [][]*FilesystemReport{r.Completed, r.Pending} {
 		for _, f := range list {
-			if f.Status == FilesystemPermanentError {
+			if f.Status == FilesystemPermanentError.String() {
 				return true
 			}
 		}
 	}
-	return r.Active != nil && r.Active.Status == FilesystemPermanentError
+	return r.Active != nil && r.Active.Status == FilesystemPermanentError.String()
+}
+
+// ExpectedBytes is the sum of the known size estimates of all steps, for a
+// progress bar's total; 0 when none is known.
+func (r *Report) ExpectedBytes() int64 {
+	var total int64
+	for _, list := range [][]*FilesystemReport{r.Completed, r.Pending, {r.Active}} {
+		for _, f := range list {
+			if f == nil {
+				continue
+			}
+			for _, s := range f.Steps {
+				if s.ExpectedBytes != nil {
+					total += *s.ExpectedBytes
+				}
+			}
+		}
+	}
+	return total
 }
 
 // WriteText writes the report for a human, with the status words of the
@@ -188,9 +210,9 @@ type PlanStep struct {
 	ExpectedBytes *int64 `json:"expected_bytes"`
 }
 
-// Failed reports whether a filesystem has a problem that stops its
+// HasProblem reports whether a filesystem has a problem that stops its
 // replication.
-func (p *PlanReport) Failed() bool {
+func (p *PlanReport) HasProblem() bool {
 	for _, f := range p.Filesystems {
 		if f.Problem != "" {
 			return true

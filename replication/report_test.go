@@ -63,7 +63,7 @@ func TestReportJSON(t *testing.T) {
 	}
 
 	var back replication.Report
-	if err := json.Unmarshal(js, &back); err != nil || back.Status != replication.Completed || back.Completed[0].Steps[0].Status != replication.StepCompleted {
+	if err := json.Unmarshal(js, &back); err != nil || back.Status != replication.Completed.String() || back.Completed[0].Steps[0].Status != replication.StepCompleted.String() {
 		t.Errorf("round trip: %v %+v", err, back)
 	}
 }
@@ -112,7 +112,7 @@ func TestPlanChangesNothing(t *testing.T) {
 		t.Errorf("plan changed something: %v %v", w.src.Calls()[srcBefore:], w.dst.Calls()[dstBefore:])
 	}
 	f := p.Filesystems[0]
-	if !p.Failed() || f.Problem == "" || !strings.Contains(f.Conflict, "diverged") || len(f.Steps) != 0 {
+	if !p.HasProblem() || f.Problem == "" || !strings.Contains(f.Conflict, "diverged") || len(f.Steps) != 0 {
 		t.Errorf("diverged plan without --rollback: %+v", f)
 	}
 
@@ -122,7 +122,7 @@ func TestPlanChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	f = p.Filesystems[0]
-	if p.Failed() || !strings.Contains(f.Resolution, "roll back to @s2") || len(f.Steps) != 1 || *f.Steps[0].From != "s2" || f.Steps[0].To != "s3" || f.Steps[0].ExpectedBytes == nil {
+	if p.HasProblem() || !strings.Contains(f.Resolution, "roll back to @s2") || len(f.Steps) != 1 || *f.Steps[0].From != "s2" || f.Steps[0].To != "s3" || f.Steps[0].ExpectedBytes == nil {
 		t.Errorf("diverged plan with --rollback: %+v", f)
 	}
 	if len(w.dst.Calls()) != dstBefore {
