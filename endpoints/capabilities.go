@@ -87,6 +87,6 @@ func (e *Endpoint) Capabilities(ctx context.Context) (Capabilities, error) {
 		return Capabilities{}, err
 	}
 	e.caps = &caps
-	e.log.Info("zfs capabilities", "role", e.opts.Role, "side", e.side.String(), "capabilities", caps.String())
+	e.log.Debug("zfs capabilities", "role", e.opts.Role, "side", e.side.String(), "capabilities", caps.String())
 	return caps, nil
 }

@@ -1,12 +1,3 @@
-// Package endpoints drives `zfs` on one side of a replication, on this
-// machine or on a host reached over ssh, and satisfies the engine's Sender
-// and Receiver interfaces with it.
-//
-// Every process it starts goes through one runner (see runner.go): argv
-// built by pure functions (argv.go), ssh wrapping and quoting in one place
-// (ssh.go), stderr classified into retryable and permanent errors in one
-// place (classify.go), and each command's output parsed beside it
-// (parse.go).
 package endpoints
 
 import (
