@@ -65,10 +65,10 @@ func logCapabilities(ctx context.Context, j *job, sides ...*endpoints.Endpoint) 
 	for _, e := range sides {
 		caps, err := e.Capabilities(ctx)
 		if err != nil {
-			j.logger.Debug("capability probe failed", "endpoint", e.String(), "err", err)
+			j.logger.Debug("capability probe failed", "endpoint", e.Side().String(), "err", err)
 			continue
 		}
-		j.logger.Debug("capabilities", "endpoint", e.String(), "zfs", caps.String())
+		j.logger.Debug("capabilities", "endpoint", e.Side().String(), "zfs", caps.String())
 	}
 }
 
@@ -76,7 +76,7 @@ func logCapabilities(ctx context.Context, j *job, sides ...*endpoints.Endpoint) 
 func closeEndpoints(j *job, sides ...*endpoints.Endpoint) {
 	for _, e := range sides {
 		if err := e.Close(); err != nil && !errors.Is(err, context.Canceled) {
-			j.logger.Warn("closing endpoint", "endpoint", e.String(), "err", err)
+			j.logger.Warn("closing endpoint", "endpoint", e.Side().String(), "err", err)
 		}
 	}
 }
