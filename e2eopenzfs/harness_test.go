@@ -272,13 +272,16 @@ func writeRandom(t *testing.T, fs, name string, mib int) {
 		fs, name, strconv.Itoa(mib))
 }
 
-// readFile reads file name of fs, mounting fs for the moment if it is not.
+// readFile reads file name of fs. A filesystem that is not mounted (zrep
+// receives with -u) is mounted read-only for the moment: a read-write mount
+// would update access times, and the next incremental receive would find the
+// destination modified.
 func readFile(t *testing.T, fs, name string) string {
 	t.Helper()
 	return script(t, `
 mp=$(zfs get -H -o value mountpoint "$1")
 if [ "$(zfs get -H -o value mounted "$1")" = yes ]; then cat "$mp/$2"; exit; fi
-zfs mount "$1"
+zfs mount -o ro "$1"
 trap 'zfs umount "$1"' EXIT
 cat "$mp/$2"`, fs, name)
 }

@@ -20,10 +20,10 @@
 # configuration; then mkfs.ext4 -d packs the tree (no loop devices, no mounts).
 #
 # Needs root, ~6 GiB free and the Debian mirror of
-# /etc/apt/sources.list.d/debian.sources. Any failure — a package that cannot
+# /etc/apt/sources.list.d/debian.sources (or $ZREP_OPENZFS_MIRROR). Any failure — a package that cannot
 # be downloaded, a module that does not build — stops the build with a banner
 # and a non-zero exit; no half-built image is ever left where it would be used.
-set -euo pipefail
+set -Eeuo pipefail
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -81,9 +81,9 @@ phase() {
 	STEP=$1
 }
 
-MIRROR=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+MIRROR=${ZREP_OPENZFS_MIRROR:-$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)}
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
-echo "openzfs: building image $IMG from $MIRROR (takes 6-17 minutes under emulation-free chroot + dkms)" >&2
+echo "openzfs: building image $IMG from $MIRROR (6-17 minutes; most of it compiling zfs.ko)" >&2
 
 STEP="host packages"
 install_host_packages

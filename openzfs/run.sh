@@ -10,7 +10,7 @@
 #
 # Each phase is timed and the times are printed at the end. A failed image
 # build or boot fails the tier loudly; it never passes by skipping.
-# Env: GO (default go), ZREP_OPENZFS_TEST_TIMEOUT (default 40m),
+# Env: GO (default go), ZREP_OPENZFS_TEST_TIMEOUT (default 25m),
 # ZREP_OPENZFS_RUN_DIR (default: a fresh directory under /var/tmp).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -40,13 +40,17 @@ finish() {
 	printf 'openzfs:   %s\n' "${TIMES[@]}" >&2
 	printf 'openzfs:   %-22s %5d s\n' total $((SECONDS - T0)) >&2
 	if [ "$rc" = 0 ]; then
+		[ -z "$RUN" ] || rm -rf "$RUN"
 		echo "openzfs: tier PASSED" >&2
 	else
-		banner "OPENZFS TIER FAILED (exit $rc)"
+		banner "OPENZFS TIER FAILED (exit $rc)" ${RUN:+"guest console log: $RUN/console.log"}
 	fi
 	exit "$rc"
 }
 trap finish EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 [ "$(id -u)" = 0 ] || { banner "OPENZFS TIER: make test-openzfs must run as root (image build, qemu)"; exit 1; }
 
@@ -67,6 +71,6 @@ set +a
 cd "$ROOT"
 rc=0
 "$GO" vet -tags openzfs ./e2eopenzfs/
-"$GO" test -tags openzfs -count=1 -v -timeout "${ZREP_OPENZFS_TEST_TIMEOUT:-40m}" "$@" ./e2eopenzfs/ || rc=$?
+"$GO" test -tags openzfs -count=1 -v -timeout "${ZREP_OPENZFS_TEST_TIMEOUT:-25m}" "$@" ./e2eopenzfs/ || rc=$?
 phase "go tests"
 exit "$rc"
