@@ -59,7 +59,7 @@ func TestUnrelatedDestination(t *testing.T) {
 			t.Errorf("%v: the message does not name the destination's snapshot:\n%s%s", args, r.stdout, r.stderr)
 		}
 		mustMatch(t, dst, before)
-		if got := readFile(t, dst, "f"); got != "someone else's" {
+		if got := readLive(t, dst, "f"); got != "someone else's" {
 			t.Fatalf("%v: destination data changed to %q", args, got)
 		}
 	}
@@ -73,7 +73,7 @@ func TestExistingDestinationWithoutSnapshots(t *testing.T) {
 	createFS(t, dst, "precious")
 
 	zrep(t, "run", src, dst).mustExit(t, 1)
-	if got := readFile(t, dst, "f"); got != "precious" {
+	if got := readLive(t, dst, "f"); got != "precious" {
 		t.Fatalf("destination data changed to %q", got)
 	}
 	zrep(t, "run", "--rollback", src, dst).mustExit(t, 0)
@@ -95,7 +95,7 @@ func TestModifiedDestination(t *testing.T) {
 		t.Errorf("the message does not say the destination was modified and how to proceed:\n%s", out)
 	}
 	mustMatch(t, dst, before)
-	if got := readFile(t, dst, "f"); got != "changed on the destination" {
+	if got := readLive(t, dst, "f"); got != "changed on the destination" {
 		t.Fatalf("destination data changed to %q without --rollback", got)
 	}
 

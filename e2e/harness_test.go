@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -69,6 +70,7 @@ func setUp() (cleanup func()) {
 		return
 	}
 	lab.imgDir = dir
+	destroyStalePools()
 	lab.zrep = filepath.Join(dir, "zrep")
 	build := exec.Command("go", "build", "-o", lab.zrep, ".")
 	build.Dir = ".."
@@ -78,6 +80,25 @@ func setUp() (cleanup func()) {
 	}
 	lab.ready = true
 	return func() { os.RemoveAll(dir) }
+}
+
+// destroyStalePools removes pools left by earlier runs of this suite whose
+// process is gone (a run killed by its timeout cannot clean up).
+func destroyStalePools() {
+	out, err := exec.Command("zpool", "list", "-H", "-o", "name").Output()
+	if err != nil {
+		return
+	}
+	for _, name := range strings.Fields(string(out)) {
+		var pid, n int
+		if _, err := fmt.Sscanf(name, "zt%d_%d", &pid, &n); err != nil || pid == os.Getpid() {
+			continue
+		}
+		if syscall.Kill(pid, 0) == nil {
+			continue // another suite still runs
+		}
+		exec.Command("zpool", "destroy", "-f", name).Run()
+	}
 }
 
 // requireLab skips the test when the lab cannot run, or fails it in CI.
@@ -129,7 +150,10 @@ func newPoolSize(t *testing.T, size int64) string {
 // mustZFS runs a zfs or zpool command and returns its stdout.
 func mustZFS(t *testing.T, argv ...string) string {
 	t.Helper()
-	cmd := exec.Command(argv[0], argv[1:]...)
+	// A wedged zfs-fuse daemon would otherwise hang the whole suite.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -165,11 +189,42 @@ func writeFile(t *testing.T, fs, name, data string) {
 	}
 }
 
-// readFile reads a file of fs, mounting fs for the moment if needed.
+// readFile reads a file as of fs's newest snapshot, through a temporary
+// clone: mounting a received filesystem itself would count as a change to
+// it on zfs-fuse and make the next incremental receive fail.
 func readFile(t *testing.T, fs, name string) string {
 	t.Helper()
-	mounted := strings.TrimSpace(zfs(t, "get", "-H", "-o", "value", "mounted", fs)) == "yes"
-	if !mounted {
+	snaps := snapshots(t, fs)
+	if len(snaps) == 0 {
+		t.Fatalf("%s has no snapshot to read %s from", fs, name)
+	}
+	newest, _, _ := strings.Cut(snaps[len(snaps)-1], "=")
+	pool, _, _ := strings.Cut(fs, "/")
+	clone := fmt.Sprintf("%s/zrepcheck%d", pool, poolSeq.Add(1))
+	zfs(t, "clone", fs+"@"+newest, clone)
+	defer func() {
+		// zfs-fuse may keep a just-read filesystem busy for a moment.
+		ok := waitUntil(20*time.Second, func() bool {
+			return exec.Command("zfs", "destroy", "-f", clone).Run() == nil
+		})
+		if !ok {
+			t.Errorf("cannot destroy the check clone %s", clone)
+		}
+	}()
+	if v, _ := property(t, clone, "mounted"); v != "yes" {
+		zfs(t, "mount", clone)
+	}
+	b, err := os.ReadFile(filepath.Join(mountpoint(t, clone), name))
+	if err != nil {
+		t.Fatalf("read %s in %s@%s: %v", name, fs, newest, err)
+	}
+	return string(b)
+}
+
+// readLive reads a file of fs as it is now, mounting fs if needed.
+func readLive(t *testing.T, fs, name string) string {
+	t.Helper()
+	if v, _ := property(t, fs, "mounted"); v != "yes" {
 		zfs(t, "mount", fs)
 		defer zfs(t, "umount", fs)
 	}
