@@ -123,7 +123,7 @@ func TestDestinationOutOfSpace(t *testing.T) {
 	}
 	mustMatch(t, src, srcBefore)
 
-	zfs(t, "destroy", "-r", dp+"/filler")
+	destroy(t, dp+"/filler")
 	zrep(t, "run", src, dp+"/data").mustExit(t, 0)
 	mustMatch(t, dp+"/data", srcBefore)
 }

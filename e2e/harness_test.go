@@ -221,6 +221,16 @@ func readFile(t *testing.T, fs, name string) string {
 	return string(b)
 }
 
+// destroy destroys fs and its descendants, waiting out a busy zfs-fuse.
+func destroy(t *testing.T, fs string) {
+	t.Helper()
+	if !waitUntil(20*time.Second, func() bool {
+		return exec.Command("zfs", "destroy", "-r", "-f", fs).Run() == nil
+	}) {
+		t.Fatalf("cannot destroy %s", fs)
+	}
+}
+
 // readLive reads a file of fs as it is now, mounting fs if needed.
 func readLive(t *testing.T, fs, name string) string {
 	t.Helper()

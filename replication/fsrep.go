@@ -274,8 +274,10 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 	recvReq := &pdu.ReceiveReq{
 		Filesystem:           f.pf.dst,
 		OverwritePlaceholder: overwritePlaceholder,
-		Rollback:             f.forceReceive,
-		Resumable:            true,
+		// With --rollback an incremental receive may also discard changes
+		// made on the destination since its newest snapshot.
+		Rollback:  f.forceReceive || (e.cfg.Rollback && first.from != nil),
+		Resumable: true,
 	}
 	last.bytes.Store(0)
 
