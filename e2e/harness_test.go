@@ -327,6 +327,7 @@ func zrep(t *testing.T, args ...string) result {
 func zrepCtx(ctx context.Context, t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	logPath := filepath.Join(t.TempDir(), "argv.jsonl")
+	placeholders := localPlaceholders(t)
 	cmd := exec.CommandContext(ctx, lab.zrep, args...)
 	cmd.Env = append(os.Environ(),
 		"ZREP_ARGV_LOG="+logPath,
@@ -345,7 +346,69 @@ func zrepCtx(ctx context.Context, t *testing.T, env []string, args ...string) re
 		t.Fatalf("zrep %q: %v", args, err)
 	}
 	t.Logf("zrep %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(quoteAll(args), " "), r.code, r.stdout, r.stderr)
+	assertSafe(t, args, r.argv, placeholders)
 	return r
+}
+
+// localPlaceholders lists the datasets that are placeholders now.
+func localPlaceholders(t *testing.T) map[string]bool {
+	t.Helper()
+	out, err := exec.Command("zfs", "get", "-H", "-r", "-s", "local", "-o", "name,value", "zrep:placeholder").Output()
+	if err != nil {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if name, v, ok := strings.Cut(line, "\t"); ok && v == "on" {
+			m[name] = true
+		}
+	}
+	return m
+}
+
+// assertSafe checks SPEC 6 on the argv log of one run: the source is only
+// read; plan writes nothing; on the destination no destroy, and rollback or
+// receive -F only with --rollback, except -F of a full stream into what was
+// a placeholder.
+func assertSafe(t *testing.T, args []string, calls []zfsCall, placeholders map[string]bool) {
+	t.Helper()
+	rollback := false
+	for _, a := range args {
+		rollback = rollback || a == "--rollback"
+	}
+	plan := len(args) > 0 && args[0] == "plan"
+	for _, c := range calls {
+		if len(c.Argv) < 2 || c.Argv[0] != "zfs" {
+			t.Errorf("not a zfs argv: %s", c)
+			continue
+		}
+		sub, rest := c.Argv[1], c.Argv[2:]
+		has := func(flag string) bool {
+			for _, a := range rest {
+				if a == flag {
+					return true
+				}
+			}
+			return false
+		}
+		switch {
+		case sub == "get" || sub == "list" || sub == "version":
+			continue
+		case plan && sub == "send" && has("-n"):
+			continue
+		case plan:
+			t.Errorf("plan ran %s", c)
+		case c.Role == "source" && sub != "send":
+			t.Errorf("the source was changed: %s", c)
+		case c.Role == "destination" && (sub == "destroy" || sub == "rollback") && !rollback:
+			t.Errorf("%s without --rollback", c)
+		case c.Role == "destination" && (sub == "receive" || sub == "recv") && has("-F") && !rollback:
+			target := c.Argv[len(c.Argv)-1]
+			if !placeholders[target] {
+				t.Errorf("receive -F into %s, which was no placeholder, without --rollback: %s", target, c)
+			}
+		}
+	}
 }
 
 func quoteAll(args []string) []string {
