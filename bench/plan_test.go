@@ -155,7 +155,7 @@ func fakeZFS(b *testing.B, sc scale, incremental bool) string {
 	if err := writeListing(dst, dstRoot, sc, skip); err != nil {
 		b.Fatal(err)
 	}
-	bin := filepath.Join(fakeDir, "bin-"+tag+fmt.Sprint(skip))
+	bin := filepath.Join(fakeDir, fmt.Sprintf("bin-%s-skip%d", tag, skip))
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		b.Fatal(err)
 	}
