@@ -18,6 +18,9 @@ set -euo pipefail
 ROOT=$(cd "$OPENZFS_DIR/.." && pwd)
 GO=${GO:-go}
 command -v "$GO" >/dev/null || GO=/usr/local/go/bin/go
+# The tests build zrep with the go found on PATH: the same one.
+GO=$(command -v "$GO") || { banner "OPENZFS TIER: no go toolchain (set GO)"; exit 1; }
+export PATH="$(dirname "$GO"):$PATH"
 
 T0=$SECONDS
 T=$SECONDS
