@@ -29,6 +29,7 @@ func killMidTransfer(t *testing.T, victim func(zrepPID int, dst string) []int) {
 	dst := dp + "/big"
 	args := append([]string{"run", "--json", "--retries", "3"}, sshFlags()...)
 	r := startZrep(t, nil, append(args, src, remote(dst))...)
+	resume := pauseSender(t, r.cmd.Process.Pid)
 	var killed []int
 	ok := waitUntil(20*time.Second, func() bool {
 		killed = victim(r.cmd.Process.Pid, dst)
@@ -37,10 +38,10 @@ func killMidTransfer(t *testing.T, victim func(zrepPID int, dst string) []int) {
 	if !ok {
 		t.Fatalf("the transfer's process never appeared")
 	}
-	time.Sleep(150 * time.Millisecond) // let some of the stream flow
 	for _, pid := range killed {
 		syscall.Kill(pid, syscall.SIGKILL)
 	}
+	resume()
 	res := r.wait(t, 90*time.Second).mustExit(t, 0)
 	if receives(res) < 2 {
 		t.Fatalf("the step was not redone (%d receives); was the kill too late?", receives(res))

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -115,6 +116,9 @@ func requireLab(t *testing.T) {
 
 var poolSeq atomic.Int64
 
+// livePools are the pools this suite made and has not destroyed yet.
+var livePools sync.Map
+
 // newPool creates a throw-away file-backed pool and destroys it after the test.
 func newPool(t *testing.T) string {
 	t.Helper()
@@ -134,6 +138,7 @@ func newPoolSize(t *testing.T, size int64) string {
 		t.Fatal(err)
 	}
 	mustZFS(t, "zpool", "create", "-m", "/"+name, name, img)
+	livePools.Store(name, true)
 	t.Cleanup(func() {
 		// A receive killed by a test may keep the pool busy for a moment.
 		for i := 0; i < 20; i++ {
@@ -143,6 +148,7 @@ func newPoolSize(t *testing.T, size int64) string {
 			time.Sleep(250 * time.Millisecond)
 		}
 		os.Remove(img)
+		livePools.Delete(name)
 	})
 	return name
 }
@@ -353,7 +359,9 @@ func zrepCtx(ctx context.Context, t *testing.T, env []string, args ...string) re
 // localPlaceholders lists the datasets that are placeholders now.
 func localPlaceholders(t *testing.T) map[string]bool {
 	t.Helper()
-	out, err := exec.Command("zfs", "get", "-H", "-r", "-s", "local", "-o", "name,value", "zrep:placeholder").Output()
+	pools := []string{"get", "-H", "-r", "-s", "local", "-o", "name,value", "zrep:placeholder"}
+	livePools.Range(func(k, _ any) bool { pools = append(pools, k.(string)); return true })
+	out, err := exec.Command("zfs", pools...).Output()
 	if err != nil {
 		return nil
 	}

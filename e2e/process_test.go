@@ -179,3 +179,29 @@ func withTimeout(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// pauseSender stops the local `zfs send` of a running zrep, so a test can act
+// while the stream is surely mid-way, and returns the function that lets it
+// go on.
+func pauseSender(t *testing.T, zrepPID int) (resume func()) {
+	t.Helper()
+	var pids []int
+	if !waitUntil(20*time.Second, func() bool {
+		for _, p := range descendants(zrepPID) {
+			if len(p.argv) > 1 && filepath.Base(p.argv[0]) == "zfs" && p.argv[1] == "send" {
+				pids = append(pids, p.pid)
+			}
+		}
+		return len(pids) > 0
+	}) {
+		t.Fatal("no zfs send to pause")
+	}
+	for _, pid := range pids {
+		syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	return func() {
+		for _, pid := range pids {
+			syscall.Kill(pid, syscall.SIGCONT)
+		}
+	}
+}

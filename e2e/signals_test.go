@@ -40,6 +40,9 @@ func streaming(t *testing.T, extra ...string) (r *running, dst string, children 
 	}) {
 		t.Fatal("the transfer never started")
 	}
+	// Hold the stream mid-way so the run cannot finish before the test acts.
+	// Ending a stopped sender is zrep's job like ending a running one.
+	t.Cleanup(pauseSender(t, r.cmd.Process.Pid))
 	return r, dst, descendants(r.cmd.Process.Pid)
 }
 
@@ -112,11 +115,11 @@ func TestSignalsEndEverything(t *testing.T) {
 
 func TestTimeout(t *testing.T) {
 	requireLab(t)
-	r, dst, children := streaming(t, "--timeout", "1500ms")
+	r, dst, children := streaming(t, "--timeout", "3s")
 	src := r.cmd.Args[len(r.cmd.Args)-2]
 	res := r.wait(t, 30*time.Second)
-	if took := time.Since(r.start); took > 8*time.Second {
-		t.Errorf("a 1.5s timeout ended the run after %s", took)
+	if took := time.Since(r.start); took > 10*time.Second {
+		t.Errorf("a 3s timeout ended the run after %s", took)
 	}
 	assertStoppedCleanly(t, res, 124, children, src, dst)
 }
