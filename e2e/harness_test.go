@@ -29,6 +29,7 @@ var lab struct {
 	sshPort   string
 	sshKey    string
 	knownHost string
+	sshdLog   string
 }
 
 func TestMain(m *testing.M) {
@@ -64,6 +65,7 @@ func setUp() (cleanup func()) {
 	}
 	lab.sshHost, lab.sshUser, lab.sshPort = env["ZREP_LAB_SSH_HOST"], env["ZREP_LAB_SSH_USER"], env["ZREP_LAB_SSH_PORT"]
 	lab.sshKey, lab.knownHost = env["ZREP_LAB_SSH_KEY"], env["ZREP_LAB_SSH_KNOWN_HOSTS"]
+	lab.sshdLog = env["ZREP_LAB_SSHD_LOG"]
 
 	dir, err := os.MkdirTemp("/var/tmp", "zrep-e2e-")
 	if err != nil {

@@ -60,7 +60,7 @@ start_sshd() {
 	[ -f "$LAB_DIR/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$LAB_DIR/id_ed25519"
 	cp "$LAB_DIR/id_ed25519.pub" "$LAB_DIR/authorized_keys"
 	echo "[127.0.0.1]:$LAB_PORT $(cut -d' ' -f1,2 "$LAB_DIR/host_key.pub")" >"$LAB_DIR/known_hosts"
-	cat >"$LAB_DIR/sshd_config" <<CONF
+	cat >"$LAB_DIR/sshd_config.new" <<CONF
 ListenAddress 127.0.0.1
 Port $LAB_PORT
 HostKey $LAB_DIR/host_key
@@ -74,11 +74,21 @@ UsePAM no
 StrictModes no
 MaxStartups 100:30:200
 MaxSessions 100
-LogLevel ERROR
+LogLevel INFO
 CONF
+	# A changed configuration needs a new sshd; logins are logged ("Accepted
+	# publickey") so that tests can count them.
+	local running=
 	if [ -f "$LAB_DIR/sshd.pid" ] && kill -0 "$(cat "$LAB_DIR/sshd.pid")" 2>/dev/null; then
-		:
-	else
+		running=yes
+		if ! cmp -s "$LAB_DIR/sshd_config.new" "$LAB_DIR/sshd_config"; then
+			kill "$(cat "$LAB_DIR/sshd.pid")"
+			running=
+			sleep 0.2
+		fi
+	fi
+	mv "$LAB_DIR/sshd_config.new" "$LAB_DIR/sshd_config"
+	if [ -z "$running" ]; then
 		/usr/sbin/sshd -f "$LAB_DIR/sshd_config" -E "$LAB_DIR/sshd.log"
 	fi
 	local i
@@ -101,6 +111,7 @@ ZREP_LAB_SSH_PORT=$LAB_PORT
 ZREP_LAB_SSH_USER=$LAB_USER
 ZREP_LAB_SSH_KEY=$LAB_DIR/id_ed25519
 ZREP_LAB_SSH_KNOWN_HOSTS=$LAB_DIR/known_hosts
+ZREP_LAB_SSHD_LOG=$LAB_DIR/sshd.log
 ENV
 }
 

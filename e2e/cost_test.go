@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+)
+
+// sshLogins counts the logins the lab's sshd has accepted so far.
+func sshLogins(t *testing.T) int {
+	t.Helper()
+	b, err := os.ReadFile(lab.sshdLog)
+	if err != nil {
+		t.Fatalf("sshd log: %v", err)
+	}
+	return strings.Count(string(b), "Accepted publickey")
+}
+
+// A no-op recursive run over ssh costs one login and at most two zfs
+// commands (the probe and the listing) per side, whatever the tree's size.
+func TestNoOpRunCost(t *testing.T) {
+	sp, dp := newPoolSize(t, 256<<20), newPoolSize(t, 256<<20)
+	src, dst := sp+"/tree", dp+"/tree"
+	zfs(t, "create", src)
+	for i := 0; i < 49; i++ {
+		zfs(t, "create", fmt.Sprintf("%s/fs%02d", src, i))
+	}
+	zfs(t, "snapshot", "-r", src+"@s1")
+	zfs(t, "snapshot", "-r", src+"@s2")
+	args := append([]string{"run", "-r", "--json"}, sshFlags()...)
+	zrep(t, append(args, remote(src), remote(dst))...).mustExit(t, 0)
+
+	before := sshLogins(t)
+	r := zrep(t, append(args, remote(src), remote(dst))...).mustExit(t, 0)
+	logins := sshLogins(t) - before
+	perRole := map[string]int{}
+	for _, c := range r.argv {
+		perRole[c.Role]++
+	}
+	t.Logf("no-op run -r over ssh on 50 filesystems: %d ssh logins, zfs invocations %v", logins, perRole)
+	if logins != 2 {
+		t.Errorf("%d ssh logins, want one per remote side (2)", logins)
+	}
+	for _, role := range []string{"source", "destination"} {
+		if perRole[role] == 0 || perRole[role] > 2 {
+			t.Errorf("%d zfs invocations on the %s, want 1 or 2", perRole[role], role)
+		}
+	}
+	rep := jsonOf(t, r)
+	if n := len(rep["completed"].([]any)); n != 50 {
+		t.Errorf("report has %d filesystems, want 50", n)
+	}
+	if rep["bytes"].(float64) != 0 {
+		t.Errorf("a no-op run sent %v bytes", rep["bytes"])
+	}
+}
