@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zrep/zrep/endpoints"
+	"github.com/zrep/zrep/pdu"
 	"github.com/zrep/zrep/replication"
 )
 
@@ -46,6 +49,18 @@ func commonFlags() []cli.Flag {
 			Usage: "only errors on stderr"},
 		&cli.IntFlag{Name: "jobs", Value: defaultJobs, EnvVars: envVar("jobs"),
 			Usage: "replicate up to `N` filesystems at once"},
+		&cli.BoolFlag{Name: "raw", EnvVars: envVar("raw"),
+			Usage: "send encrypted datasets as they are, still encrypted (zfs send -w); the destination needs no key"},
+		&cli.BoolFlag{Name: "compressed", EnvVars: envVar("compressed"),
+			Usage: "send compressed blocks as they are (zfs send -c)"},
+		&cli.BoolFlag{Name: "large-blocks", EnvVars: envVar("large-blocks"),
+			Usage: "keep blocks larger than 128 KiB as they are (zfs send -L)"},
+		&cli.BoolFlag{Name: "props", EnvVars: envVar("props"),
+			Usage: "send the datasets' properties along (zfs send -p)"},
+		&cli.StringSliceFlag{Name: "recv-set", EnvVars: envVar("recv-set"),
+			Usage: "set `PROP=VALUE` on every received dataset (zfs receive -o; repeatable)"},
+		&cli.StringSliceFlag{Name: "recv-exclude", EnvVars: envVar("recv-exclude"),
+			Usage: "do not receive property `PROP` from the stream (zfs receive -x; repeatable)"},
 	}
 }
 
@@ -141,6 +156,17 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 		return nil, usageErrorf("--initial must be newest or all, not %q", c.String("initial"))
 	}
 
+	j.cfg.Send = pdu.SendOptions{
+		Raw:         c.Bool("raw"),
+		Compressed:  c.Bool("compressed"),
+		LargeBlocks: c.Bool("large-blocks"),
+		Props:       c.Bool("props"),
+	}
+	if j.cfg.Receive, err = parseReceiveOptions(c.StringSlice("recv-set"), c.StringSlice("recv-exclude")); err != nil {
+		return nil, err
+	}
+	j.cfg.CursorID = cursorID(dst)
+
 	port := c.Int("ssh-port")
 	if port < 0 || port > 65535 {
 		return nil, usageErrorf("--ssh-port must be between 1 and 65535, got %d", port)
@@ -166,6 +192,39 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	j.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	j.cfg.Logger = j.logger
 	return j, nil
+}
+
+// parseReceiveOptions checks --recv-set PROP=VALUE and --recv-exclude PROP.
+// Every error it returns is a usage error.
+func parseReceiveOptions(set, exclude []string) (pdu.ReceiveOptions, error) {
+	var opts pdu.ReceiveOptions
+	for _, s := range set {
+		name, value, ok := strings.Cut(s, "=")
+		p := pdu.Property{Name: name, Value: value}
+		if !ok {
+			return opts, usageErrorf("--recv-set %q must be PROP=VALUE, e.g. --recv-set readonly=on", s)
+		}
+		if err := endpoints.CheckProperty(p); err != nil {
+			return opts, usageErrorf("--recv-set %q: %v", s, err)
+		}
+		opts.Set = append(opts.Set, p)
+	}
+	for _, name := range exclude {
+		if err := endpoints.CheckPropertyName(name); err != nil {
+			return opts, usageErrorf("--recv-exclude %q: %v", name, err)
+		}
+		opts.Exclude = append(opts.Exclude, name)
+	}
+	return opts, nil
+}
+
+// cursorID identifies the destination dst for the replication cursor
+// bookmarks zrep keeps on the source: the first 16 hex digits of the
+// SHA-256 of its host and dataset. The ssh user is left out: it names who
+// logs in, not where the copy lives.
+func cursorID(dst endpoints.Side) string {
+	sum := sha256.Sum256([]byte(dst.Host + "\x00" + dst.Dataset))
+	return hex.EncodeToString(sum[:])[:16]
 }
 
 func sameHost(a, b endpoints.Side) bool {

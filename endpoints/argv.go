@@ -1,6 +1,7 @@
 package endpoints
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -60,8 +61,12 @@ func typeArgv(ds string) []string {
 	return []string{"zfs", "get", "-H", "-o", "value", propType, ds}
 }
 
-// sendArgv is `zfs send [-i|-I FROM] TO` or `zfs send -t TOKEN`; estimate
+// sendArgv is `zfs send [FLAGS] [-i|-I FROM] TO` or `zfs send -t TOKEN`; estimate
 // adds -nvP, which prints the size and sends nothing.
+//
+// The operator's stream flags (-w, -c, -L, -p) come before the versions.
+// A resumed send gets none of them: the token records the flags of the
+// interrupted stream and zfs applies them again.
 func sendArgv(req *pdu.SendReq, estimate bool) ([]string, error) {
 	argv := []string{"zfs", "send"}
 	if estimate {
@@ -73,6 +78,7 @@ func sendArgv(req *pdu.SendReq, estimate bool) ([]string, error) {
 		}
 		return append(argv, "-t", req.ResumeToken), nil
 	}
+	argv = append(argv, sendOptionFlags(req.Options)...)
 	if err := CheckDatasetName(req.Filesystem); err != nil {
 		return nil, fmt.Errorf("send: %w", err)
 	}
@@ -93,6 +99,25 @@ func sendArgv(req *pdu.SendReq, estimate bool) ([]string, error) {
 		argv = append(argv, flag, req.From.FullPath(req.Filesystem))
 	}
 	return append(argv, req.To.FullPath(req.Filesystem)), nil
+}
+
+// sendOptionFlags are the zfs send flags of opts, in a fixed order.
+func sendOptionFlags(opts pdu.SendOptions) []string {
+	var flags []string
+	for _, f := range []struct {
+		on   bool
+		flag string
+	}{
+		{opts.Raw, "-w"},
+		{opts.Compressed, "-c"},
+		{opts.LargeBlocks, "-L"},
+		{opts.Props, "-p"},
+	} {
+		if f.on {
+			flags = append(flags, f.flag)
+		}
+	}
+	return flags
 }
 
 // resumeInfoArgv asks what a resume token continues.
@@ -117,9 +142,10 @@ func checkResumeToken(tok string) error {
 	return nil
 }
 
-// receiveArgv is `zfs receive -u [-F] [-s] FS`: never mounted; -F only
-// where zrep may overwrite (a placeholder, or --rollback); -s where the
-// platform keeps partial state.
+// receiveArgv is `zfs receive -u [-F] [-s] [-o PROP=VALUE]... [-x PROP]...
+// FS`: never mounted; -F only where zrep may overwrite (a placeholder, or
+// --rollback); -s where the platform keeps partial state; -o and -x as the
+// operator asked.
 func receiveArgv(req *pdu.ReceiveReq, caps Capabilities) ([]string, error) {
 	if err := CheckDatasetName(req.Filesystem); err != nil {
 		return nil, fmt.Errorf("receive: %w", err)
@@ -131,7 +157,70 @@ func receiveArgv(req *pdu.ReceiveReq, caps Capabilities) ([]string, error) {
 	if req.Resumable && caps.ResumeTokens {
 		argv = append(argv, "-s")
 	}
+	for _, p := range req.Options.Set {
+		if err := CheckProperty(p); err != nil {
+			return nil, fmt.Errorf("receive %s: %w", req.Filesystem, err)
+		}
+		argv = append(argv, "-o", p.String())
+	}
+	for _, name := range req.Options.Exclude {
+		if err := CheckPropertyName(name); err != nil {
+			return nil, fmt.Errorf("receive %s: %w", req.Filesystem, err)
+		}
+		argv = append(argv, "-x", name)
+	}
 	return append(argv, req.Filesystem), nil
+}
+
+// CheckPropertyName checks that name can be a ZFS property: a native one
+// (`compression`) or a user property (`com.example:backup`), lowercase
+// letters, digits and _-.: starting with a letter, which also keeps it
+// from reading as an option to zfs.
+func CheckPropertyName(name string) error {
+	if name == "" {
+		return errors.New("empty property name")
+	}
+	if !(name[0] >= 'a' && name[0] <= 'z') {
+		return fmt.Errorf("property name %q does not start with a lowercase letter", name)
+	}
+	if len(name) > 255 {
+		return fmt.Errorf("property name %q is longer than ZFS's limit of 255 characters", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' || r == '.' || r == ':') {
+			return fmt.Errorf("property name %q contains %q; property names allow lowercase letters, digits and _-.:", name, r)
+		}
+	}
+	return nil
+}
+
+// CheckProperty checks a property to set: a valid name, and a value
+// without NUL or newline.
+func CheckProperty(p pdu.Property) error {
+	if err := CheckPropertyName(p.Name); err != nil {
+		return err
+	}
+	if strings.ContainsAny(p.Value, "\x00\n") {
+		return fmt.Errorf("value of property %s contains a NUL or newline", p.Name)
+	}
+	return nil
+}
+
+// bookmarkArgv creates bookmark fs#name of snapshot snap.
+func bookmarkArgv(fs string, snap *pdu.FilesystemVersion, name string) ([]string, error) {
+	if err := CheckDatasetName(fs); err != nil {
+		return nil, fmt.Errorf("bookmark: %w", err)
+	}
+	if snap == nil || snap.Type != pdu.Snapshot {
+		return nil, fmt.Errorf("bookmark %s#%s: can only bookmark a snapshot", fs, name)
+	}
+	if err := checkVersionName(snap.Name); err != nil {
+		return nil, fmt.Errorf("bookmark %s#%s: %w", fs, name, err)
+	}
+	if err := checkVersionName(name); err != nil {
+		return nil, fmt.Errorf("bookmark %s: %w", fs, err)
+	}
+	return []string{"zfs", "bookmark", snap.FullPath(fs), fs + "#" + name}, nil
 }
 
 // createPlaceholderArgv creates a dataset that only holds children: never

@@ -17,6 +17,9 @@ var (
 	// ErrUnsupported: zfs did not know a subcommand, option or property;
 	// the platform lacks the feature.
 	ErrUnsupported = errors.New("not supported by this zfs")
+	// ErrKeyNotLoaded: zfs needed the encryption key of a dataset that is
+	// not loaded, typically a send without --raw.
+	ErrKeyNotLoaded = errors.New("encryption key not loaded")
 	// ErrConnection: ssh could not reach or stay connected to the host.
 	ErrConnection = errors.New("ssh connection failed")
 )
@@ -114,6 +117,9 @@ func describe(argv []string, host string) string {
 	return b.String()
 }
 
+// keyHint is the way out of a send that needs an encryption key.
+const keyHint = "the dataset is encrypted and its key is not loaded on the source; use --raw to send it encrypted, as it is on disk (the destination then needs no key), or load the key (zfs load-key)"
+
 // stderrRule maps a stderr fragment to a class and reason.
 type stderrRule struct {
 	fragment string
@@ -132,6 +138,13 @@ var stderrRules = []stderrRule{
 	{"out of space", pdu.Permanent, nil, "free space on the destination pool"},
 	{"No space left", pdu.Permanent, nil, "free space on the destination pool"},
 	{"quota exceeded", pdu.Permanent, nil, "raise the destination's quota"},
+	// zfs send of an encrypted dataset whose key is not loaded: OpenZFS
+	// says "source key must be loaded" (the ioctl's EACCES); older
+	// versions word it differently, hence the broader fragments.
+	{"key must be loaded", pdu.Permanent, ErrKeyNotLoaded, keyHint},
+	{"key not loaded", pdu.Permanent, ErrKeyNotLoaded, keyHint},
+	{"encryption key is not loaded", pdu.Permanent, ErrKeyNotLoaded, keyHint},
+	{"keystatus is unavailable", pdu.Permanent, ErrKeyNotLoaded, keyHint},
 	{"does not exist", pdu.Permanent, ErrDatasetNotExist, ""},
 	{"invalid option", pdu.Permanent, ErrUnsupported, ""},
 	{"unrecognized command", pdu.Permanent, ErrUnsupported, ""},

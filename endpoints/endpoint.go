@@ -441,3 +441,58 @@ func (e *Endpoint) AbortPartialReceive(ctx context.Context, fs string) error {
 	}
 	return nil
 }
+
+// SetCursor makes snapshot snap of fs the replication cursor of the
+// destination identified by id: `zfs bookmark fs@snap fs#zrep_<id>_<guid>`
+// unless that bookmark exists, then `zfs destroy` of each other cursor
+// bookmark of id on fs. Creating first means a failure never leaves fs
+// without a cursor it had. Where the platform has no bookmarks (zfs-fuse)
+// it runs nothing and returns nil.
+func (e *Endpoint) SetCursor(ctx context.Context, fs string, snap *pdu.FilesystemVersion, id string) error {
+	if !e.owns(fs) {
+		return pdu.PermanentError(fmt.Errorf("set replication cursor: endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
+	}
+	caps, err := e.Capabilities(ctx)
+	if err != nil {
+		return fmt.Errorf("set replication cursor of %s: %w", e.where(fs), err)
+	}
+	if !caps.Bookmarks {
+		return nil
+	}
+	name := pdu.CursorName(id, snap.Guid)
+	versions, err := e.ListFilesystemVersions(ctx, fs)
+	if err != nil {
+		return fmt.Errorf("set replication cursor of %s: %w", e.where(fs), err)
+	}
+	exists := false
+	var stale []*pdu.FilesystemVersion
+	for _, v := range versions {
+		switch {
+		case v.Type != pdu.Bookmark || !pdu.IsCursor(v.Name, id):
+		case v.Name == name:
+			exists = true
+		default:
+			stale = append(stale, v)
+		}
+	}
+	if !exists {
+		argv, err := bookmarkArgv(fs, snap, name)
+		if err != nil {
+			return pdu.PermanentError(err)
+		}
+		if err := e.run(ctx, argv, nil, nil); err != nil {
+			return fmt.Errorf("create replication cursor %s#%s: %w", e.where(fs), name, err)
+		}
+	}
+	var errs []error
+	for _, v := range stale {
+		argv, err := destroyArgv(fs, v)
+		if err == nil {
+			err = e.run(ctx, argv, nil, nil)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("destroy old replication cursor %s: %w", e.where(v.FullPath(fs)), err))
+		}
+	}
+	return errors.Join(errs...)
+}

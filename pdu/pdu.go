@@ -131,8 +131,25 @@ type SendReq struct {
 	// (`zfs send -I`) instead of To alone (`-i`).
 	Intermediates bool
 	// ResumeToken, when set, resumes an interrupted transfer (`zfs send -t`);
-	// From, To and Intermediates then only describe it.
+	// From, To and Intermediates then only describe it, and Options are
+	// not given again: the token carries the stream's flags.
 	ResumeToken string
+	// Options are the operator's stream flags.
+	Options SendOptions
+}
+
+// SendOptions are the `zfs send` flags the operator chose; they apply to
+// every send of a run.
+type SendOptions struct {
+	// Raw sends encrypted datasets as they are on disk, still encrypted,
+	// and needs no key (`zfs send -w`).
+	Raw bool
+	// Compressed sends compressed blocks without decompressing them (`-c`).
+	Compressed bool
+	// LargeBlocks keeps blocks larger than 128 KiB as they are (`-L`).
+	LargeBlocks bool
+	// Props includes the dataset's properties in the stream (`-p`).
+	Props bool
 }
 
 // ReceiveReq describes a `zfs receive`.
@@ -148,6 +165,52 @@ type ReceiveReq struct {
 	// Resumable keeps partial state if the stream breaks (`zfs receive -s`),
 	// where the platform supports it.
 	Resumable bool
+	// Options are the operator's property overrides.
+	Options ReceiveOptions
+}
+
+// ReceiveOptions are the `zfs receive` property flags the operator chose;
+// they apply to every receive of a run.
+type ReceiveOptions struct {
+	// Set sets properties on the received dataset (`-o name=value`).
+	Set []Property
+	// Exclude keeps the stream's value of these properties from being
+	// received, as if they were not in it (`-x name`).
+	Exclude []string
+}
+
+// Property is a ZFS property and its value.
+type Property struct {
+	Name, Value string
+}
+
+// String is the property as `zfs set` and `zfs receive -o` write it.
+func (p Property) String() string { return p.Name + "=" + p.Value }
+
+// cursorPrefix starts the name of every replication cursor bookmark.
+const cursorPrefix = "zrep_"
+
+// CursorName is the name of the bookmark that marks the snapshot with guid
+// as the newest one replicated to the destination identified by id:
+// `zrep_<id>_<guid in hex>`. The guid makes the name unique, so a new
+// cursor can be created before the old one is destroyed.
+func CursorName(id string, guid uint64) string {
+	return fmt.Sprintf("%s%s_%016x", cursorPrefix, id, guid)
+}
+
+// IsCursor reports whether a bookmark name is a replication cursor of the
+// destination identified by id.
+func IsCursor(name, id string) bool {
+	rest, ok := strings.CutPrefix(name, cursorPrefix+id+"_")
+	if !ok || len(rest) != 16 {
+		return false
+	}
+	for _, r := range rest {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Stream is the output of a running `zfs send`. Close ends the sending

@@ -46,6 +46,14 @@ type Sender interface {
 	// from this sender (its snapshot or base is gone, or the platform has no
 	// resumable send).
 	ResumeTarget(ctx context.Context, fs, token string) (from, to *pdu.FilesystemVersion, err error)
+	// SetCursor makes snapshot snap of fs the replication cursor of the
+	// destination identified by id: it creates the bookmark
+	// fs#pdu.CursorName(id, snap.Guid) unless it exists, then destroys
+	// fs's other cursor bookmarks of id (pdu.IsCursor), and nothing else.
+	// On a platform without bookmarks it does nothing and returns nil.
+	// The engine only logs its errors: a missing cursor costs an
+	// incremental base later, never a replication.
+	SetCursor(ctx context.Context, fs string, snap *pdu.FilesystemVersion, id string) error
 }
 
 // Receiver is the destination side.

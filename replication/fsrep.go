@@ -204,6 +204,7 @@ func (f *fsReplication) takeStep(ctx context.Context, e *engine) {
 		}
 	})
 	log.Info("step completed", "step", runName(run), "bytes", run[len(run)-1].bytes.Load())
+	f.moveCursor(ctx, e, run[len(run)-1].to)
 
 	if wasPlaceholder {
 		f.clearPlaceholder = true
@@ -218,6 +219,23 @@ func (f *fsReplication) takeStep(ctx context.Context, e *engine) {
 			f.state = FilesystemCompleted
 		}
 	})
+}
+
+// moveCursor makes to, just received, the source's replication cursor for
+// this destination. A failure is only logged: the snapshot is on the
+// destination, and without a cursor the next run still sends from the
+// newest common snapshot.
+func (f *fsReplication) moveCursor(ctx context.Context, e *engine, to *pdu.FilesystemVersion) {
+	if e.cfg.CursorID == "" {
+		return
+	}
+	name := "#" + pdu.CursorName(e.cfg.CursorID, to.Guid)
+	if err := e.sender.SetCursor(ctx, f.pf.src, to, e.cfg.CursorID); err != nil {
+		e.log.Warn("could not move the replication cursor; the next run sends from the newest common snapshot",
+			"filesystem", f.pf.src, "cursor", name, "snapshot", to.RelName(), "err", err)
+		return
+	}
+	e.log.Debug("replication cursor moved", "filesystem", f.pf.src, "cursor", name, "snapshot", to.RelName())
 }
 
 // prepare does what must happen on the destination before the first
@@ -270,6 +288,7 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 		To:            last.to,
 		Intermediates: len(run) > 1,
 		ResumeToken:   token,
+		Options:       e.cfg.Send,
 	}
 	recvReq := &pdu.ReceiveReq{
 		Filesystem:           f.pf.dst,
@@ -278,6 +297,7 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 		// made on the destination since its newest snapshot.
 		Rollback:  f.forceReceive || (e.cfg.Rollback && first.from != nil),
 		Resumable: true,
+		Options:   e.cfg.Receive,
 	}
 	last.bytes.Store(0)
 

@@ -105,7 +105,7 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 		p.filesystems = append(p.filesystems, pf)
 	}
 
-	if err := estimate(ctx, sender, p, log); err != nil {
+	if err := estimate(ctx, sender, p, cfg.Send, log); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -263,7 +263,7 @@ func gapFree(from, to *pdu.FilesystemVersion, selected, senderVersions []*pdu.Fi
 
 // estimate asks the sender for the size of every step, a few at a time. A
 // failed estimate is only logged: the step's size is then unknown.
-func estimate(ctx context.Context, sender Sender, p *plan, log *slog.Logger) error {
+func estimate(ctx context.Context, sender Sender, p *plan, opts pdu.SendOptions, log *slog.Logger) error {
 	sem := make(chan struct{}, estimateConcurrency)
 	var wg sync.WaitGroup
 	for _, pf := range p.filesystems {
@@ -277,7 +277,7 @@ func estimate(ctx context.Context, sender Sender, p *plan, log *slog.Logger) err
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				req := &pdu.SendReq{Filesystem: pf.src, From: st.from, To: st.to, ResumeToken: st.resumeToken}
+				req := &pdu.SendReq{Filesystem: pf.src, From: st.from, To: st.to, ResumeToken: st.resumeToken, Options: opts}
 				est, err := sender.EstimateSize(ctx, req)
 				if err != nil {
 					log.Warn("size estimate failed, size unknown", "filesystem", pf.src, "step", stepName(st.from, st.to), "err", err)

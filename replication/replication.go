@@ -51,6 +51,17 @@ type Config struct {
 	// SeparateSteps sends every step as its own stream instead of carrying
 	// consecutive steps in one `zfs send -I` stream.
 	SeparateSteps bool
+	// Send are the stream flags of every `zfs send`.
+	Send pdu.SendOptions
+	// Receive are the property flags of every `zfs receive`.
+	Receive pdu.ReceiveOptions
+	// CursorID identifies the destination among all destinations of the
+	// source; it must be a stable, short lowercase hex string. When set,
+	// each completed stream leaves a replication cursor, a bookmark
+	// `#zrep_<CursorID>_<guid>` of its newest snapshot on the source
+	// (Sender.SetCursor), which later runs can send from after that
+	// snapshot is destroyed. Empty leaves the source untouched.
+	CursorID string
 	// Clock is the source of time; nil means the real clock.
 	Clock Clock
 	// Logger receives the engine's logs; nil discards them.

@@ -54,6 +54,7 @@ const (
 	OpClearPlaceholder    Op = "ClearPlaceholder"
 	OpRollback            Op = "Rollback"
 	OpAbortPartialReceive Op = "AbortPartialReceive"
+	OpSetCursor           Op = "SetCursor"
 )
 
 type version struct {
@@ -84,6 +85,8 @@ type ZFS struct {
 	Resumable bool
 	// NoEstimates makes EstimateSize answer "unknown", as on zfs-fuse.
 	NoEstimates bool
+	// NoBookmarks makes SetCursor do nothing, as on zfs-fuse.
+	NoBookmarks bool
 	// Hook, when set, runs before every operation; its error is returned
 	// as the operation's.
 	Hook func(op Op, fs string) error
@@ -873,3 +876,44 @@ var (
 	_ replication.Sender   = (*Endpoint)(nil)
 	_ replication.Receiver = (*Endpoint)(nil)
 )
+
+// SetCursor implements replication.Sender: it bookmarks snap as
+// fs#pdu.CursorName(id, snap.Guid) and destroys fs's other cursors of id,
+// recording "Bookmark fs@snap fs#name" and "Destroy fs#name".
+func (e *Endpoint) SetCursor(ctx context.Context, fs string, snap *pdu.FilesystemVersion, id string) error {
+	if !e.inside(fs) {
+		return pdu.PermanentError(replication.NewFilteredError(fs))
+	}
+	if err := e.z.check(ctx, OpSetCursor, fs); err != nil {
+		return err
+	}
+	z := e.z
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.NoBookmarks {
+		return nil
+	}
+	d := z.datasets[fs]
+	if d == nil {
+		return pdu.PermanentError(fmt.Errorf("dataset %s does not exist", fs))
+	}
+	name := pdu.CursorName(id, snap.Guid)
+	if d.find(pdu.Bookmark, name) == nil {
+		s := d.byGuid(snap.Guid, pdu.Snapshot)
+		if s == nil {
+			return pdu.PermanentError(fmt.Errorf("bookmark %s#%s: snapshot %s@%s does not exist", fs, name, fs, snap.Name))
+		}
+		b := &version{FilesystemVersion: s.FilesystemVersion}
+		b.Type, b.Name = pdu.Bookmark, name
+		d.versions = append(d.versions, b)
+		z.record("Bookmark %s@%s %s#%s", fs, s.Name, fs, name)
+	}
+	d.versions = slices.DeleteFunc(d.versions, func(v *version) bool {
+		stale := v.Type == pdu.Bookmark && v.Name != name && pdu.IsCursor(v.Name, id)
+		if stale {
+			z.record("Destroy %s#%s", fs, v.Name)
+		}
+		return stale
+	})
+	return nil
+}
