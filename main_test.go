@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/zrep/zrep/endpoints"
+	"github.com/zrep/zrep/pdu"
 )
 
 func TestExitCode(t *testing.T) {
@@ -54,6 +56,11 @@ func TestUsageErrors(t *testing.T) {
 		{"zrep", "run", "--nope", "tank/a", "tank/b"},
 		{"zrep", "run", "--ssh-option", "-oProxyCommand=x", "tank/a", "h:tank/b"},
 		{"zrep", "run", "--snapshots", "[", "tank/a", "tank/b"},
+		{"zrep", "run", "--recv-set", "readonly", "tank/a", "tank/b"},
+		{"zrep", "plan", "--recv-set", "=on", "tank/a", "tank/b"},
+		{"zrep", "run", "--recv-set", "-F=x", "tank/a", "tank/b"},
+		{"zrep", "run", "--recv-exclude", "-x", "tank/a", "tank/b"},
+		{"zrep", "plan", "--recv-exclude", "Mount Point", "tank/a", "tank/b"},
 	}
 	for _, args := range cases {
 		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
@@ -81,6 +88,32 @@ func TestEnvironmentVariables(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "sometimes") {
 		t.Errorf("stderr %q does not quote the bad value", stderr.String())
+	}
+}
+
+func TestReceiveOptions(t *testing.T) {
+	opts, err := parseReceiveOptions([]string{"readonly=on", "com.example:note=a=b c", "compression=zstd"}, []string{"mountpoint"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []pdu.Property{{Name: "readonly", Value: "on"}, {Name: "com.example:note", Value: "a=b c"}, {Name: "compression", Value: "zstd"}}
+	if !slices.Equal(opts.Set, want) || !slices.Equal(opts.Exclude, []string{"mountpoint"}) {
+		t.Errorf("got %+v", opts)
+	}
+}
+
+func TestCursorIDNamesTheDestination(t *testing.T) {
+	a := cursorID(endpoints.Side{Host: "backup1", Dataset: "tank/copy"})
+	if len(a) != 16 || strings.Trim(a, "0123456789abcdef") != "" {
+		t.Fatalf("cursor id %q is not 16 lowercase hex digits", a)
+	}
+	if b := cursorID(endpoints.Side{User: "root", Host: "backup1", Dataset: "tank/copy"}); b != a {
+		t.Errorf("the ssh user changed the cursor id: %s, %s", a, b)
+	}
+	for _, other := range []endpoints.Side{{Host: "backup2", Dataset: "tank/copy"}, {Dataset: "tank/copy"}, {Host: "backup1", Dataset: "tank/copy2"}} {
+		if cursorID(other) == a {
+			t.Errorf("%v has the same cursor id as backup1:tank/copy", other)
+		}
 	}
 }
 

@@ -61,6 +61,27 @@ func TestArgvBuilders(t *testing.T) {
 		{"abort", must(abortReceiveArgv("backup/a")), []string{"zfs", "receive", "-A", "backup/a"}},
 		{"destroy", must(destroyArgv("backup/a", snap("old"))), []string{"zfs", "destroy", "backup/a@old"}},
 		{"destroy bookmark", must(destroyArgv("backup/a", bookmark("b"))), []string{"zfs", "destroy", "backup/a#b"}},
+		{"send raw", must(sendArgv(&pdu.SendReq{Filesystem: "tank/a", To: snap("s1"), Options: pdu.SendOptions{Raw: true}}, false)),
+			[]string{"zfs", "send", "-w", "tank/a@s1"}},
+		{"send every flag incremental", must(sendArgv(&pdu.SendReq{Filesystem: "tank/a", From: bookmark("zrep_x_1"), To: snap("s2"),
+			Options: pdu.SendOptions{Raw: true, Compressed: true, LargeBlocks: true, Props: true}}, false)),
+			[]string{"zfs", "send", "-w", "-c", "-L", "-p", "-i", "tank/a#zrep_x_1", "tank/a@s2"}},
+		{"estimate compressed large blocks", must(sendArgv(&pdu.SendReq{Filesystem: "tank/a", From: snap("s1"), To: snap("s2"), Intermediates: true,
+			Options: pdu.SendOptions{Compressed: true, LargeBlocks: true}}, true)),
+			[]string{"zfs", "send", "-nvP", "-c", "-L", "-I", "tank/a@s1", "tank/a@s2"}},
+		{"send resume ignores flags", must(sendArgv(&pdu.SendReq{Filesystem: "tank/a", To: snap("s2"), ResumeToken: "1-ab",
+			Options: pdu.SendOptions{Raw: true, Props: true}}, false)),
+			[]string{"zfs", "send", "-t", "1-ab"}},
+		{"estimate resume ignores flags", must(sendArgv(&pdu.SendReq{Filesystem: "tank/a", To: snap("s2"), ResumeToken: "1-ab",
+			Options: pdu.SendOptions{Raw: true}}, true)),
+			[]string{"zfs", "send", "-nvP", "-t", "1-ab"}},
+		{"receive set and exclude", must(receiveArgv(&pdu.ReceiveReq{Filesystem: "backup/a", Resumable: true, Options: pdu.ReceiveOptions{
+			Set:     []pdu.Property{{Name: "readonly", Value: "on"}, {Name: "com.example:note", Value: "a b=c"}},
+			Exclude: []string{"mountpoint", "sharenfs"},
+		}}, openZFS2)),
+			[]string{"zfs", "receive", "-u", "-s", "-o", "readonly=on", "-o", "com.example:note=a b=c", "-x", "mountpoint", "-x", "sharenfs", "backup/a"}},
+		{"bookmark", must(bookmarkArgv("tank/a b", snap("s 1"), "zrep_0123456789abcdef_000000000000beef")),
+			[]string{"zfs", "bookmark", "tank/a b@s 1", "tank/a b#zrep_0123456789abcdef_000000000000beef"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -101,6 +122,26 @@ func TestArgvBuildersRefuse(t *testing.T) {
 		"placeholder slash": func() error { _, err := createPlaceholderArgv("/b/a"); return err },
 		"abort option":      func() error { _, err := abortReceiveArgv("-F"); return err },
 		"clear empty":       func() error { _, err := clearPlaceholderArgvs(""); return err },
+		"receive set option-like": func() error {
+			_, err := receiveArgv(&pdu.ReceiveReq{Filesystem: "b/a", Options: pdu.ReceiveOptions{Set: []pdu.Property{{Name: "-F", Value: "x"}}}}, openZFS2)
+			return err
+		},
+		"receive set newline": func() error {
+			_, err := receiveArgv(&pdu.ReceiveReq{Filesystem: "b/a", Options: pdu.ReceiveOptions{Set: []pdu.Property{{Name: "x:y", Value: "a\nb"}}}}, openZFS2)
+			return err
+		},
+		"receive exclude empty": func() error {
+			_, err := receiveArgv(&pdu.ReceiveReq{Filesystem: "b/a", Options: pdu.ReceiveOptions{Exclude: []string{""}}}, openZFS2)
+			return err
+		},
+		"receive exclude upper": func() error {
+			_, err := receiveArgv(&pdu.ReceiveReq{Filesystem: "b/a", Options: pdu.ReceiveOptions{Exclude: []string{"Mountpoint"}}}, openZFS2)
+			return err
+		},
+		"bookmark of bookmark": func() error { _, err := bookmarkArgv("b/a", bookmark("x"), "y"); return err },
+		"bookmark bad name":    func() error { _, err := bookmarkArgv("b/a", snap("x"), "y#z"); return err },
+		"bookmark nil":         func() error { _, err := bookmarkArgv("b/a", nil, "y"); return err },
+		"bookmark option fs":   func() error { _, err := bookmarkArgv("-r", snap("x"), "y"); return err },
 	}
 	for name, f := range cases {
 		if f() == nil {

@@ -69,6 +69,27 @@ func TestClassifyCaptures(t *testing.T) {
 	}
 }
 
+// TestClassifyKeyNotLoaded: a send of an encrypted dataset whose key is
+// not loaded is permanent and tells the operator about --raw.
+func TestClassifyKeyNotLoaded(t *testing.T) {
+	send := []string{"zfs", "send", "tank/secret@s1"}
+	for name, stderr := range map[string]string{
+		"openzfs 2.x":  "cannot send 'tank/secret@s1': source key must be loaded\n",
+		"resumed send": "cannot resume send: 'tank/secret@s1': dataset key must be loaded\n",
+		"other words":  "warning: cannot send 'tank/secret@s1': encryption key not loaded\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := classify(send, "", exitStatus{code: 1}, stderr)
+			if pdu.ClassOf(err) != pdu.Permanent || !errors.Is(err, ErrKeyNotLoaded) {
+				t.Errorf("class %v, reason %v: %v", pdu.ClassOf(err), errors.Is(err, ErrKeyNotLoaded), err)
+			}
+			if !strings.Contains(err.Error(), "use --raw") {
+				t.Errorf("%q does not name --raw", err)
+			}
+		})
+	}
+}
+
 func TestClassifyExit(t *testing.T) {
 	recv := []string{"zfs", "receive", "-u", "backup/a"}
 	cases := []struct {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -451,6 +452,60 @@ func TestZFSLegacyPlatformFeatures(t *testing.T) {
 	est, err := e.EstimateSize(ctx, &pdu.SendReq{Filesystem: pool, To: &pdu.FilesystemVersion{Name: "x"}})
 	if err != nil || est.Known {
 		t.Fatalf("estimate: %+v, %v", est, err)
+	}
+	if !caps.Bookmarks {
+		argvLog := filepath.Join(t.TempDir(), "argv.jsonl")
+		t.Setenv(endpoints.ArgvLogEnv, argvLog)
+		if err := e.SetCursor(ctx, pool, &pdu.FilesystemVersion{Name: "x", Type: pdu.Snapshot, Guid: 1}, "0123456789abcdef"); err != nil {
+			t.Fatalf("set cursor without bookmarks: %v", err)
+		}
+		if log, _ := os.ReadFile(argvLog); len(log) != 0 {
+			t.Fatalf("set cursor without bookmarks ran:\n%s", log)
+		}
+	}
+}
+
+// TestZFSReplicationCursor: SetCursor bookmarks the snapshot, and moving
+// it destroys the previous cursor of the same destination only.
+func TestZFSReplicationCursor(t *testing.T) {
+	pool := testPool(t)
+	ctx := ctxT(t)
+	fs := pool + "/c"
+	e := newEndpoint(t, fs, endpoints.Options{Role: "source"})
+	caps, err := e.Capabilities(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !caps.Bookmarks {
+		t.Skipf("%s has no bookmarks", caps)
+	}
+	const id, other = "0123456789abcdef", "fedcba9876543210"
+	sh(t, fmt.Sprintf("zfs create %[1]s && zfs snapshot %[1]s@s1 && zfs snapshot %[1]s@s2", q(fs)))
+	vs, err := e.ListFilesystemVersions(ctx, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := snapshotOf(t, vs, "s1"), snapshotOf(t, vs, "s2")
+	for _, c := range []struct {
+		snap *pdu.FilesystemVersion
+		id   string
+	}{{s1, id}, {s1, other}, {s2, id}, {s2, id}} {
+		if err := e.SetCursor(ctx, fs, c.snap, c.id); err != nil {
+			t.Fatalf("set cursor %s of %s: %v", c.id, c.snap, err)
+		}
+	}
+	vs, err = e.ListFilesystemVersions(ctx, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, v := range vs {
+		got = append(got, v.RelName())
+	}
+	slices.Sort(got)
+	want := []string{"#" + pdu.CursorName(id, s2.Guid), "#" + pdu.CursorName(other, s1.Guid), "@s1", "@s2"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("versions %q, want %q", got, want)
 	}
 }
 
