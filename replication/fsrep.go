@@ -316,6 +316,12 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 	if sendErr != nil {
 		sendErr = fmt.Errorf("send %s (%s): %w", f.pf.src, runName(run), sendErr)
 	}
+	if sendErr != nil && pdu.ClassOf(sendErr) == pdu.Permanent && last.bytes.Load() == 0 {
+		// zfs send refused before writing a byte (a missing snapshot, an
+		// encryption key not loaded): the receiver's complaint about an
+		// empty stream is only the echo, and retrying changes nothing.
+		return pdu.PermanentError(sendErr)
+	}
 	return transferError(recvErr, sendErr)
 }
 
