@@ -139,7 +139,7 @@ var stderrRules = []stderrRule{
 	{"No space left", pdu.Permanent, nil, "free space on the destination pool"},
 	{"quota exceeded", pdu.Permanent, nil, "raise the destination's quota"},
 	// zfs send of an encrypted dataset whose key is not loaded: OpenZFS
-	// says "source key must be loaded" (the ioctl's EACCES); older
+	// 2.3 says "cannot send 'fs@s1': dataset key must be loaded"; other
 	// versions word it differently, hence the broader fragments.
 	{"key must be loaded", pdu.Permanent, ErrKeyNotLoaded, keyHint},
 	{"key not loaded", pdu.Permanent, ErrKeyNotLoaded, keyHint},

@@ -74,9 +74,10 @@ func TestClassifyCaptures(t *testing.T) {
 func TestClassifyKeyNotLoaded(t *testing.T) {
 	send := []string{"zfs", "send", "tank/secret@s1"}
 	for name, stderr := range map[string]string{
-		"openzfs 2.x":  "cannot send 'tank/secret@s1': source key must be loaded\n",
-		"resumed send": "cannot resume send: 'tank/secret@s1': dataset key must be loaded\n",
-		"other words":  "warning: cannot send 'tank/secret@s1': encryption key not loaded\n",
+		// Captured on OpenZFS 2.3.2 (zfs send, key unloaded).
+		"openzfs 2.3":    "warning: cannot send 'tank/secret@s1': dataset key must be loaded\n",
+		"source wording": "cannot send 'tank/secret@s1': source key must be loaded\n",
+		"other words":    "warning: cannot send 'tank/secret@s1': encryption key not loaded\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			err := classify(send, "", exitStatus{code: 1}, stderr)
