@@ -45,6 +45,123 @@ has() { [[ " $BENCH_SCENARIOS " == *" $1 "* ]]; }
 
 [ "$(id -u)" = 0 ] || die "must run as root (zfs-fuse and sshd need it)"
 
+# --- the table ----------------------------------------------------------------
+
+# report prints the table from WORK's results.
+report() {
+
+med() { # med FILE LABEL FIELD: the median, or null
+	jq -s --arg l "$2" --arg f "$3" '[.[]|select(.label==$l)|.[$f]|select(.!=null)]|sort|
+		if length==0 then null elif length%2==1 then .[length/2|floor] else (.[length/2-1]+.[length/2])/2 end' "$1"
+}
+num() { [ "$1" != null ] && [ -n "$1" ]; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+count() { jq -s --arg l "$1" '[.[]|select(.label==$l)]|length' "$RESULTS"; }
+verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
+row() { printf '%-44s %-26s %-24s %s\n' "$@"; }
+
+echo
+echo "== zrep benchmarks (medians of the rounds; each zrep row measured alternately with its comparisons) =="
+cat "$WORK/versions.txt"
+echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at end"
+cat "$SETUP" 2>/dev/null || true
+echo
+row "measure" "result" "target" "verdict"
+row "-------" "------" "------" "-------"
+
+if has noop; then
+	z=$(med "$RESULTS" noop/zrep wall_s) l=$(med "$RESULTS" noop/listings wall_s)
+	echo "1. no-op, $BENCH_FS fs x $BENCH_SNAPS snapshots, push over ssh ($(count noop/zrep) rounds)"
+	row "  zrep run -r wall" "$(calc '%.2f s' "$z")" "" ""
+	row "  bare listings (src local & dst ssh, parallel)" "$(calc '%.2f s' "$l")" "" ""
+	row "  zrep / bare listings" "$(calc '%.2fx' "$z/$l")" "<= 1.5x" "$(verdict "$z/$l <= 1.5")"
+	lg=$(med "$EXTRA" noop/zrep logins)
+	row "  ssh logins (1 remote side)" "$lg" "1" "$(verdict "$lg == 1")"
+	zs=$(med "$EXTRA" noop/zrep zfs_source) zd=$(med "$EXTRA" noop/zrep zfs_destination)
+	row "  zfs invocations source / destination" "$zs / $zd" "<= 2 / <= 2" "$(verdict "$zs <= 2 && $zd <= 2")"
+	rr=$(med "$RESULTS" noop/zrep-remote-remote wall_s) lr=$(med "$EXTRA" noop/zrep-remote-remote logins)
+	row "  remote->remote: wall, ssh logins" "$(calc '%.2f s' "$rr"), $lr logins" "2 logins" "$(verdict "$lr == 2")"
+	zs=$(med "$EXTRA" noop/zrep-remote-remote zfs_source) zd=$(med "$EXTRA" noop/zrep-remote-remote zfs_destination)
+	row "  remote->remote zfs invocations src / dst" "$zs / $zd" "<= 2 / <= 2" "$(verdict "$zs <= 2 && $zd <= 2")"
+	if [ "$BENCH_SYNCOID" = 1 ]; then
+		s=$(med "$RESULTS" noop/syncoid wall_s)
+		row "  syncoid -r --no-sync-snap wall" "$(calc '%.2f s' "$s") ($(med "$EXTRA" noop/syncoid logins) logins)" "" ""
+		row "  syncoid / zrep" "$(calc '%.1fx' "$s/$z")" "(information)" ""
+	fi
+fi
+
+if has inc; then
+	echo "2. incremental, 1 new snapshot on $BENCH_INC_FS (+ root) fs, local ($BENCH_REPS rounds)"
+	s=$(med "$RESULTS" inc/syncoid wall_s)
+	best= bestj=
+	for j in $BENCH_JOBS; do
+		z=$(med "$RESULTS" "inc/zrep-j$j" wall_s)
+		if num "$s"; then
+			row "  zrep --jobs $j wall" "$(calc '%.2f s' "$z")" "syncoid/zrep >= 3x" "$(calc '%.2fx' "$s/$z") $(verdict "$s/$z >= 3")"
+		else
+			row "  zrep --jobs $j wall" "$(calc '%.2f s' "$z")" "" ""
+		fi
+		if [ -z "$best" ] || awk "BEGIN { exit !($z < $best) }"; then best=$z bestj=$j; fi
+	done
+	num "$s" && row "  syncoid -r --no-sync-snap wall" "$(calc '%.2f s' "$s")" "" ""
+	row "  fastest --jobs" "$bestj" "" ""
+fi
+
+if has rate; then
+	B=$(med "$EXTRA" rate/stream bytes) SB=$(med "$EXTRA" rate/small bytes)
+	echo "3. line rate, full send of $BENCH_RATE_MIB MiB incompressible ($(calc '%.0f' "$B/1048576") MiB stream, $BENCH_REPS rounds)"
+	mibs() { calc '%.0f MiB/s' "$B/1048576/$(med "$RESULTS" "$1" wall_s)"; }
+	row "  zfs send > /dev/null" "$(mibs rate/send-only)" "" ""
+	row "  zfs send | ssh cat > /dev/null" "$(mibs rate/ssh-cat)" "" ""
+	for side in local ssh; do
+		bw=$(med "$RESULTS" "rate/$side-bare" wall_s) zw=$(med "$RESULTS" "rate/$side-zrep" wall_s)
+		row "  $side: bare zfs send | receive" "$(mibs "rate/$side-bare")" "" ""
+		row "  $side: zrep run" "$(mibs "rate/$side-zrep")" "" ""
+		row "  $side: zrep / bare throughput" "$(calc '%.2fx' "$bw/$zw")" ">= 0.97x" "$(verdict "$bw/$zw >= 0.97")"
+		zc=$(jq -s --arg l "rate/$side-zrep" '[.[]|select(.label==$l)|.self_user_s+.self_sys_s]|sort|.[length/2|floor]' "$RESULTS")
+		# zrep's own CPU (its process only, not its children) against the
+		# CPU of the bare pipeline it replaces: the bare run's children
+		# (zfs send/receive, the ssh client) plus the zfs-fuse daemon,
+		# which does send's and receive's work. sshd is in neither.
+		bc_=$(jq -s --arg l "rate/$side-bare" '[.[]|select(.label==$l)|.children_user_s+.children_sys_s+.daemon_s]|sort|.[length/2|floor]' "$RESULTS")
+		row "  $side: zrep own CPU / bare pipeline CPU" "$(calc '%.2f s / %.2f s = %.1f%%' "$zc, $bc_, 100*$zc/$bc_")" "<= 5%" "$(verdict "$zc/$bc_ <= 0.05")"
+		zu=$(jq -s --arg l "rate/$side-zrep" '[.[]|select(.label==$l)|.self_user_s]|sort|.[length/2|floor]' "$RESULTS")
+		row "  $side: zrep own CPU per GiB (user+sys)" "$(calc '%.2f s (user %.2f s)' "$zc*1073741824/$B, $zu*1073741824/$B")" "" ""
+		h=$(jq -s --arg l "rate/$side-zrep" '[.[]|select(.label==$l)|.self_hwm_kib]|max' "$RESULTS")
+		row "  $side: zrep peak RSS, $BENCH_RATE_MIB MiB" "$(calc '%.1f MiB' "$h/1024")" "<= 50 MiB" "$(verdict "$h/1024 <= 50")"
+		h=$(jq -s --arg l "rate/small-$side-zrep" '[.[]|select(.label==$l)|.self_hwm_kib]|max' "$RESULTS")
+		row "  $side: zrep peak RSS, $BENCH_SMALL_MIB MiB" "$(calc '%.1f MiB' "$h/1024")" "<= 50 MiB" "$(verdict "$h/1024 <= 50")"
+	done
+	bw=$(med "$RESULTS" rate/small-local-bare wall_s) zw=$(med "$RESULTS" rate/small-local-zrep wall_s)
+	row "  local $BENCH_SMALL_MIB MiB: bare / zrep MiB/s" "$(calc '%.0f / %.0f' "$SB/1048576/$bw, $SB/1048576/$zw")" "" ""
+	row "  lzop -1 size ratio of the stream" "$(med "$EXTRA" rate/lzop ratio)" "(1.0: compression cannot help)" ""
+fi
+
+if has plan && [ -s "$PLAN_OUT" ]; then
+	echo "4. planning cost (go test -bench ./bench/, one op each; cpu = own user+sys, RSS = own VmHWM)"
+	while read -r name _ ns _ cpu _ rss _ bytes _ allocs _; do
+		case $name in Benchmark*) ;; *) continue ;; esac
+		name=${name%-*}
+		tgt="" v=""
+		if [[ $name == *"fs=$BENCH_PLAN_FS/"* ]] && [[ $name == BenchmarkPlan/* ]]; then
+			tgt="<= 1 s, <= 200 MiB"
+			v=$(verdict "$cpu <= 1 && $rss <= 200")
+		fi
+		row "  ${name#Benchmark}" "$(calc '%.2f s cpu, %.0f MiB' "$cpu, $rss")" "$tgt" "$v"
+	done <"$PLAN_OUT"
+fi
+echo
+echo "raw results: $RESULTS"
+}
+
+# BENCH_REPORT=DIR prints the table again from a run kept with BENCH_KEEP=1.
+if [ -n "${BENCH_REPORT:-}" ]; then
+	WORK=$BENCH_REPORT RESULTS=$BENCH_REPORT/results.jsonl EXTRA=$BENCH_REPORT/extra.jsonl
+	SETUP=$BENCH_REPORT/setup.txt PLAN_OUT=$BENCH_REPORT/plan.txt
+	report
+	exit 0
+fi
+
 # --- the lab, the tools -----------------------------------------------------
 
 eval "$(lab/lab.sh up)"
@@ -62,6 +179,7 @@ MEASURE=$WORK/measure
 go build -o "$MEASURE" ./bench/measure
 RESULTS=$WORK/results.jsonl
 EXTRA=$WORK/extra.jsonl
+PLAN_OUT=$WORK/plan.txt
 LOGS=$WORK/logs
 mkdir -p "$LOGS" "$WORK/lock"
 : >"$RESULTS"
@@ -332,114 +450,10 @@ fi
 
 # --- 4. planning cost ---------------------------------------------------------
 
-PLAN_OUT=$WORK/plan.txt
 if has plan; then
 	say "plan: go test -bench (BENCH_PLAN_FS=$BENCH_PLAN_FS BENCH_PLAN_SNAPS=$BENCH_PLAN_SNAPS)"
 	BENCH_PLAN_FS=$BENCH_PLAN_FS BENCH_PLAN_SNAPS=$BENCH_PLAN_SNAPS \
 		go test -run '^$' -bench . -benchtime 1x -count 1 -timeout 60m ./bench/ | tee "$PLAN_OUT" >&2
 fi
 
-# --- the table ----------------------------------------------------------------
-
-med() { # med FILE LABEL FIELD: the median, or null
-	jq -s --arg l "$2" --arg f "$3" '[.[]|select(.label==$l)|.[$f]|select(.!=null)]|sort|
-		if length==0 then null elif length%2==1 then .[length/2|floor] else (.[length/2-1]+.[length/2])/2 end' "$1"
-}
-num() { [ "$1" != null ] && [ -n "$1" ]; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
-count() { jq -s --arg l "$1" '[.[]|select(.label==$l)]|length' "$RESULTS"; }
-verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
-row() { printf '%-44s %-26s %-24s %s\n' "$@"; }
-
-echo
-echo "== zrep benchmarks (medians of the rounds; each zrep row measured alternately with its comparisons) =="
-cat "$WORK/versions.txt"
-echo "load:     $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15 min) at end"
-cat "$SETUP" 2>/dev/null || true
-echo
-row "measure" "result" "target" "verdict"
-row "-------" "------" "------" "-------"
-
-if has noop; then
-	z=$(med "$RESULTS" noop/zrep wall_s) l=$(med "$RESULTS" noop/listings wall_s)
-	echo "1. no-op, $BENCH_FS fs x $BENCH_SNAPS snapshots, push over ssh ($(count noop/zrep) rounds)"
-	row "  zrep run -r wall" "$(calc '%.2f s' "$z")" "" ""
-	row "  bare listings (src local & dst ssh, parallel)" "$(calc '%.2f s' "$l")" "" ""
-	row "  zrep / bare listings" "$(calc '%.2fx' "$z/$l")" "<= 1.5x" "$(verdict "$z/$l <= 1.5")"
-	lg=$(med "$EXTRA" noop/zrep logins)
-	row "  ssh logins (1 remote side)" "$lg" "1" "$(verdict "$lg == 1")"
-	zs=$(med "$EXTRA" noop/zrep zfs_source) zd=$(med "$EXTRA" noop/zrep zfs_destination)
-	row "  zfs invocations source / destination" "$zs / $zd" "<= 2 / <= 2" "$(verdict "$zs <= 2 && $zd <= 2")"
-	rr=$(med "$RESULTS" noop/zrep-remote-remote wall_s) lr=$(med "$EXTRA" noop/zrep-remote-remote logins)
-	row "  remote->remote: wall, ssh logins" "$(calc '%.2f s' "$rr"), $lr logins" "2 logins" "$(verdict "$lr == 2")"
-	zs=$(med "$EXTRA" noop/zrep-remote-remote zfs_source) zd=$(med "$EXTRA" noop/zrep-remote-remote zfs_destination)
-	row "  remote->remote zfs invocations src / dst" "$zs / $zd" "<= 2 / <= 2" "$(verdict "$zs <= 2 && $zd <= 2")"
-	if [ "$BENCH_SYNCOID" = 1 ]; then
-		s=$(med "$RESULTS" noop/syncoid wall_s)
-		row "  syncoid -r --no-sync-snap wall" "$(calc '%.2f s' "$s") ($(med "$EXTRA" noop/syncoid logins) logins)" "" ""
-		row "  syncoid / zrep" "$(calc '%.1fx' "$s/$z")" "(information)" ""
-	fi
-fi
-
-if has inc; then
-	echo "2. incremental, 1 new snapshot on $BENCH_INC_FS (+ root) fs, local ($BENCH_REPS rounds)"
-	s=$(med "$RESULTS" inc/syncoid wall_s)
-	best= bestj=
-	for j in $BENCH_JOBS; do
-		z=$(med "$RESULTS" "inc/zrep-j$j" wall_s)
-		if num "$s"; then
-			row "  zrep --jobs $j wall" "$(calc '%.2f s' "$z")" "syncoid/zrep >= 3x" "$(calc '%.2fx' "$s/$z") $(verdict "$s/$z >= 3")"
-		else
-			row "  zrep --jobs $j wall" "$(calc '%.2f s' "$z")" "" ""
-		fi
-		if [ -z "$best" ] || awk "BEGIN { exit !($z < $best) }"; then best=$z bestj=$j; fi
-	done
-	num "$s" && row "  syncoid -r --no-sync-snap wall" "$(calc '%.2f s' "$s")" "" ""
-	row "  fastest --jobs" "$bestj" "" ""
-fi
-
-if has rate; then
-	B=$(med "$EXTRA" rate/stream bytes) SB=$(med "$EXTRA" rate/small bytes)
-	echo "3. line rate, full send of $BENCH_RATE_MIB MiB incompressible ($(calc '%.0f' "$B/1048576") MiB stream, $BENCH_REPS rounds)"
-	mibs() { calc '%.0f MiB/s' "$B/1048576/$(med "$RESULTS" "$1" wall_s)"; }
-	row "  zfs send > /dev/null" "$(mibs rate/send-only)" "" ""
-	row "  zfs send | ssh cat > /dev/null" "$(mibs rate/ssh-cat)" "" ""
-	for side in local ssh; do
-		bw=$(med "$RESULTS" "rate/$side-bare" wall_s) zw=$(med "$RESULTS" "rate/$side-zrep" wall_s)
-		row "  $side: bare zfs send | receive" "$(mibs "rate/$side-bare")" "" ""
-		row "  $side: zrep run" "$(mibs "rate/$side-zrep")" "" ""
-		row "  $side: zrep / bare throughput" "$(calc '%.2fx' "$bw/$zw")" ">= 0.97x" "$(verdict "$bw/$zw >= 0.97")"
-		zc=$(jq -s --arg l "rate/$side-zrep" '[.[]|select(.label==$l)|.self_user_s+.self_sys_s]|sort|.[length/2|floor]' "$RESULTS")
-		# The pipeline's CPU: zrep + its children (zfs, ssh) + the zfs-fuse
-		# daemon (which does send's and receive's work). Over ssh the
-		# detached ControlMaster and sshd are outside these; the machine's
-		# busy CPU bounds them from above but includes other load.
-		pc=$(jq -s --arg l "rate/$side-zrep" '[.[]|select(.label==$l)|.self_user_s+.self_sys_s+.children_user_s+.children_sys_s+.daemon_s]|sort|.[length/2|floor]' "$RESULTS")
-		mb=$(med "$RESULTS" "rate/$side-zrep" machine_busy_s)
-		row "  $side: zrep own CPU / pipeline CPU" "$(calc '%.2f s / %.2f s = %.1f%%' "$zc, $pc, 100*$zc/$pc")" "<= 5%" "$(verdict "$zc/$pc <= 0.05")"
-		row "  $side: zrep own CPU / machine busy CPU" "$(calc '%.2f s / %.2f s = %.1f%%' "$zc, $mb, 100*$zc/$mb")" "(lower bound)" ""
-		h=$(jq -s --arg l "rate/$side-zrep" '[.[]|select(.label==$l)|.self_hwm_kib]|max' "$RESULTS")
-		row "  $side: zrep peak RSS, $BENCH_RATE_MIB MiB" "$(calc '%.1f MiB' "$h/1024")" "<= 50 MiB" "$(verdict "$h/1024 <= 50")"
-		h=$(jq -s --arg l "rate/small-$side-zrep" '[.[]|select(.label==$l)|.self_hwm_kib]|max' "$RESULTS")
-		row "  $side: zrep peak RSS, $BENCH_SMALL_MIB MiB" "$(calc '%.1f MiB' "$h/1024")" "<= 50 MiB" "$(verdict "$h/1024 <= 50")"
-	done
-	bw=$(med "$RESULTS" rate/small-local-bare wall_s) zw=$(med "$RESULTS" rate/small-local-zrep wall_s)
-	row "  local $BENCH_SMALL_MIB MiB: bare / zrep MiB/s" "$(calc '%.0f / %.0f' "$SB/1048576/$bw, $SB/1048576/$zw")" "" ""
-	row "  lzop -1 size ratio of the stream" "$(med "$EXTRA" rate/lzop ratio)" "(1.0: compression cannot help)" ""
-fi
-
-if has plan && [ -s "$PLAN_OUT" ]; then
-	echo "4. planning cost (go test -bench ./bench/, one op each; cpu = own user+sys, RSS = own VmHWM)"
-	while read -r name _ ns _ cpu _ rss _ bytes _ allocs _; do
-		case $name in Benchmark*) ;; *) continue ;; esac
-		name=${name%-*}
-		tgt="" v=""
-		if [[ $name == *"fs=$BENCH_PLAN_FS/"* ]] && [[ $name == BenchmarkPlan/* ]]; then
-			tgt="<= 1 s, <= 200 MiB"
-			v=$(verdict "$cpu <= 1 && $rss <= 200")
-		fi
-		row "  ${name#Benchmark}" "$(calc '%.2f s cpu, %.0f MiB' "$cpu, $rss")" "$tgt" "$v"
-	done <"$PLAN_OUT"
-fi
-echo
-echo "raw results: $RESULTS (kept with BENCH_KEEP=1)"
+report
