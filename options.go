@@ -80,8 +80,9 @@ func runFlags() []cli.Flag {
 	}
 }
 
-// defaultJobs is how many filesystems run at once unless --jobs says otherwise.
-const defaultJobs = 1
+// defaultJobs is how many filesystems run at once unless --jobs says
+// otherwise: 4 was fastest for many small incrementals (docs/performance.md).
+const defaultJobs = 4
 
 // defaultLockDir is where run keeps its per-destination locks.
 const defaultLockDir = "/run/lock/zrep"

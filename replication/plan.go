@@ -64,13 +64,24 @@ type plan struct {
 // changes nothing on either side. The error is a listing failure (or one
 // that stops planning as a whole); per-filesystem problems are in the plan.
 func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receiver, log *slog.Logger) (*plan, error) {
+	// The two listings are independent; run them at once so planning costs
+	// the slower of the two, not their sum.
+	var (
+		rfss   []*pdu.Filesystem
+		rerr   error
+		listed = make(chan struct{})
+	)
+	go func() {
+		defer close(listed)
+		rfss, rerr = receiver.ListFilesystems(ctx)
+	}()
 	sfss, err := sender.ListFilesystems(ctx)
+	<-listed
 	if err != nil {
 		return nil, fmt.Errorf("list source %s: %w", cfg.SourceRoot, err)
 	}
-	rfss, err := receiver.ListFilesystems(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list destination %s: %w", cfg.DestRoot, err)
+	if rerr != nil {
+		return nil, fmt.Errorf("list destination %s: %w", cfg.DestRoot, rerr)
 	}
 
 	p := &plan{destinations: make(map[string]destinationState, len(rfss))}
@@ -90,8 +101,12 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 
 	for i, fs := range sources {
 		withSnapshots := false
+		// Sorted component-wise, a filesystem's descendants follow it.
 		for _, d := range sources[i+1:] {
-			if strings.HasPrefix(d.Path, fs.Path+"/") && slices.ContainsFunc(d.Versions, cfg.selected) {
+			if !strings.HasPrefix(d.Path, fs.Path+"/") {
+				break
+			}
+			if slices.ContainsFunc(d.Versions, cfg.selected) {
 				withSnapshots = true
 				break
 			}
