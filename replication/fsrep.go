@@ -316,10 +316,12 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 	if sendErr != nil {
 		sendErr = fmt.Errorf("send %s (%s): %w", f.pf.src, runName(run), sendErr)
 	}
-	if sendErr != nil && pdu.ClassOf(sendErr) == pdu.Permanent && last.bytes.Load() == 0 {
+	if sendErr != nil && pdu.ClassOf(sendErr) == pdu.Permanent && last.bytes.Load() == 0 && token == "" {
 		// zfs send refused before writing a byte (a missing snapshot, an
 		// encryption key not loaded): the receiver's complaint about an
-		// empty stream is only the echo, and retrying changes nothing.
+		// empty stream is only the echo, and retrying changes nothing. A
+		// refused resume stays retryable: the retry discards the partial
+		// state and starts over.
 		return pdu.PermanentError(sendErr)
 	}
 	return transferError(recvErr, sendErr)
