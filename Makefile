@@ -14,8 +14,10 @@ build:
 # Unit tests, parser fuzzing and the end-to-end tests on the zfs-fuse lab.
 # As root the end-to-end tests start the lab themselves (lab/lab.sh up);
 # with CI=true they fail instead of skipping when it cannot run.
+# -p 1: the end-to-end and endpoint tests share one zfs-fuse daemon and the
+# lab's sshd, whose log the tests read to count logins.
 test: lint
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -p 1 ./...
 	$(MAKE) fuzz
 
 unit:
