@@ -36,6 +36,12 @@ install() {
 
 start_zfs() {
 	if ! pgrep -x zfs-fuse >/dev/null; then
+		# Mounts left by a daemon that was killed answer nothing but
+		# "Transport endpoint is not connected"; a new daemon needs them gone.
+		local m
+		awk '$3 == "fuse.zfs" || $3 == "fuse" && $1 == "kstat" {print $2}' /proc/mounts | while read -r m; do
+			umount -l "$(printf '%b' "$m")" 2>/dev/null || true
+		done
 		echo "lab: starting zfs-fuse" >&2
 		mkdir -p /var/run/zfs /var/lock/zfs
 		zfs-fuse --pidfile /var/run/zfs-fuse.pid >&2
