@@ -238,7 +238,8 @@ func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, erro
 	}
 	// The child writes straight into the pipe (an *os.File, so no copying
 	// goroutine); the reader reads its other end with whatever buffer it
-	// likes.
+	// likes, or splices it into the receiver's stdin (WriteTo).
+	growPipe(pw)
 	p, err := e.door.start(ctx, argv, full, nil, pw)
 	pw.Close()
 	if err != nil {
@@ -263,6 +264,54 @@ func (s *sendStream) Read(b []byte) (int, error) {
 		s.eof.Store(true)
 	}
 	return n, err
+}
+
+// countingWriter is how a caller that counts the bytes of a stream (the
+// engine) hands a writer to WriteTo: Write counts what it passes on;
+// Unwrap gives the writer beneath, so that bytes may go to it directly
+// (spliced) and be counted with Add.
+type countingWriter interface {
+	io.Writer
+	Unwrap() io.Writer
+	Add(n int64)
+}
+
+// WriteTo moves the stream to w until its end. When w is, under a
+// countingWriter or not, the stdin pipe of a receiving process of this
+// package, the data moves from pipe to pipe with splice(2) and never enters
+// zrep; otherwise it is copied in chunks of 1 MiB.
+func (s *sendStream) WriteTo(w io.Writer) (int64, error) {
+	dst, add := w, func(int64) {}
+	if cw, ok := w.(countingWriter); ok {
+		dst, add = cw.Unwrap(), cw.Add
+	}
+	if fp, ok := dst.(feedPipe); ok {
+		n, handled, err := splicePipes(s.p.ctx, fp.File, s.r, add)
+		if handled {
+			if err == nil {
+				s.eof.Store(true)
+			}
+			return n, err
+		}
+	}
+	buf := make([]byte, 1<<20)
+	var total int64
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // Close stops the sender if its output was not read to the end, waits for

@@ -109,6 +109,7 @@ func (r *runner) start(ctx context.Context, zfsArgv, argv []string, stdin io.Rea
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", describe(zfsArgv, r.host), err)
 		}
+		growPipe(pw)
 		childIn, p.feedW, p.feedSrc = pr, pw, in
 		cmd.Stdin = pr
 	}
@@ -182,11 +183,16 @@ func killGroup(pid int, sig syscall.Signal) error {
 // error, or the child going away (the write fails).
 func (p *process) feed() {
 	defer close(p.fed)
-	io.Copy(p.feedW, p.feedSrc)
+	io.Copy(feedPipe{p.feedW}, p.feedSrc)
 	// EOF for the child; a stream that failed becomes a short stream, which
 	// zfs receive reports as incomplete.
 	p.feedW.Close()
 }
+
+// feedPipe is the write end of the pipe to a child's stdin: a send stream
+// that finds it (behind a countingWriter, see sendStream.WriteTo) splices
+// into it.
+type feedPipe struct{ *os.File }
 
 // stop ends the process because its output is no longer wanted.
 func (p *process) stop() {

@@ -514,7 +514,16 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 // WriteTo lets io.Copy in the receiver move the stream in large chunks.
+// A stream that can write itself (an endpoint's, which may splice pipe to
+// pipe without the data passing through zrep) does so into a
+// countingWriter, which counts what it writes and what it is told of.
 func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if wt, ok := c.r.(io.WriterTo); ok {
+		return wt.WriteTo(&countingWriter{ctx: c.ctx, w: w, n: c.n})
+	}
 	buf := make([]byte, streamBufferSize)
 	var total int64
 	for {
@@ -534,3 +543,27 @@ func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 }
+
+// countingWriter counts the bytes written through it, and those a stream
+// moved to the writer beneath on its own (Unwrap) and reported with Add;
+// it stops the stream when ctx ends.
+type countingWriter struct {
+	ctx context.Context
+	w   io.Writer
+	n   *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// Unwrap is the writer beneath.
+func (c *countingWriter) Unwrap() io.Writer { return c.w }
+
+// Add counts n bytes moved to Unwrap() directly.
+func (c *countingWriter) Add(n int64) { c.n.Add(n) }
