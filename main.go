@@ -59,15 +59,13 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
-		Name:                 "zrep",
-		Usage:                "replicate ZFS filesystems and snapshots, locally or over ssh",
-		UsageText:            "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep version",
-		Writer:               stdout,
-		ErrWriter:            stderr,
-		HideHelpCommand:      false,
-		EnableBashCompletion: false,
-		ExitErrHandler:       func(*cli.Context, error) {},
-		OnUsageError:         onUsageError,
+		Name:           "zrep",
+		Usage:          "replicate ZFS filesystems and snapshots, locally or over ssh",
+		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep version",
+		Writer:         stdout,
+		ErrWriter:      stderr,
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   onUsageError,
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),

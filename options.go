@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"io"
 	"log/slog"
 	"regexp"
@@ -255,9 +254,4 @@ func (j *job) endpoints(recursive bool) (src, dst *endpoints.Endpoint) {
 		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"),
 	})
 	return src, dst
-}
-
-// describe names a side for messages.
-func describe(s endpoints.Side) string {
-	return fmt.Sprint(s)
 }

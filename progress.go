@@ -9,6 +9,9 @@ import (
 	"github.com/zrep/zrep/replication"
 )
 
+// progressInterval is how often the progress bar reads the Report.
+const progressInterval = 200 * time.Millisecond
+
 // progress draws a bar on stderr from the Report, read in the background
 // while Drive runs. The engine knows nothing of it.
 type progress struct {

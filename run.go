@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
@@ -121,6 +120,3 @@ func wantProgress(mode string, quiet bool) (bool, error) {
 	}
 	return false, usageErrorf("--progress must be auto, always or never, not %q", mode)
 }
-
-// progressInterval is how often the progress bar reads the Report.
-const progressInterval = 200 * time.Millisecond
