@@ -5,9 +5,10 @@
 //
 //	go test -run '^$' -bench . -benchtime 1x ./bench/
 //
-// The parser (endpoints.parseGet) is not exported, so the listing goes in
-// through the exported endpoints.Endpoint: a fake `zfs` first on PATH prints
-// the listing from a file, exactly as OpenZFS prints
+// BenchmarkParseGet feeds the listing files to endpoints.ParseGet directly.
+// The others go through the exported endpoints.Endpoint, as zrep does: a
+// fake `zfs` first on PATH prints the listing from a file, exactly as
+// OpenZFS prints
 //
 //	zfs get -H -p -o name,property,value,source -t filesystem,volume,snapshot,bookmark \
 //	    type,guid,createtxg,creation,zrep:placeholder,receive_resume_token ROOT
@@ -243,6 +244,39 @@ func (m *meter) op(b *testing.B, f func()) {
 func (m *meter) report(b *testing.B) {
 	b.ReportMetric(m.cpu.Seconds()/float64(b.N), "cpu-s/op")
 	b.ReportMetric(float64(m.peakKiB)/1024, "peak-RSS-MiB")
+}
+
+// BenchmarkParseGet is the parser alone on both sides' listings, read from
+// the files (no process, no pipe).
+func BenchmarkParseGet(b *testing.B) {
+	for _, sc := range scales() {
+		b.Run(sc.String(), func(b *testing.B) {
+			fakeZFS(b, sc, false)
+			tag := fmt.Sprintf("%dx%d", sc.fs, sc.snaps)
+			var m meter
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				m.op(b, func() {
+					for _, side := range []string{"src-", "dst-"} {
+						f, err := os.Open(filepath.Join(fakeDir, side+tag+".txt"))
+						if err != nil {
+							b.Fatal(err)
+						}
+						fss, err := endpoints.ParseGet(f)
+						f.Close()
+						if err != nil {
+							b.Fatal(err)
+						}
+						if len(fss) < sc.fs {
+							b.Fatalf("%d filesystems", len(fss))
+						}
+					}
+				})
+			}
+			m.report(b)
+		})
+	}
 }
 
 // BenchmarkListing is the parsing alone: both sides' listings through

@@ -94,6 +94,53 @@ func (e *Endpoint) output(ctx context.Context, zfsArgv []string) (string, error)
 	return out.String(), err
 }
 
+// parseError is a listing zfs printed but zrep could not read.
+type parseError struct{ err error }
+
+func (e parseError) Error() string { return e.err.Error() }
+func (e parseError) Unwrap() error { return e.err }
+
+func isParseError(err error) bool {
+	var pe parseError
+	return errors.As(err, &pe)
+}
+
+// list runs a `zfs get` listing and parses its output as it comes, without
+// holding it whole. The command's own failure wins over what its output
+// looked like (a connection lost mid-line is retryable); output that does
+// not parse from a command that succeeded is a parseError.
+func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesystem, error) {
+	argv, err := e.argv(ctx, zfsArgv)
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", describe(zfsArgv, e.side.Host), err)
+	}
+	growPipe(pw)
+	p, err := e.door.start(ctx, zfsArgv, argv, nil, pw)
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		return nil, err
+	}
+	fss, perr := ParseGet(pr)
+	if perr != nil {
+		// Read to the end, so that the command ends on its own and its
+		// own verdict can be heard.
+		io.Copy(io.Discard, pr)
+	}
+	pr.Close()
+	if err := p.wait(); err != nil {
+		return nil, err
+	}
+	if perr != nil {
+		return nil, parseError{perr}
+	}
+	return fss, nil
+}
+
 // ListFilesystems lists the side's dataset (and with Recursive its
 // descendants) with snapshots and bookmarks, in one zfs command, parents
 // before children.
@@ -108,8 +155,8 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 		return nil, fmt.Errorf("list %s: %w", e.side, err)
 	}
 	root := e.side.Dataset
-	out, err := e.output(ctx, listArgv(root, e.opts.Recursive, caps))
-	if err != nil {
+	fss, err := e.list(ctx, listArgv(root, e.opts.Recursive, caps))
+	if err != nil && !isParseError(err) {
 		if !errors.Is(err, ErrDatasetNotExist) {
 			return nil, fmt.Errorf("list %s: %w", e.side, err)
 		}
@@ -118,7 +165,6 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 		}
 		return nil, e.checkParent(ctx, root)
 	}
-	fss, err := parseGet(out)
 	if err != nil {
 		return nil, pdu.PermanentError(fmt.Errorf("list %s: %w", e.side, err))
 	}
@@ -174,11 +220,10 @@ func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pd
 	if err != nil {
 		return nil, fmt.Errorf("list versions of %s: %w", e.where(fs), err)
 	}
-	out, err := e.output(ctx, versionsArgv(fs, caps))
-	if err != nil {
+	fss, err := e.list(ctx, versionsArgv(fs, caps))
+	if err != nil && !isParseError(err) {
 		return nil, fmt.Errorf("list versions of %s: %w", e.where(fs), err)
 	}
-	fss, err := parseGet(out)
 	if err != nil {
 		return nil, pdu.PermanentError(fmt.Errorf("list versions of %s: %w", e.where(fs), err))
 	}

@@ -1,8 +1,12 @@
 package endpoints
 
 import (
+	"bufio"
+	"bytes"
 	"cmp"
 	"fmt"
+	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,7 +36,8 @@ type datasetRecord struct {
 	props map[string]property
 }
 
-// recordSet keeps records in the order zfs printed their names.
+// recordSet keeps records in the order zfs printed their names (parseList's;
+// ParseGet reads a stream instead).
 type recordSet struct {
 	order []*datasetRecord
 	byKey map[string]*datasetRecord
@@ -51,27 +56,279 @@ func (s *recordSet) set(name, prop, value, source string) {
 	r.props[prop] = property{value, source}
 }
 
-// parseGet reads `zfs get -H -p -o name,property,value[,source] ...`
-// output (OpenZFS and zfs-fuse alike) into filesystems with their versions.
+// ParseGet reads `zfs get -H -p -o name,property,value[,source] ...`
+// output (OpenZFS and zfs-fuse alike) into filesystems with their versions,
+// parents before children, each filesystem's versions in creation order.
 // Names may hold spaces but never tabs, so tabs separate fields; a value,
 // the only free text, is whatever lies between property and source.
-func parseGet(out string) ([]*pdu.Filesystem, error) {
-	var set recordSet
-	for i, line := range strings.Split(out, "\n") {
-		if line == "" {
-			continue
+//
+// It reads r as a stream, one line at a time, and keeps only the dataset
+// being read besides what it returns: zfs prints all the properties of one
+// dataset on consecutive lines, and each run of lines with one name is one
+// record.
+func ParseGet(r io.Reader) ([]*pdu.Filesystem, error) {
+	p := getParser{byPath: map[string]*pdu.Filesystem{}, names: map[string]string{}}
+	br := bufio.NewReaderSize(r, 1<<20)
+	var long []byte
+	for n := 1; ; n++ {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long[:0], line...)
+			for err == bufio.ErrBufferFull {
+				line, err = br.ReadSlice('\n')
+				long = append(long, line...)
+			}
+			line = long
 		}
-		f := strings.Split(line, "\t")
-		switch {
-		case len(f) == 3:
-			set.set(f[0], f[1], f[2], "")
-		case len(f) >= 4:
-			set.set(f[0], f[1], strings.Join(f[2:len(f)-1], "\t"), f[len(f)-1])
-		default:
-			return nil, fmt.Errorf("zfs get output line %d: want name, property, value and source separated by tabs, got %q", i+1, line)
+		if err != nil && err != io.EOF {
+			return nil, err
+		}
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		if len(line) > 0 {
+			if err := p.line(n, line); err != nil {
+				return nil, err
+			}
+		}
+		if err == io.EOF {
+			break
 		}
 	}
-	return set.filesystems()
+	if err := p.flush(); err != nil {
+		return nil, err
+	}
+	return p.filesystems(), nil
+}
+
+// getParser is ParseGet's state: the filesystems so far and the record of
+// the dataset whose lines are being read.
+type getParser struct {
+	fss    []*pdu.Filesystem
+	byPath map[string]*pdu.Filesystem
+	last   *pdu.Filesystem // the filesystem of the previous record
+	// names interns snapshot and bookmark names (one `zfs snapshot -r`
+	// gives many filesystems the same one), up to maxInterned of them.
+	names map[string]string
+	slab  []pdu.FilesystemVersion // versions are allocated from it in blocks
+
+	rec getRecord
+}
+
+const maxInterned = 4096
+
+// getRecord is what the lines of one dataset said; its buffers are reused.
+type getRecord struct {
+	name                                      []byte
+	typ, guid, createTXG, creation, ph, phSrc []byte
+	token                                     []byte
+	hasTyp, hasGuid, hasTXG, hasCreation, has bool
+	hasToken                                  bool
+}
+
+func (p *getParser) line(n int, line []byte) error {
+	r := &p.rec
+	var rest []byte
+	if k := len(r.name); r.has && len(line) > k && line[k] == '\t' && bytes.Equal(line[:k], r.name) {
+		// Another property of the current dataset (its name has no tab).
+		rest = line[k+1:]
+	} else {
+		name, after, ok := bytes.Cut(line, tab)
+		if !ok {
+			return badGetLine(n, line)
+		}
+		if err := p.flush(); err != nil {
+			return err
+		}
+		r.name = append(r.name[:0], name...)
+		r.has = true
+		rest = after
+	}
+	prop, rest, ok := bytes.Cut(rest, tab)
+	if !ok {
+		return badGetLine(n, line)
+	}
+	value, source := rest, []byte(nil)
+	if i := bytes.LastIndexByte(rest, '\t'); i >= 0 {
+		value, source = rest[:i], rest[i+1:]
+	}
+	switch string(prop) {
+	case propType:
+		r.typ, r.hasTyp = append(r.typ[:0], value...), true
+	case propGuid:
+		r.guid, r.hasGuid = append(r.guid[:0], value...), true
+	case propCreateTXG:
+		r.createTXG, r.hasTXG = append(r.createTXG[:0], value...), true
+	case propCreation:
+		r.creation, r.hasCreation = append(r.creation[:0], value...), true
+	case propPlaceholder:
+		r.ph, r.phSrc = append(r.ph[:0], value...), append(r.phSrc[:0], source...)
+	case propResumeToken:
+		r.token, r.hasToken = append(r.token[:0], value...), true
+	}
+	return nil
+}
+
+var tab = []byte{'\t'}
+
+func badGetLine(n int, line []byte) error {
+	return fmt.Errorf("zfs get output line %d: want name, property, value and source separated by tabs, got %q", n, line)
+}
+
+// flush turns the record read so far into a filesystem or a version, and
+// empties it.
+func (p *getParser) flush() error {
+	r := &p.rec
+	if !r.has {
+		return nil
+	}
+	defer func() {
+		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken = false, false, false, false, false, false
+		r.ph, r.phSrc = r.ph[:0], r.phSrc[:0]
+	}()
+	if !r.hasTyp {
+		return fmt.Errorf("zfs listed %q without its type", r.name)
+	}
+	switch string(r.typ) {
+	case "filesystem", "volume":
+		fs := p.filesystem(r.name)
+		fs.Volume = string(r.typ) == "volume"
+		// Only a locally set value marks a placeholder: its children
+		// inherit the property but are real datasets.
+		fs.Placeholder = string(r.ph) == "on" && string(r.phSrc) == "local"
+		fs.ResumeToken = ""
+		if r.hasToken && string(r.token) != "-" {
+			fs.ResumeToken = string(r.token)
+		}
+	case "snapshot", "bookmark":
+		delim, vt := "@", pdu.Snapshot
+		if string(r.typ) == "bookmark" {
+			delim, vt = "#", pdu.Bookmark
+		}
+		i := bytes.IndexByte(r.name, delim[0])
+		if i <= 0 || i == len(r.name)-1 {
+			return fmt.Errorf("zfs listed %s %q without %q in its name", r.typ, r.name, delim)
+		}
+		if !r.hasGuid {
+			return fmt.Errorf("zfs listed %q without its %s", r.name, propGuid)
+		}
+		guid, ok := parseUint(r.guid)
+		if !ok {
+			return fmt.Errorf("zfs listed %q with %s %q, not a number (was -p given?)", r.name, propGuid, r.guid)
+		}
+		if !r.hasTXG {
+			return fmt.Errorf("zfs listed %q without its %s", r.name, propCreateTXG)
+		}
+		txg, ok := parseUint(r.createTXG)
+		if !ok {
+			return fmt.Errorf("zfs listed %q with %s %q, not a number (was -p given?)", r.name, propCreateTXG, r.createTXG)
+		}
+		var creation time.Time
+		if r.hasCreation {
+			secs, ok := parseInt(r.creation)
+			if !ok {
+				return fmt.Errorf("zfs listed %q with creation %q, not seconds since 1970 (was -p given?)", r.name, r.creation)
+			}
+			creation = time.Unix(secs, 0)
+		}
+		if len(p.slab) == 0 {
+			p.slab = make([]pdu.FilesystemVersion, 1024)
+		}
+		v := &p.slab[0]
+		p.slab = p.slab[1:]
+		*v = pdu.FilesystemVersion{Name: p.intern(r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation}
+		fs := p.filesystem(r.name[:i])
+		fs.Versions = append(fs.Versions, v)
+	default:
+		// Other types (a snapshot of a volume is still "snapshot") are
+		// not zrep's business.
+	}
+	return nil
+}
+
+// filesystem finds or adds the filesystem named name.
+func (p *getParser) filesystem(name []byte) *pdu.Filesystem {
+	if p.last != nil && p.last.Path == string(name) {
+		return p.last
+	}
+	fs := p.byPath[string(name)]
+	if fs == nil {
+		fs = &pdu.Filesystem{Path: string(name)}
+		p.byPath[fs.Path] = fs
+		p.fss = append(p.fss, fs)
+	}
+	p.last = fs
+	return fs
+}
+
+func (p *getParser) intern(b []byte) string {
+	if s, ok := p.names[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(p.names) < maxInterned {
+		p.names[s] = s
+	}
+	return s
+}
+
+// filesystems orders what was read: parents before children, versions by
+// creation.
+func (p *getParser) filesystems() []*pdu.Filesystem {
+	for _, fs := range p.fss {
+		sortVersions(fs.Versions)
+	}
+	if !slices.IsSortedFunc(p.fss, func(a, b *pdu.Filesystem) int { return comparePaths(a.Path, b.Path) }) {
+		slices.SortStableFunc(p.fss, func(a, b *pdu.Filesystem) int { return comparePaths(a.Path, b.Path) })
+	}
+	return p.fss
+}
+
+func compareVersions(a, b *pdu.FilesystemVersion) int {
+	return cmp.Or(cmp.Compare(a.CreateTXG, b.CreateTXG), cmp.Compare(a.Type, b.Type))
+}
+
+// sortVersions puts versions in creation order (zfs lists them so already,
+// mostly).
+func sortVersions(vs []*pdu.FilesystemVersion) {
+	if !slices.IsSortedFunc(vs, compareVersions) {
+		slices.SortStableFunc(vs, compareVersions)
+	}
+}
+
+// parseInt is strconv.ParseInt(string(b), 10, 64) without the string.
+func parseInt(b []byte) (int64, bool) {
+	neg := false
+	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
+		neg, b = b[0] == '-', b[1:]
+	}
+	u, ok := parseUint(b)
+	switch {
+	case !ok:
+		return 0, false
+	case neg && u <= 1<<63:
+		return -int64(u), true
+	case !neg && u < 1<<63:
+		return int64(u), true
+	}
+	return 0, false
+}
+
+// parseUint is strconv.ParseUint(string(b), 10, 64) without the string.
+func parseUint(b []byte) (uint64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if n > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		n = n*10 + d
+	}
+	return n, true
 }
 
 // listColumns is the -o argument parseList expects.
@@ -141,9 +398,7 @@ func (s *recordSet) filesystems() ([]*pdu.Filesystem, error) {
 		}
 	}
 	for _, fs := range fss {
-		slices.SortStableFunc(fs.Versions, func(a, b *pdu.FilesystemVersion) int {
-			return cmp.Or(cmp.Compare(a.CreateTXG, b.CreateTXG), cmp.Compare(a.Type, b.Type))
-		})
+		sortVersions(fs.Versions)
 	}
 	slices.SortStableFunc(fss, func(a, b *pdu.Filesystem) int { return comparePaths(a.Path, b.Path) })
 	return fss, nil
@@ -193,7 +448,22 @@ func (r *datasetRecord) uint(prop string) (uint64, error) {
 // sorts right before its children (`a`, `a/b`, `a b`), never after a
 // sibling that merely shares a prefix.
 func comparePaths(a, b string) int {
-	return slices.Compare(strings.Split(a, "/"), strings.Split(b, "/"))
+	for {
+		ca, ra, moreA := strings.Cut(a, "/")
+		cb, rb, moreB := strings.Cut(b, "/")
+		if c := strings.Compare(ca, cb); c != 0 {
+			return c
+		}
+		switch {
+		case !moreA && !moreB:
+			return 0
+		case !moreA:
+			return -1
+		case !moreB:
+			return 1
+		}
+		a, b = ra, rb
+	}
 }
 
 // parseSendEstimate reads the size from `zfs send -nvP` output: the `size`

@@ -1,8 +1,10 @@
 package endpoints
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,7 +84,7 @@ cappool/a/b c
 	for _, c := range cases {
 		t.Run(c.platform+"/"+c.name, func(t *testing.T) {
 			capt := readCapture(t, c.platform, c.name)
-			fss, err := parseGet(capt.out)
+			fss, err := ParseGet(strings.NewReader(capt.out))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +96,7 @@ cappool/a/b c
 }
 
 func TestParseGetCreation(t *testing.T) {
-	fss, err := parseGet(readCapture(t, openzfs, "get-p").out)
+	fss, err := ParseGet(strings.NewReader(readCapture(t, openzfs, "get-p").out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +124,7 @@ func TestParseGetPlaceholderAndToken(t *testing.T) {
 		"pool/ph@s\tzrep:placeholder\ton\tinherited from pool/ph",
 		"",
 	}, "\n")
-	fss, err := parseGet(out)
+	fss, err := ParseGet(strings.NewReader(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +139,7 @@ func TestParseGetPlaceholderAndToken(t *testing.T) {
 
 func TestParseGetOrdersParentsFirst(t *testing.T) {
 	out := "p/a b\ttype\tfilesystem\t-\np/a/c\ttype\tfilesystem\t-\np/a\ttype\tfilesystem\t-\np\ttype\tfilesystem\t-\n"
-	fss, err := parseGet(out)
+	fss, err := ParseGet(strings.NewReader(out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +160,7 @@ func TestParseGetRejects(t *testing.T) {
 		"empty snap name ": "tank@\ttype\tsnapshot\t-\n",
 	} {
 		t.Run(name, func(t *testing.T) {
-			if fss, err := parseGet(out); err == nil {
+			if fss, err := ParseGet(strings.NewReader(out)); err == nil {
 				t.Fatalf("parsed %q into\n%s", out, summary(fss))
 			}
 		})
@@ -170,7 +172,7 @@ func TestParseListCaptures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromGet, err := parseGet(readCapture(t, openzfs, "get-p").out)
+	fromGet, err := ParseGet(strings.NewReader(readCapture(t, openzfs, "get-p").out))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +235,7 @@ func TestParseResumeInfoCapture(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", ri, want)
 	}
 	// The guids are those of the listing: s 3 and s2 of tank/cap.
-	fss, _ := parseGet(readCapture(t, openzfs, "get-p").out)
+	fss, _ := ParseGet(strings.NewReader(readCapture(t, openzfs, "get-p").out))
 	if fss[0].Versions[2].Guid != ri.ToGuid || fss[0].Versions[1].Guid != ri.FromGuid {
 		t.Fatal("token guids do not match the listing's")
 	}
@@ -258,7 +260,7 @@ func seedFromCaptures(f *testing.F) {
 func FuzzParseGet(f *testing.F) {
 	seedFromCaptures(f)
 	f.Fuzz(func(t *testing.T, out string) {
-		fss, err := parseGet(out)
+		fss, err := ParseGet(strings.NewReader(out))
 		if err != nil {
 			return
 		}
@@ -284,5 +286,115 @@ func FuzzParseSendEstimate(f *testing.F) {
 			t.Fatalf("negative size %d", n)
 		}
 		parseResumeInfo(out)
+	})
+}
+
+// parseGetReference is the parser ParseGet replaced: the whole output,
+// one record per name wherever its lines are.
+func parseGetReference(out string) ([]*pdu.Filesystem, error) {
+	var set recordSet
+	for i, line := range strings.Split(out, "\n") {
+		if line == "" {
+			continue
+		}
+		f := strings.Split(line, "\t")
+		switch {
+		case len(f) == 3:
+			set.set(f[0], f[1], f[2], "")
+		case len(f) >= 4:
+			set.set(f[0], f[1], strings.Join(f[2:len(f)-1], "\t"), f[len(f)-1])
+		default:
+			return nil, fmt.Errorf("zfs get output line %d: bad", i+1)
+		}
+	}
+	return set.filesystems()
+}
+
+// consecutiveNames reports whether each name's lines are one run, as zfs
+// prints them (ParseGet relies on it).
+func consecutiveNames(out string) bool {
+	seen := map[string]bool{}
+	prev := ""
+	for _, line := range strings.Split(out, "\n") {
+		if line == "" {
+			continue
+		}
+		name, _, _ := strings.Cut(line, "\t")
+		if name != prev && seen[name] {
+			return false
+		}
+		seen[name], prev = true, name
+	}
+	return true
+}
+
+func fullSummary(fss []*pdu.Filesystem) string {
+	var b strings.Builder
+	b.WriteString(summary(fss))
+	for _, fs := range fss {
+		fmt.Fprintf(&b, "%q %q\n", fs.Path, fs.ResumeToken)
+		for _, v := range fs.Versions {
+			fmt.Fprintf(&b, " %q %d\n", v.Name, v.Creation.Unix())
+		}
+	}
+	return b.String()
+}
+
+func FuzzParseGetMatchesReference(f *testing.F) {
+	seedFromCaptures(f)
+	f.Add("p\ttype\tfilesystem\t-\np@a\ttype\tsnapshot\t-\np@a\tguid\t1\t-\np@a\tcreatetxg\t2\t-\np@a\tcreation\t-5\t-\np#b\ttype\tbookmark\np#b\tguid\t1\np#b\tcreatetxg\t2\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		if !consecutiveNames(out) {
+			return
+		}
+		want, werr := parseGetReference(out)
+		got, gerr := ParseGet(strings.NewReader(out))
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("reference error %v, ParseGet error %v", werr, gerr)
+		}
+		if werr == nil && fullSummary(got) != fullSummary(want) {
+			t.Fatalf("got\n%s\nwant\n%s", fullSummary(got), fullSummary(want))
+		}
+	})
+}
+
+func FuzzComparePaths(f *testing.F) {
+	f.Add("a/b", "a b")
+	f.Add("a/", "a")
+	f.Fuzz(func(t *testing.T, a, b string) {
+		want := slices.Compare(strings.Split(a, "/"), strings.Split(b, "/"))
+		if got := comparePaths(a, b); got != want {
+			t.Fatalf("comparePaths(%q, %q) = %d, want %d", a, b, got, want)
+		}
+	})
+}
+
+func TestParseGetLongLine(t *testing.T) {
+	tok := strings.Repeat("x", 200<<10)
+	out := "p\ttype\tfilesystem\t-\np\treceive_resume_token\t" + tok + "\t-\np/c\ttype\tfilesystem\t-"
+	fss, err := ParseGet(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fss) != 2 || fss[0].ResumeToken != tok || fss[1].Path != "p/c" {
+		t.Fatalf("got %d filesystems", len(fss))
+	}
+}
+
+func FuzzParseIntMatchesStrconv(f *testing.F) {
+	for _, s := range []string{"0", "-0", "+5", "-9223372036854775808", "9223372036854775807", "9223372036854775808", "18446744073709551615", "18446744073709551616", "", "-", "1_0", " 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, werr := strconv.ParseInt(s, 10, 64)
+		got, ok := parseInt([]byte(s))
+		if ok != (werr == nil) || ok && got != want {
+			t.Fatalf("parseInt(%q) = %d, %v; strconv: %d, %v", s, got, ok, want, werr)
+		}
+		wantU, werr := strconv.ParseUint(s, 10, 64)
+		gotU, ok := parseUint([]byte(s))
+		if ok != (werr == nil) || ok && gotU != wantU {
+			t.Fatalf("parseUint(%q) = %d, %v; strconv: %d, %v", s, gotU, ok, wantU, werr)
+		}
 	})
 }
