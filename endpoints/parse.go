@@ -109,6 +109,11 @@ type getParser struct {
 	// gives many filesystems the same one), up to maxInterned of them.
 	names map[string]string
 	slab  []pdu.FilesystemVersion // versions are allocated from it in blocks
+	// ptrs holds the Versions slices, one run per filesystem, in blocks of
+	// ptrBlock: no slice grows by doubling. open is the filesystem whose
+	// run ends at len(ptrs) and may still grow in place.
+	ptrs []*pdu.FilesystemVersion
+	open *pdu.Filesystem
 
 	rec getRecord
 }
@@ -235,13 +240,41 @@ func (p *getParser) flush() error {
 		v := &p.slab[0]
 		p.slab = p.slab[1:]
 		*v = pdu.FilesystemVersion{Name: p.intern(r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation}
-		fs := p.filesystem(r.name[:i])
-		fs.Versions = append(fs.Versions, v)
+		p.addVersion(p.filesystem(r.name[:i]), v)
 	default:
 		// Other types (a snapshot of a volume is still "snapshot") are
 		// not zrep's business.
 	}
 	return nil
+}
+
+const ptrBlock = 1 << 16
+
+// addVersion appends v to fs.Versions.
+func (p *getParser) addVersion(fs *pdu.Filesystem, v *pdu.FilesystemVersion) {
+	n := len(fs.Versions)
+	if fs == p.open && len(p.ptrs) < cap(p.ptrs) {
+		p.ptrs = append(p.ptrs, v)
+		end := len(p.ptrs)
+		fs.Versions = p.ptrs[end-n-1 : end : end]
+		return
+	}
+	// A new run for fs, holding what it had so far (its versions were not
+	// consecutive, or the block is full).
+	if cap(p.ptrs)-len(p.ptrs) < n+1 {
+		if n+1 > ptrBlock/4 {
+			fs.Versions = append(fs.Versions, v)
+			p.open = nil
+			return
+		}
+		p.ptrs = make([]*pdu.FilesystemVersion, 0, ptrBlock)
+	}
+	start := len(p.ptrs)
+	p.ptrs = append(p.ptrs, fs.Versions...)
+	p.ptrs = append(p.ptrs, v)
+	end := len(p.ptrs)
+	fs.Versions = p.ptrs[start:end:end]
+	p.open = fs
 }
 
 // filesystem finds or adds the filesystem named name.

@@ -398,3 +398,35 @@ func FuzzParseIntMatchesStrconv(f *testing.F) {
 		}
 	})
 }
+
+func TestParseGetManyVersionsMatchesReference(t *testing.T) {
+	var b strings.Builder
+	snap := func(fs string, i int) {
+		name := fmt.Sprintf("%s@s%d", fs, i)
+		fmt.Fprintf(&b, "%s\ttype\tsnapshot\t-\n%s\tguid\t%d\t-\n%s\tcreatetxg\t%d\t-\n", name, name, i+1, name, i%977)
+	}
+	for _, fs := range []string{"p", "p/a", "p/b", "p/big"} {
+		fmt.Fprintf(&b, "%s\ttype\tfilesystem\t-\n", fs)
+	}
+	for i := 0; i < 3000; i++ { // interleaved filesystems
+		snap([]string{"p", "p/a", "p/a", "p/b"}[i%4], i)
+	}
+	for i := 0; i < 40000; i++ { // more than a block's quarter in one run
+		snap("p/big", i)
+	}
+	for i := 0; i < 100; i++ {
+		snap("p/a", 50000+i)
+	}
+	out := b.String()
+	want, err := parseGetReference(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseGet(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, w := fullSummary(got), fullSummary(want); g != w {
+		t.Fatalf("ParseGet differs from the reference (%d vs %d bytes of summary)", len(g), len(w))
+	}
+}
