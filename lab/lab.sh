@@ -34,20 +34,36 @@ install() {
 	[ -e /dev/fuse ] || die "/dev/fuse is missing: zfs-fuse needs FUSE"
 }
 
+# zfs_answers reports whether a zfs-fuse daemon serves requests.
+zfs_answers() { (timeout 10 zpool list) >/dev/null 2>&1; }
+
+# live_daemons lists zfs-fuse processes that are not zombies.
+live_daemons() { ps -C zfs-fuse -o pid=,stat= 2>/dev/null | awk '$2 !~ /^Z/ {print $1}'; }
+
 start_zfs() {
-	if ! pgrep -x zfs-fuse >/dev/null; then
-		# Mounts left by a daemon that was killed answer nothing but
-		# "Transport endpoint is not connected"; a new daemon needs them gone.
-		local m
-		awk '$3 == "fuse.zfs" || $3 == "fuse" && $1 == "kstat" {print $2}' /proc/mounts | while read -r m; do
-			umount -l "$(printf '%b' "$m")" 2>/dev/null || true
-		done
-		echo "lab: starting zfs-fuse" >&2
-		mkdir -p /var/run/zfs /var/lock/zfs
-		zfs-fuse --pidfile /var/run/zfs-fuse.pid >&2
+	if zfs_answers; then return 0; fi
+	# No daemon, or one that no longer answers (killed with its session, or
+	# wedged): end it, clear what it left, and start afresh. Its pools come
+	# back with it.
+	if [ -n "$(live_daemons)" ]; then
+		echo "lab: zfs-fuse does not answer; restarting it" >&2
+		pkill -9 -x zfs-fuse || true
 	fi
-	local i
+	local i m
 	for i in $(seq 1 100); do
+		[ -z "$(live_daemons)" ] && break
+		sleep 0.1
+	done
+	# Mounts left by a daemon that was killed answer nothing but
+	# "Transport endpoint is not connected"; a new daemon needs them gone.
+	awk '$3 == "fuse.zfs" || $3 == "fuse" && $1 == "kstat" {print $2}' /proc/mounts | while read -r m; do
+		umount -l "$(printf '%b' "$m")" 2>/dev/null || true
+	done
+	rm -f /var/run/zfs-fuse.pid
+	mkdir -p /var/run/zfs /var/lock/zfs
+	echo "lab: starting zfs-fuse" >&2
+	zfs-fuse --pidfile /var/run/zfs-fuse.pid >&2 || die "zfs-fuse did not start"
+	for i in $(seq 1 200); do
 		if zpool list >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done
