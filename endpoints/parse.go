@@ -309,8 +309,8 @@ func (p *getParser) filesystems() []*pdu.Filesystem {
 	for _, fs := range p.fss {
 		sortVersions(fs.Versions)
 	}
-	if !slices.IsSortedFunc(p.fss, func(a, b *pdu.Filesystem) int { return comparePaths(a.Path, b.Path) }) {
-		slices.SortStableFunc(p.fss, func(a, b *pdu.Filesystem) int { return comparePaths(a.Path, b.Path) })
+	if !slices.IsSortedFunc(p.fss, func(a, b *pdu.Filesystem) int { return pdu.CompareDatasets(a.Path, b.Path) }) {
+		slices.SortStableFunc(p.fss, func(a, b *pdu.Filesystem) int { return pdu.CompareDatasets(a.Path, b.Path) })
 	}
 	return p.fss
 }
@@ -433,7 +433,7 @@ func (s *recordSet) filesystems() ([]*pdu.Filesystem, error) {
 	for _, fs := range fss {
 		sortVersions(fs.Versions)
 	}
-	slices.SortStableFunc(fss, func(a, b *pdu.Filesystem) int { return comparePaths(a.Path, b.Path) })
+	slices.SortStableFunc(fss, func(a, b *pdu.Filesystem) int { return pdu.CompareDatasets(a.Path, b.Path) })
 	return fss, nil
 }
 
@@ -475,28 +475,6 @@ func (r *datasetRecord) uint(prop string) (uint64, error) {
 		return 0, fmt.Errorf("zfs listed %q with %s %q, not a number (was -p given?)", r.name, prop, p.value)
 	}
 	return n, nil
-}
-
-// comparePaths orders dataset names component by component, so a parent
-// sorts right before its children (`a`, `a/b`, `a b`), never after a
-// sibling that merely shares a prefix.
-func comparePaths(a, b string) int {
-	for {
-		ca, ra, moreA := strings.Cut(a, "/")
-		cb, rb, moreB := strings.Cut(b, "/")
-		if c := strings.Compare(ca, cb); c != 0 {
-			return c
-		}
-		switch {
-		case !moreA && !moreB:
-			return 0
-		case !moreA:
-			return -1
-		case !moreB:
-			return 1
-		}
-		a, b = ra, rb
-	}
 }
 
 // parseSendEstimate reads the size from `zfs send -nvP` output: the `size`

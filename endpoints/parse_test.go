@@ -265,7 +265,7 @@ func FuzzParseGet(f *testing.F) {
 			return
 		}
 		for i, fs := range fss {
-			if i > 0 && comparePaths(fss[i-1].Path, fs.Path) > 0 {
+			if i > 0 && pdu.CompareDatasets(fss[i-1].Path, fs.Path) > 0 {
 				t.Fatalf("%q listed before %q", fss[i-1].Path, fs.Path)
 			}
 		}
@@ -363,8 +363,8 @@ func FuzzComparePaths(f *testing.F) {
 	f.Add("a/", "a")
 	f.Fuzz(func(t *testing.T, a, b string) {
 		want := slices.Compare(strings.Split(a, "/"), strings.Split(b, "/"))
-		if got := comparePaths(a, b); got != want {
-			t.Fatalf("comparePaths(%q, %q) = %d, want %d", a, b, got, want)
+		if got := pdu.CompareDatasets(a, b); got != want {
+			t.Fatalf("CompareDatasets(%q, %q) = %d, want %d", a, b, got, want)
 		}
 	})
 }

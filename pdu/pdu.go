@@ -102,6 +102,29 @@ func Parent(fs string) string {
 	return fs[:i]
 }
 
+// CompareDatasets orders dataset names component by component, so that a
+// parent sorts right before its children ("a/b" < "a/b/c" < "a/b c"), never
+// after a sibling that merely shares a prefix. It splits nothing: sorting n
+// filesystems calls it O(n log n) times.
+func CompareDatasets(a, b string) int {
+	for {
+		ca, ra, moreA := strings.Cut(a, "/")
+		cb, rb, moreB := strings.Cut(b, "/")
+		if c := strings.Compare(ca, cb); c != 0 {
+			return c
+		}
+		switch {
+		case !moreA && !moreB:
+			return 0
+		case !moreA:
+			return -1
+		case !moreB:
+			return 1
+		}
+		a, b = ra, rb
+	}
+}
+
 // DestroySnapshotsReq asks an endpoint to destroy snapshots of one filesystem.
 type DestroySnapshotsReq struct {
 	Filesystem string

@@ -97,7 +97,7 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 			sources = append(sources, fs)
 		}
 	}
-	slices.SortStableFunc(sources, func(a, b *pdu.Filesystem) int { return compareDatasets(a.Path, b.Path) })
+	slices.SortStableFunc(sources, func(a, b *pdu.Filesystem) int { return pdu.CompareDatasets(a.Path, b.Path) })
 
 	withSnapshots := descendantsWithSnapshots(sources, cfg.selected)
 	for i, fs := range sources {
@@ -117,7 +117,7 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 }
 
 // descendantsWithSnapshots says, for each of sources (sorted with
-// compareDatasets, so that a filesystem's descendants follow it), whether a
+// pdu.CompareDatasets, so that a filesystem's descendants follow it), whether a
 // descendant has a selected version. One pass from the end: a stack holds
 // the subtrees already seen, whether each has a selected version anywhere
 // in it; the descendants of a filesystem are the subtrees on top of it.
@@ -333,29 +333,6 @@ func logPlan(log *slog.Logger, pf *plannedFilesystem) {
 		return
 	}
 	log.Debug("planned filesystem", attrs...)
-}
-
-// compareDatasets orders dataset names component by component, so that a
-// parent comes right before its children ("a/b" < "a/b/c" < "a/b-c").
-func compareDatasets(a, b string) int {
-	// slices.Compare(strings.Split(a, "/"), strings.Split(b, "/")) without
-	// the slices: this runs O(n log n) times when sorting n filesystems.
-	for {
-		ca, ra, moreA := strings.Cut(a, "/")
-		cb, rb, moreB := strings.Cut(b, "/")
-		if c := strings.Compare(ca, cb); c != 0 {
-			return c
-		}
-		switch {
-		case !moreA && !moreB:
-			return 0
-		case !moreA:
-			return -1
-		case !moreB:
-			return 1
-		}
-		a, b = ra, rb
-	}
 }
 
 func stepName(from, to *pdu.FilesystemVersion) string {

@@ -35,7 +35,7 @@ func TestDescendantsWithSnapshotsMatchesScan(t *testing.T) {
 			}
 			sources = append(sources, fs)
 		}
-		slices.SortStableFunc(sources, func(a, b *pdu.Filesystem) int { return compareDatasets(a.Path, b.Path) })
+		slices.SortStableFunc(sources, func(a, b *pdu.Filesystem) int { return pdu.CompareDatasets(a.Path, b.Path) })
 		got := descendantsWithSnapshots(sources, selected)
 		for i, fs := range sources {
 			want := false
@@ -60,8 +60,8 @@ func TestCompareDatasetsMatchesSplit(t *testing.T) {
 	for _, a := range names {
 		for _, b := range names {
 			want := slices.Compare(strings.Split(a, "/"), strings.Split(b, "/"))
-			if got := compareDatasets(a, b); got != want {
-				t.Errorf("compareDatasets(%q, %q) = %d, want %d", a, b, got, want)
+			if got := pdu.CompareDatasets(a, b); got != want {
+				t.Errorf("CompareDatasets(%q, %q) = %d, want %d", a, b, got, want)
 			}
 		}
 	}
