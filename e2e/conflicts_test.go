@@ -14,7 +14,7 @@ func replicated(t *testing.T) (src, dst string) {
 	snapshot(t, src, "s1")
 	writeFile(t, src, "f", "two")
 	snapshot(t, src, "s2")
-	zrep(t, "run", "--initial", "all", src, dst).mustExit(t, 0)
+	zrep(t, "run", "--initial", "all", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 	return src, dst
 }
@@ -27,7 +27,7 @@ func TestDivergedDestination(t *testing.T) {
 	before := snapshots(t, dst)
 
 	for _, cmd := range []string{"plan", "run"} {
-		r := zrep(t, cmd, src, dst).mustExit(t, 1)
+		r := zrep(t, cmd, side(src), side(dst)).mustExit(t, 1)
 		out := r.stdout + r.stderr
 		for _, want := range []string{"local", "s2", "--rollback"} {
 			if !strings.Contains(out, want) {
@@ -37,7 +37,7 @@ func TestDivergedDestination(t *testing.T) {
 		mustMatch(t, dst, before)
 	}
 
-	zrep(t, "run", "--rollback", src, dst).mustExit(t, 0)
+	zrep(t, "run", "--rollback", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 	if got := readFile(t, dst, "f"); got != "three" {
 		t.Fatalf("after rollback the destination holds %q", got)
@@ -54,7 +54,7 @@ func TestUnrelatedDestination(t *testing.T) {
 	before := snapshots(t, dst)
 
 	for _, args := range [][]string{{"plan"}, {"run"}, {"run", "--rollback"}} {
-		r := zrep(t, append(args, src, dst)...).mustExit(t, 1)
+		r := zrep(t, append(args, side(src), side(dst))...).mustExit(t, 1)
 		if !strings.Contains(r.stdout+r.stderr, "theirs") {
 			t.Errorf("%v: the message does not name the destination's snapshot:\n%s%s", args, r.stdout, r.stderr)
 		}
@@ -72,11 +72,11 @@ func TestExistingDestinationWithoutSnapshots(t *testing.T) {
 	snapshot(t, src, "s1")
 	createFS(t, dst, "precious")
 
-	zrep(t, "run", src, dst).mustExit(t, 1)
+	zrep(t, "run", side(src), side(dst)).mustExit(t, 1)
 	if got := readLive(t, dst, "f"); got != "precious" {
 		t.Fatalf("destination data changed to %q", got)
 	}
-	zrep(t, "run", "--rollback", src, dst).mustExit(t, 0)
+	zrep(t, "run", "--rollback", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 }
 
@@ -89,7 +89,7 @@ func TestModifiedDestination(t *testing.T) {
 	snapshot(t, src, "s3")
 	before := snapshots(t, dst)
 
-	r := zrep(t, "run", src, dst).mustExit(t, 1)
+	r := zrep(t, "run", side(src), side(dst)).mustExit(t, 1)
 	out := r.stdout + r.stderr
 	if !strings.Contains(out, "modified") || !strings.Contains(out, "--rollback") {
 		t.Errorf("the message does not say the destination was modified and how to proceed:\n%s", out)
@@ -99,7 +99,7 @@ func TestModifiedDestination(t *testing.T) {
 		t.Fatalf("destination data changed to %q without --rollback", got)
 	}
 
-	zrep(t, "run", "--rollback", src, dst).mustExit(t, 0)
+	zrep(t, "run", "--rollback", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 	if got := readFile(t, dst, "f"); got != "three" {
 		t.Fatalf("after rollback the destination holds %q", got)
@@ -114,7 +114,7 @@ func TestSourceWithoutSnapshots(t *testing.T) {
 	snapshot(t, root, "s1")
 	snapshot(t, root+"/good", "s1")
 
-	r := zrep(t, "run", "-r", "--json", root, dp+"/r").mustExit(t, 1)
+	r := zrep(t, "run", "-r", "--json", side(root), side(dp+"/r")).mustExit(t, 1)
 	mustMatch(t, dp+"/r/good", snapshots(t, root+"/good"))
 	rep := jsonOf(t, r)
 	status := map[string]string{}

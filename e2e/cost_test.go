@@ -1,39 +1,23 @@
 package e2e
 
 import (
-	"fmt"
-	"os"
-	"strings"
 	"testing"
 )
-
-// sshLogins counts the logins the lab's sshd has accepted so far.
-func sshLogins(t *testing.T) int {
-	t.Helper()
-	b, err := os.ReadFile(lab.sshdLog)
-	if err != nil {
-		t.Fatalf("sshd log: %v", err)
-	}
-	return strings.Count(string(b), "Accepted publickey")
-}
 
 // A no-op recursive run over ssh costs one login and at most two zfs
 // commands (the probe and the listing) per side, whatever the tree's size.
 func TestNoOpRunCost(t *testing.T) {
 	sp, dp := newPoolSize(t, 256<<20), newPoolSize(t, 256<<20)
 	src, dst := sp+"/tree", dp+"/tree"
-	zfs(t, "create", src)
-	for i := 0; i < 49; i++ {
-		zfs(t, "create", fmt.Sprintf("%s/fs%02d", src, i))
-	}
-	zfs(t, "snapshot", "-r", src+"@s1")
-	zfs(t, "snapshot", "-r", src+"@s2")
+	m := machineOf(src)
+	m.script(t, `zfs create "$1"; for i in $(seq -w 0 48); do zfs create "$1/fs$i"; done
+zfs snapshot -r "$1@s1"; zfs snapshot -r "$1@s2"`, src)
 	args := append([]string{"run", "-r", "--json"}, sshFlags()...)
 	zrep(t, append(args, remote(src), remote(dst))...).mustExit(t, 0)
 
-	before := sshLogins(t)
+	before := m.sshLogins(t)
 	r := zrep(t, append(args, remote(src), remote(dst))...).mustExit(t, 0)
-	logins := sshLogins(t) - before
+	logins := m.sshLogins(t) - before
 	perRole := map[string]int{}
 	for _, c := range r.argv {
 		perRole[c.Role]++

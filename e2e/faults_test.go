@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,28 +23,30 @@ func receives(r result) int {
 	return n
 }
 
-// killMidTransfer starts a push of a big stream over ssh, kills the process
-// that victim picks once the stream flows, and checks that the step is redone.
-func killMidTransfer(t *testing.T, victim func(zrepPID int, dst string) []int) {
+// killMidTransfer starts a replication of a big stream over ssh (a push
+// from this host in the zfs-fuse lab, between the guest's pools on the
+// OpenZFS tier), kills the processes victim picks once the stream flows, and
+// checks that the step is redone.
+func killMidTransfer(t *testing.T, victim func(zrepPID int, dst string) []func()) {
 	src := bigSource(t, 160)
 	dp := newPoolSize(t, 512<<20)
 	dst := dp + "/big"
-	args := append([]string{"run", "--json", "--retries", "3"}, sshFlags()...)
-	r := startZrep(t, nil, append(args, src, remote(dst))...)
-	resume := pauseSender(t, r.cmd.Process.Pid)
-	var killed []int
-	ok := waitUntil(20*time.Second, func() bool {
-		killed = victim(r.cmd.Process.Pid, dst)
-		return len(killed) > 0
+	r := startZrep(t, nil, "run", "--json", "--retries", "3", side(src), remote(dst))
+	resume := pauseSender(t, src)
+	defer resume()
+	var kills []func()
+	ok := waitUntil(30*time.Second, func() bool {
+		kills = victim(r.cmd.Process.Pid, dst)
+		return len(kills) > 0
 	})
 	if !ok {
 		t.Fatalf("the transfer's process never appeared")
 	}
-	for _, pid := range killed {
-		syscall.Kill(pid, syscall.SIGKILL)
+	for _, kill := range kills {
+		kill()
 	}
 	resume()
-	res := r.wait(t, 90*time.Second).mustExit(t, 0)
+	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
 	if receives(res) < 2 {
 		t.Fatalf("the step was not redone (%d receives); was the kill too late?", receives(res))
 	}
@@ -52,29 +56,34 @@ func killMidTransfer(t *testing.T, victim func(zrepPID int, dst string) []int) {
 	}
 }
 
+// The ssh client carrying the stream to the destination is killed.
 func TestKilledSSHStreamIsRetried(t *testing.T) {
 	requireLab(t)
-	killMidTransfer(t, func(zrepPID int, dst string) []int {
-		var pids []int
+	killMidTransfer(t, func(zrepPID int, dst string) []func() {
+		var kills []func()
 		for _, p := range descendants(zrepPID) {
 			if filepath.Base(p.argv[0]) == "ssh" && p.has("receive") {
-				pids = append(pids, p.pid)
+				pid := p.pid
+				kills = append(kills, func() { syscall.Kill(pid, syscall.SIGKILL) })
 			}
 		}
-		return pids
+		return kills
 	})
 }
 
+// The zfs receive on the destination's machine is killed.
 func TestKilledRemoteReceiveIsRetried(t *testing.T) {
 	requireLab(t)
-	killMidTransfer(t, func(zrepPID int, dst string) []int {
-		var pids []int
-		for _, p := range processes() {
-			if len(p.argv) > 2 && filepath.Base(p.argv[0]) == "zfs" && p.argv[1] == "receive" && p.argv[len(p.argv)-1] == dst {
-				pids = append(pids, p.pid)
+	killMidTransfer(t, func(zrepPID int, dst string) []func() {
+		m := machineOf(dst)
+		var kills []func()
+		for _, p := range m.zfsProcesses(t, "receive", dst) {
+			if p.argv[len(p.argv)-1] == dst {
+				pid := p.pid
+				kills = append(kills, func() { m.signal(t, pid, syscall.SIGKILL) })
 			}
 		}
-		return pids
+		return kills
 	})
 }
 
@@ -85,8 +94,7 @@ func TestUnreachableHost(t *testing.T) {
 	for _, port := range []string{"1"} { // nothing listens on port 1 of loopback
 		start := time.Now()
 		r := zrep(t, "run", "--retries", "2", "--retry-wait", "1s", "--ssh-port", port,
-			"--ssh-option", "UserKnownHostsFile="+lab.knownHost, "-i", lab.sshKey,
-			sp+"/u", remote("nowhere/u")).mustExit(t, 3)
+			side(sp+"/u"), remote("nowhere/u")).mustExit(t, 3)
 		took := time.Since(start)
 		if took < 2*time.Second || took > 20*time.Second {
 			t.Errorf("two retry waits of 1s took %s", took)
@@ -101,23 +109,24 @@ func TestDestinationOutOfSpace(t *testing.T) {
 	sp := newPoolSize(t, 512<<20)
 	src := sp + "/data"
 	createFS(t, src, "")
-	big := make([]byte, 90<<20)
-	f, _ := os.Open("/dev/urandom")
-	f.Read(big)
-	f.Close()
-	writeFile(t, src, "big.bin", string(big))
+	writeRandom(t, src, "big.bin", 90)
 	snapshot(t, src, "s1")
 	srcBefore := snapshots(t, src)
 
-	dp := newPoolSize(t, 192<<20)
+	// Leave about 40 MiB free on the destination's pool, too little for
+	// the 90 MiB stream; how much a pool of a given size offers differs
+	// between platforms.
+	dp := newPoolSize(t, 512<<20)
 	zfs(t, "create", dp+"/filler")
-	filler := make([]byte, 100<<20)
-	for i := range filler {
-		filler[i] = byte(i*7 + i>>9)
+	avail, err := strconv.ParseInt(strings.TrimSpace(zfs(t, "get", "-H", "-p", "-o", "value", "available", dp)), 10, 64)
+	if err != nil {
+		t.Fatal(err)
 	}
-	writeFile(t, dp+"/filler", "fill.bin", string(filler))
+	if fill := int((avail >> 20) - 40); fill > 0 {
+		writeRandom(t, dp+"/filler", "fill.bin", fill)
+	}
 
-	r := zrep(t, "run", "--retries", "1", src, dp+"/data").mustExit(t, 1)
+	r := zrep(t, "run", "--retries", "1", side(src), side(dp+"/data")).mustExit(t, 1)
 	out := strings.ToLower(r.stdout + r.stderr)
 	if !strings.Contains(out, "space") {
 		t.Errorf("the error does not name the lack of space:\n%s", r.stdout+r.stderr)
@@ -125,7 +134,7 @@ func TestDestinationOutOfSpace(t *testing.T) {
 	mustMatch(t, src, srcBefore)
 
 	destroy(t, dp+"/filler")
-	zrep(t, "run", src, dp+"/data").mustExit(t, 0)
+	zrep(t, "run", side(src), side(dp+"/data")).mustExit(t, 0)
 	mustMatch(t, dp+"/data", srcBefore)
 }
 
@@ -137,22 +146,25 @@ func TestSnapshotDestroyedAfterPlanning(t *testing.T) {
 	writeFile(t, src, "f", "four")
 	snapshot(t, src, "s4")
 
-	shim := t.TempDir()
-	mark := filepath.Join(shim, "done")
-	script := fmt.Sprintf(`#!/bin/sh
-if [ "$1" = send ] && [ ! -e %q ]; then
-	touch %q
-	%s destroy %q
-fi
-exec %s "$@"
-`, mark, mark, realZFS(t), src+"@s3", realZFS(t))
-	if err := os.WriteFile(filepath.Join(shim, "zfs"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r := zrepCtx(withTimeout(t, time.Minute), t, []string{"PATH=" + shim + ":" + os.Getenv("PATH")},
-		"run", "--retries", "1", src, dst)
+	// A zfs wrapper destroys s3 on the source just before the first real
+	// (not estimating) send.
+	mark := fmt.Sprintf("/tmp/zrep-e2e-%d-%d.done", os.Getpid(), poolSeq.Add(1))
+	env := machineOf(src).shimZFS(t, fmt.Sprintf(`
+if [ "$1" = send ] && [ ! -e %[1]s ]; then
+	dry=no
+	for a in "$@"; do case $a in --*) ;; -*n*) dry=yes ;; esac; done
+	if [ $dry = no ]; then
+		touch %[1]s
+		"$REALZFS" destroy %[2]s
+	fi
+fi`, shellQuote(mark), shellQuote(src+"@s3")))
+	t.Cleanup(func() { machineOf(src).run(context.Background(), nil, "rm", "-f", mark) })
+	r := zrepCtx(withTimeout(t, 2*time.Minute), t, env, "run", "--retries", "1", side(src), side(dst))
 	if r.code != 0 && r.code != 1 {
 		t.Fatalf("exit %d, want 0 (replanned) or 1 (clean failure)", r.code)
+	}
+	if exists(t, src+"@s3") {
+		t.Fatalf("the wrapper did not destroy %s@s3 during the run", src)
 	}
 	// Whatever arrived is a prefix of the source's history, guid for guid.
 	srcSnaps := snapshots(t, src)
@@ -166,19 +178,9 @@ exec %s "$@"
 			t.Fatalf("destination %v is not a subsequence of the source %v", got, srcSnaps)
 		}
 	}
-	zrep(t, "run", src, dst).mustExit(t, 0)
+	zrep(t, "run", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 	if got := readFile(t, dst, "f"); got != "four" {
 		t.Fatalf("destination holds %q", got)
 	}
-}
-
-func realZFS(t *testing.T) string {
-	for _, p := range []string{"/usr/sbin/zfs", "/sbin/zfs", "/usr/bin/zfs"} {
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-	}
-	t.Fatal("zfs not found")
-	return ""
 }

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,16 +21,14 @@ import (
 
 // lab is the environment every test shares, set up once in TestMain.
 var lab struct {
-	ready     bool
-	reason    string
-	zrep      string // the built binary
-	imgDir    string // where pool images live
-	sshHost   string
-	sshUser   string
-	sshPort   string
-	sshKey    string
-	knownHost string
-	sshdLog   string
+	ready  bool
+	reason string
+	zrep   string   // the built binary
+	tmp    string   // scratch directory on this host
+	target *machine // where the tier's zfs runs: newPool makes pools there
+	host   *machine // the zfs-fuse lab on this host, nil if unavailable
+	// hostReason says why host is nil.
+	hostReason string
 }
 
 func TestMain(m *testing.M) {
@@ -41,39 +40,13 @@ func TestMain(m *testing.M) {
 
 func setUp() (cleanup func()) {
 	cleanup = func() {}
-	if os.Geteuid() != 0 {
-		lab.reason = "the end-to-end tests need root (zfs-fuse pools and a private sshd)"
-		return
-	}
-	if _, err := os.Stat("/dev/fuse"); err != nil {
-		lab.reason = "the end-to-end tests need FUSE (/dev/fuse) for zfs-fuse"
-		return
-	}
-	out, err := exec.Command("../lab/lab.sh", "up").Output()
-	if err != nil {
-		lab.reason = fmt.Sprintf("lab/lab.sh up failed: %v", err)
-		if ee, ok := err.(*exec.ExitError); ok {
-			lab.reason += ": " + string(ee.Stderr)
-		}
-		return
-	}
-	env := map[string]string{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(line, "="); ok {
-			env[k] = v
-		}
-	}
-	lab.sshHost, lab.sshUser, lab.sshPort = env["ZREP_LAB_SSH_HOST"], env["ZREP_LAB_SSH_USER"], env["ZREP_LAB_SSH_PORT"]
-	lab.sshKey, lab.knownHost = env["ZREP_LAB_SSH_KEY"], env["ZREP_LAB_SSH_KNOWN_HOSTS"]
-	lab.sshdLog = env["ZREP_LAB_SSHD_LOG"]
-
 	dir, err := os.MkdirTemp("/var/tmp", "zrep-e2e-")
 	if err != nil {
 		lab.reason = err.Error()
 		return
 	}
-	lab.imgDir = dir
-	destroyStalePools()
+	lab.tmp = dir
+	cleanup = func() { os.RemoveAll(dir) }
 	lab.zrep = filepath.Join(dir, "zrep")
 	build := exec.Command("go", "build", "-o", lab.zrep, ".")
 	build.Dir = ".."
@@ -81,26 +54,82 @@ func setUp() (cleanup func()) {
 		lab.reason = fmt.Sprintf("building zrep: %v\n%s", err, out)
 		return
 	}
+	lab.host, lab.hostReason = startHostLab(dir)
+	target, done, reason := setUpTarget(dir)
+	if target == nil {
+		lab.reason = reason
+		return
+	}
+	lab.target = target
+	destroyStalePools(target)
+	if lab.host != nil && lab.host != target {
+		destroyStalePools(lab.host)
+	}
 	lab.ready = true
-	return func() { os.RemoveAll(dir) }
+	return func() { done(); os.RemoveAll(dir) }
 }
 
-// destroyStalePools removes pools left by earlier runs of this suite whose
-// process is gone (a run killed by its timeout cannot clean up).
-func destroyStalePools() {
-	out, err := exec.Command("zpool", "list", "-H", "-o", "name").Output()
+// startHostLab brings up the zfs-fuse lab on this host (lab/lab.sh up): the
+// zfs-fuse daemon and a private sshd on 127.0.0.1.
+func startHostLab(dir string) (*machine, string) {
+	if os.Geteuid() != 0 {
+		return nil, "the end-to-end tests need root (zfs-fuse pools and a private sshd)"
+	}
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		return nil, "the end-to-end tests need FUSE (/dev/fuse) for zfs-fuse"
+	}
+	out, err := exec.Command("../lab/lab.sh", "up").Output()
+	if err != nil {
+		reason := fmt.Sprintf("lab/lab.sh up failed: %v", err)
+		if ee, ok := err.(*exec.ExitError); ok {
+			reason += ": " + string(ee.Stderr)
+		}
+		return nil, reason
+	}
+	env := map[string]string{}
+	for _, line := range strings.Split(string(out), "\n") {
+		if k, v, ok := strings.Cut(line, "="); ok {
+			env[k] = v
+		}
+	}
+	sshdLog := env["ZREP_LAB_SSHD_LOG"]
+	return &machine{
+		name:       "zfs-fuse on this host",
+		platform:   "zfs-fuse",
+		isHost:     true,
+		poolDir:    dir,
+		sshHost:    env["ZREP_LAB_SSH_HOST"],
+		sshUser:    env["ZREP_LAB_SSH_USER"],
+		sshPort:    env["ZREP_LAB_SSH_PORT"],
+		sshKey:     env["ZREP_LAB_SSH_KEY"],
+		sshOptions: []string{"UserKnownHostsFile=" + env["ZREP_LAB_SSH_KNOWN_HOSTS"]},
+		sshLogins: func(t *testing.T) int {
+			t.Helper()
+			b, err := os.ReadFile(sshdLog)
+			if err != nil {
+				t.Fatalf("sshd log: %v", err)
+			}
+			return strings.Count(string(b), "Accepted publickey")
+		},
+	}, ""
+}
+
+// destroyStalePools removes pools left on m by earlier runs of this suite
+// whose process is gone (a run killed by its timeout cannot clean up).
+func destroyStalePools(m *machine) {
+	out, err := m.run(context.Background(), nil, "zpool", "list", "-H", "-o", "name")
 	if err != nil {
 		return
 	}
-	for _, name := range strings.Fields(string(out)) {
+	for _, name := range strings.Fields(out) {
 		var pid, n int
 		if _, err := fmt.Sscanf(name, "zt%d_%d", &pid, &n); err != nil || pid == os.Getpid() {
 			continue
 		}
-		if syscall.Kill(pid, 0) == nil {
+		if m.isHost && syscall.Kill(pid, 0) == nil {
 			continue // another suite still runs
 		}
-		exec.Command("zpool", "destroy", "-f", name).Run()
+		m.run(context.Background(), nil, "zpool", "destroy", "-f", name)
 	}
 }
 
@@ -116,12 +145,27 @@ func requireLab(t *testing.T) {
 	t.Skip(lab.reason)
 }
 
+// requireHost is requireLab for tests that also need zfs on this host.
+func requireHost(t *testing.T) {
+	t.Helper()
+	requireLab(t)
+	if lab.host != nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("the zfs-fuse lab on this host is unavailable in CI: %s", lab.hostReason)
+	}
+	t.Skip(lab.hostReason)
+}
+
 var poolSeq atomic.Int64
 
-// livePools are the pools this suite made and has not destroyed yet.
-var livePools sync.Map
+// pools maps the pools this suite made and has not destroyed yet to the
+// machine that holds them.
+var pools sync.Map
 
-// newPool creates a throw-away file-backed pool and destroys it after the test.
+// newPool creates a throw-away pool where the tier's zfs runs and destroys
+// it after the test.
 func newPool(t *testing.T) string {
 	t.Helper()
 	return newPoolSize(t, 192<<20)
@@ -131,49 +175,57 @@ func newPool(t *testing.T) string {
 func newPoolSize(t *testing.T, size int64) string {
 	t.Helper()
 	requireLab(t)
+	return newPoolOn(t, lab.target, size)
+}
+
+// newHostPool creates a throw-away pool in the zfs-fuse lab on this host.
+func newHostPool(t *testing.T) string {
+	t.Helper()
+	requireHost(t)
+	return newPoolOn(t, lab.host, 192<<20)
+}
+
+// newPoolOn creates a throw-away pool on m, on a sparse file of size bytes.
+func newPoolOn(t *testing.T, m *machine, size int64) string {
+	t.Helper()
 	name := fmt.Sprintf("zt%d_%d", os.Getpid(), poolSeq.Add(1))
-	img := filepath.Join(lab.imgDir, name+".img")
-	if err := os.WriteFile(img, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(img, size); err != nil {
-		t.Fatal(err)
-	}
-	mustZFS(t, "zpool", "create", "-m", "/"+name, name, img)
-	livePools.Store(name, true)
+	img := m.poolDir + "/" + name + ".img"
+	m.must(t, "truncate", "-s", strconv.FormatInt(size, 10), img)
+	m.must(t, "zpool", "create", "-f", "-m", "/"+name, name, img)
+	pools.Store(name, m)
 	t.Cleanup(func() {
 		// A receive killed by a test may keep the pool busy for a moment.
-		for i := 0; i < 20; i++ {
-			if exec.Command("zpool", "destroy", "-f", name).Run() == nil {
-				break
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-		os.Remove(img)
-		livePools.Delete(name)
+		waitUntil(10*time.Second, func() bool { return m.ok("zpool", "destroy", "-f", name) })
+		m.run(context.Background(), nil, "rm", "-f", img)
+		pools.Delete(name)
 	})
 	return name
 }
 
-// mustZFS runs a zfs or zpool command and returns its stdout.
-func mustZFS(t *testing.T, argv ...string) string {
-	t.Helper()
-	// A wedged zfs-fuse daemon would otherwise hang the whole suite.
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("%q: %v: %s", argv, err, stderr.String())
+// machineOf returns the machine that holds dataset (or snapshot) name.
+func machineOf(name string) *machine {
+	pool, _, _ := strings.Cut(name, "/")
+	pool, _, _ = strings.Cut(pool, "@")
+	pool, _, _ = strings.Cut(pool, "#")
+	if m, ok := pools.Load(pool); ok {
+		return m.(*machine)
 	}
-	return string(out)
+	return lab.target
 }
 
+// zfs runs zfs with args on the machine of the first argument that names
+// a dataset of this suite (the target when none does) and returns stdout.
 func zfs(t *testing.T, args ...string) string {
 	t.Helper()
-	return mustZFS(t, append([]string{"zfs"}, args...)...)
+	m := lab.target
+	for _, a := range args {
+		pool, _, _ := strings.Cut(a, "/")
+		if p, ok := pools.Load(pool); ok {
+			m = p.(*machine)
+			break
+		}
+	}
+	return m.must(t, append([]string{"zfs"}, args...)...)
 }
 
 // createFS creates a filesystem and writes file f with data into it.
@@ -185,16 +237,22 @@ func createFS(t *testing.T, fs string, data string) {
 	}
 }
 
-func mountpoint(t *testing.T, fs string) string {
-	t.Helper()
-	return strings.TrimSpace(zfs(t, "get", "-H", "-o", "value", "mountpoint", fs))
-}
-
+// writeFile writes data to file name of the mounted filesystem fs.
 func writeFile(t *testing.T, fs, name, data string) {
 	t.Helper()
-	if err := os.WriteFile(filepath.Join(mountpoint(t, fs), name), []byte(data), 0o644); err != nil {
-		t.Fatal(err)
+	m := machineOf(fs)
+	_, err := m.run(context.Background(), []byte(data), "sh", "-c",
+		`mp=$(zfs get -H -o value mountpoint "$1") && cat >"$mp/$2"`, "write", fs, name)
+	if err != nil {
+		t.Fatalf("writing %s in %s on %s: %v", name, fs, m.name, err)
 	}
+}
+
+// writeRandom writes mib MiB of random data to file name of fs.
+func writeRandom(t *testing.T, fs, name string, mib int) {
+	t.Helper()
+	machineOf(fs).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$3"M /dev/urandom >"$mp/$2"; sync`,
+		fs, name, strconv.Itoa(mib))
 }
 
 // readFile reads a file as of fs's newest snapshot, through a temporary
@@ -209,48 +267,42 @@ func readFile(t *testing.T, fs, name string) string {
 	newest, _, _ := strings.Cut(snaps[len(snaps)-1], "=")
 	pool, _, _ := strings.Cut(fs, "/")
 	clone := fmt.Sprintf("%s/zrepcheck%d", pool, poolSeq.Add(1))
-	zfs(t, "clone", fs+"@"+newest, clone)
+	m := machineOf(fs)
 	defer func() {
 		// zfs-fuse may keep a just-read filesystem busy for a moment.
-		ok := waitUntil(20*time.Second, func() bool {
-			return exec.Command("zfs", "destroy", "-f", clone).Run() == nil
-		})
-		if !ok {
+		if !waitUntil(20*time.Second, func() bool { return m.ok("zfs", "destroy", "-f", clone) }) {
 			t.Errorf("cannot destroy the check clone %s", clone)
 		}
 	}()
-	if v, _ := property(t, clone, "mounted"); v != "yes" {
-		zfs(t, "mount", clone)
-	}
-	b, err := os.ReadFile(filepath.Join(mountpoint(t, clone), name))
+	out, err := m.run(context.Background(), nil, "sh", "-c", `
+zfs clone "$1" "$2" || exit
+[ "$(zfs get -H -o value mounted "$2")" = yes ] || zfs mount "$2" || exit
+cat "$(zfs get -H -o value mountpoint "$2")/$3"`, "read", fs+"@"+newest, clone, name)
 	if err != nil {
-		t.Fatalf("read %s in %s@%s: %v", name, fs, newest, err)
+		t.Fatalf("read %s in %s@%s: %v: %s", name, fs, newest, err, out)
 	}
-	return string(b)
+	return out
 }
 
 // destroy destroys fs and its descendants, waiting out a busy zfs-fuse.
 func destroy(t *testing.T, fs string) {
 	t.Helper()
-	if !waitUntil(20*time.Second, func() bool {
-		return exec.Command("zfs", "destroy", "-r", "-f", fs).Run() == nil
-	}) {
+	m := machineOf(fs)
+	if !waitUntil(20*time.Second, func() bool { return m.ok("zfs", "destroy", "-r", "-f", fs) }) {
 		t.Fatalf("cannot destroy %s", fs)
 	}
 }
 
-// readLive reads a file of fs as it is now, mounting fs if needed.
+// readLive reads a file of fs as it is now, mounting fs for the moment if
+// it is not mounted.
 func readLive(t *testing.T, fs, name string) string {
 	t.Helper()
-	if v, _ := property(t, fs, "mounted"); v != "yes" {
-		zfs(t, "mount", fs)
-		defer zfs(t, "umount", fs)
-	}
-	b, err := os.ReadFile(filepath.Join(mountpoint(t, fs), name))
-	if err != nil {
-		t.Fatalf("read %s in %s: %v", name, fs, err)
-	}
-	return string(b)
+	return machineOf(fs).script(t, `
+mp=$(zfs get -H -o value mountpoint "$1")
+if [ "$(zfs get -H -o value mounted "$1")" = yes ]; then cat "$mp/$2"; exit; fi
+zfs mount "$1"
+trap 'zfs umount "$1"' EXIT
+cat "$mp/$2"`, fs, name)
 }
 
 func snapshot(t *testing.T, fs, name string) {
@@ -297,15 +349,48 @@ func snapshots(t *testing.T, fs string) []string {
 	return res
 }
 
-func exists(fs string) bool {
-	return exec.Command("zfs", "list", "-H", "-o", "name", fs).Run() == nil
+// mustMatch fails unless dst holds exactly want (name=guid, creation order).
+func mustMatch(t *testing.T, dst string, want []string) {
+	t.Helper()
+	if got := snapshots(t, dst); !equalLists(got, want) {
+		t.Fatalf("snapshots of %s:\n got %v\nwant %v", dst, got, want)
+	}
+}
+
+// exists reports whether a dataset, snapshot or bookmark exists.
+func exists(t *testing.T, name string) bool {
+	t.Helper()
+	return machineOf(name).ok("zfs", "get", "-H", "-o", "value", "guid", name)
 }
 
 // property returns a property's value and source.
 func property(t *testing.T, fs, prop string) (value, source string) {
 	t.Helper()
-	f := strings.Split(strings.TrimSpace(zfs(t, "get", "-H", "-o", "value,source", prop, fs)), "\t")
-	return f[0], f[1]
+	out := strings.TrimRight(zfs(t, "get", "-H", "-o", "value,source", prop, fs), "\n")
+	value, source, _ = strings.Cut(out, "\t")
+	return value, source
+}
+
+// side spells ds as zrep's SRC or DST: as is on this host, over ssh on the
+// guest.
+func side(ds string) string {
+	if machineOf(ds).isHost {
+		return ds
+	}
+	return remote(ds)
+}
+
+// local spells a dataset on this host as zrep's SRC or DST.
+func local(ds string) string { return ds }
+
+// remote spells ds as zrep's SRC or DST over ssh to its machine.
+func remote(ds string) string {
+	return machineOf(ds).remote(ds)
+}
+
+// sshFlags are zrep's flags that reach the target's sshd.
+func sshFlags() []string {
+	return lab.target.zrepSSHFlags()
 }
 
 // result is what one zrep invocation did.
@@ -337,13 +422,7 @@ func zrepCtx(ctx context.Context, t *testing.T, env []string, args ...string) re
 	logPath := filepath.Join(t.TempDir(), "argv.jsonl")
 	placeholders := localPlaceholders(t)
 	cmd := exec.CommandContext(ctx, lab.zrep, args...)
-	cmd.Env = append(os.Environ(),
-		"ZREP_ARGV_LOG="+logPath,
-		"ZREP_LOCK_DIR="+filepath.Join(lab.imgDir, "locks"),
-		"ZREP_RETRY_WAIT=300ms",
-		"ZREP_PROGRESS=never",
-	)
-	cmd.Env = append(cmd.Env, env...)
+	cmd.Env = append(zrepEnv(logPath), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
@@ -358,26 +437,50 @@ func zrepCtx(ctx context.Context, t *testing.T, env []string, args ...string) re
 	return r
 }
 
+// zrepEnv is the environment of every zrep the tests run: the argv log,
+// a private lock directory, a short retry wait so that retries do not slow
+// the suite, and the ssh options that reach the target (flags given on the
+// command line override them).
+func zrepEnv(argvLog string) []string {
+	opts := strings.Join(lab.target.sshOptions, ",")
+	return append(os.Environ(),
+		"ZREP_ARGV_LOG="+argvLog,
+		"ZREP_LOCK_DIR="+filepath.Join(lab.tmp, "locks"),
+		"ZREP_RETRY_WAIT=300ms",
+		"ZREP_PROGRESS=never",
+		"ZREP_SSH_PORT="+lab.target.sshPort,
+		"ZREP_SSH_IDENTITY="+lab.target.sshKey,
+		"ZREP_SSH_OPTION="+opts,
+	)
+}
+
 // localPlaceholders lists the datasets that are placeholders now.
 func localPlaceholders(t *testing.T) map[string]bool {
 	t.Helper()
-	pools := []string{"get", "-H", "-r", "-s", "local", "-o", "name,value", "zrep:placeholder"}
-	livePools.Range(func(k, _ any) bool { pools = append(pools, k.(string)); return true })
-	out, err := exec.Command("zfs", pools...).Output()
-	if err != nil {
-		return nil
-	}
+	byMachine := map[*machine][]string{}
+	pools.Range(func(k, v any) bool {
+		byMachine[v.(*machine)] = append(byMachine[v.(*machine)], k.(string))
+		return true
+	})
 	m := map[string]bool{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if name, v, ok := strings.Cut(line, "\t"); ok && v == "on" {
-			m[name] = true
+	for mach, names := range byMachine {
+		argv := append([]string{"zfs", "get", "-H", "-r", "-s", "local", "-o", "name,value", "zrep:placeholder"}, names...)
+		out, err := mach.run(context.Background(), nil, argv...)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if name, v, ok := strings.Cut(line, "\t"); ok && v == "on" {
+				m[name] = true
+			}
 		}
 	}
 	return m
 }
 
 // assertSafe checks SPEC 6 on the argv log of one run: the source is only
-// read; plan writes nothing; on the destination no destroy, and rollback or
+// read, but for zrep's own replication cursor (bookmarks #zrep_...); plan
+// writes nothing; on the destination no destroy, and rollback or
 // receive -F only with --rollback, except -F of a full stream into what was
 // a placeholder.
 func assertSafe(t *testing.T, args []string, calls []zfsCall, placeholders map[string]bool) {
@@ -408,6 +511,8 @@ func assertSafe(t *testing.T, args []string, calls []zfsCall, placeholders map[s
 			continue
 		case plan:
 			t.Errorf("plan ran %s", c)
+		case c.Role == "source" && (sub == "bookmark" || sub == "destroy") && cursorOnly(rest):
+			continue
 		case c.Role == "source" && sub != "send":
 			t.Errorf("the source was changed: %s", c)
 		case c.Role == "destination" && (sub == "destroy" || sub == "rollback") && !rollback:
@@ -419,6 +524,24 @@ func assertSafe(t *testing.T, args []string, calls []zfsCall, placeholders map[s
 			}
 		}
 	}
+}
+
+// cursorOnly reports whether the dataset arguments of a bookmark or destroy
+// name nothing but zrep's cursor bookmarks (and, for bookmark, the snapshot
+// a cursor is made from).
+func cursorOnly(args []string) bool {
+	cursor := false
+	for _, a := range args {
+		switch {
+		case strings.HasPrefix(a, "-"):
+		case strings.Contains(a, "#zrep_"):
+			cursor = true
+		case strings.Contains(a, "@"):
+		default:
+			return false
+		}
+	}
+	return cursor
 }
 
 func quoteAll(args []string) []string {
@@ -475,15 +598,66 @@ func (r result) subcommands(role string) []string {
 	return s
 }
 
-// sshFlags are the flags that reach the lab's sshd.
-func sshFlags() []string {
-	return []string{"--ssh-port", lab.sshPort, "-i", lab.sshKey,
-		"--ssh-option", "UserKnownHostsFile=" + lab.knownHost}
+// report is zrep run's JSON Report.
+type report struct {
+	Status    string            `json:"status"`
+	Problem   string            `json:"problem"`
+	Completed []fsReport        `json:"completed"`
+	Pending   []json.RawMessage `json:"pending"`
+	Active    json.RawMessage   `json:"active"`
+	Bytes     int64             `json:"bytes"`
+	Duration  float64           `json:"duration_seconds"`
 }
 
-// remote names a dataset on the lab's ssh host.
-func remote(ds string) string {
-	return lab.sshUser + "@" + lab.sshHost + ":" + ds
+// fsReport is one filesystem of a Report.
+type fsReport struct {
+	Filesystem  string       `json:"filesystem"`
+	Destination string       `json:"destination"`
+	Status      string       `json:"status"`
+	Problem     string       `json:"problem"`
+	Bytes       int64        `json:"bytes"`
+	Steps       []stepReport `json:"steps"`
+}
+
+// stepReport is one step of a filesystem's replication.
+type stepReport struct {
+	From          *string `json:"from"`
+	To            string  `json:"to"`
+	Status        string  `json:"status"`
+	ExpectedBytes *int64  `json:"expected_bytes"`
+	Bytes         int64   `json:"bytes"`
+	Resumed       bool    `json:"resumed"`
+}
+
+// String shows a step as from>to:status.
+func (s stepReport) String() string {
+	from := "-"
+	if s.From != nil {
+		from = *s.From
+	}
+	return from + ">" + s.To + ":" + s.Status
+}
+
+// report decodes the JSON Report on stdout.
+func (r result) report(t *testing.T) report {
+	t.Helper()
+	var rep report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("stdout is not a JSON Report: %v\n%s", err, r.stdout)
+	}
+	return rep
+}
+
+// filesystem returns the report of the source filesystem fs.
+func (rep report) filesystem(t *testing.T, fs string) fsReport {
+	t.Helper()
+	for _, f := range rep.Completed {
+		if f.Filesystem == fs {
+			return f
+		}
+	}
+	t.Fatalf("the Report has no completed entry for %s: %+v", fs, rep)
+	return fsReport{}
 }
 
 // jsonOf decodes zrep's JSON output.

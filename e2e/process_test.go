@@ -27,13 +27,7 @@ func startZrep(t *testing.T, env []string, args ...string) *running {
 	t.Helper()
 	r := &running{argvLog: filepath.Join(t.TempDir(), "argv.jsonl"), done: make(chan struct{})}
 	r.cmd = exec.Command(lab.zrep, args...)
-	r.cmd.Env = append(os.Environ(),
-		"ZREP_ARGV_LOG="+r.argvLog,
-		"ZREP_LOCK_DIR="+filepath.Join(lab.imgDir, "locks"),
-		"ZREP_RETRY_WAIT=300ms",
-		"ZREP_PROGRESS=never",
-	)
-	r.cmd.Env = append(r.cmd.Env, env...)
+	r.cmd.Env = append(zrepEnv(r.argvLog), env...)
 	r.cmd.Stdout, r.cmd.Stderr = &r.stdout, &r.stderr
 	r.start = time.Now()
 	if err := r.cmd.Start(); err != nil {
@@ -150,25 +144,14 @@ func waitUntil(limit time.Duration, cond func() bool) bool {
 	return false
 }
 
-// bigSource makes a filesystem with about size bytes of incompressible data
+// bigSource makes a filesystem with about mib MiB of incompressible data
 // and one snapshot, for transfers long enough to be interrupted.
 func bigSource(t *testing.T, mib int) string {
 	t.Helper()
 	sp := newPoolSize(t, int64(mib+128)<<20)
 	src := sp + "/big"
 	zfs(t, "create", src)
-	f, err := os.Create(filepath.Join(mountpoint(t, src), "big.bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	urandom, _ := os.Open("/dev/urandom")
-	defer urandom.Close()
-	buf := make([]byte, 1<<20)
-	for i := 0; i < mib; i++ {
-		urandom.Read(buf)
-		f.Write(buf)
-	}
-	f.Close()
+	writeRandom(t, src, "big.bin", mib)
 	snapshot(t, src, "big")
 	return src
 }
@@ -180,28 +163,45 @@ func withTimeout(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// pauseSender stops the local `zfs send` of a running zrep, so a test can act
-// while the stream is surely mid-way, and returns the function that lets it
-// go on.
-func pauseSender(t *testing.T, zrepPID int) (resume func()) {
+// dryRun reports whether a zfs send only estimates (-n).
+func dryRun(p proc) bool {
+	for _, a := range p.argv[1:] {
+		if strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.Contains(a, "n") {
+			return true
+		}
+	}
+	return false
+}
+
+// pauseSender stops the `zfs send` of src's snapshots on the source's
+// machine, so a test can act while the stream is surely mid-way, and
+// returns the function that lets it go on. A stopped sender on the guest
+// cannot notice that its reader went away until it is let go.
+func pauseSender(t *testing.T, src string) (resume func()) {
 	t.Helper()
+	m := machineOf(src)
 	var pids []int
-	if !waitUntil(20*time.Second, func() bool {
-		for _, p := range descendants(zrepPID) {
-			if len(p.argv) > 1 && filepath.Base(p.argv[0]) == "zfs" && p.argv[1] == "send" {
+	if !waitUntil(30*time.Second, func() bool {
+		for _, p := range m.zfsProcesses(t, "send", src) {
+			if len(p.argv) > 1 && p.argv[1] == "send" && !dryRun(p) {
 				pids = append(pids, p.pid)
 			}
 		}
 		return len(pids) > 0
 	}) {
-		t.Fatal("no zfs send to pause")
+		t.Fatalf("no zfs send of %s to pause on %s", src, m.name)
 	}
 	for _, pid := range pids {
-		syscall.Kill(pid, syscall.SIGSTOP)
+		m.signal(t, pid, syscall.SIGSTOP)
 	}
+	resumed := false
 	return func() {
+		if resumed {
+			return
+		}
+		resumed = true
 		for _, pid := range pids {
-			syscall.Kill(pid, syscall.SIGCONT)
+			m.signal(t, pid, syscall.SIGCONT)
 		}
 	}
 }

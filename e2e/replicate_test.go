@@ -5,14 +5,6 @@ import (
 	"testing"
 )
 
-// mustMatch fails unless dst holds exactly want (name=guid, creation order).
-func mustMatch(t *testing.T, dst string, want []string) {
-	t.Helper()
-	if got := snapshots(t, dst); !equalLists(got, want) {
-		t.Fatalf("snapshots of %s:\n got %v\nwant %v", dst, got, want)
-	}
-}
-
 func TestLocalFullThenIncremental(t *testing.T) {
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/data", dp+"/data"
@@ -21,7 +13,7 @@ func TestLocalFullThenIncremental(t *testing.T) {
 	writeFile(t, src, "f", "second")
 	snapshot(t, src, "s2")
 
-	zrep(t, "run", src, dst).mustExit(t, 0)
+	zrep(t, "run", side(src), side(dst)).mustExit(t, 0)
 	srcSnaps := snapshots(t, src)
 	mustMatch(t, dst, srcSnaps[1:]) // --initial newest: the newest alone
 	if got := readFile(t, dst, "f"); got != "second" {
@@ -35,14 +27,14 @@ func TestLocalFullThenIncremental(t *testing.T) {
 	snapshot(t, src, "s3")
 	writeFile(t, src, "g", "fourth")
 	snapshot(t, src, "s4")
-	zrep(t, "run", src, dst).mustExit(t, 0)
+	zrep(t, "run", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src)[1:])
 	if got := readFile(t, dst, "f") + readFile(t, dst, "g"); got != "thirdfourth" {
 		t.Fatalf("destination files = %q", got)
 	}
 
 	// Up to date: nothing is sent, nothing written.
-	r := zrep(t, "run", "--json", src, dst).mustExit(t, 0)
+	r := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 0)
 	rep := jsonOf(t, r)
 	if rep["bytes"].(float64) != 0 {
 		t.Errorf("a no-op run sent %v bytes", rep["bytes"])
@@ -62,7 +54,7 @@ func TestInitialAll(t *testing.T) {
 		snapshot(t, src, s)
 		writeFile(t, src, "f", s)
 	}
-	r := zrep(t, "run", "--initial", "all", "--json", src, dst).mustExit(t, 0)
+	r := zrep(t, "run", "--initial", "all", "--json", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 	rep := jsonOf(t, r)
 	steps := rep["completed"].([]any)[0].(map[string]any)["steps"].([]any)
@@ -81,49 +73,100 @@ func TestInitialAll(t *testing.T) {
 	}
 }
 
-// TestOverSSH replicates full then incremental in each direction the lab's
-// sshd allows: push, pull and remote to remote.
+// TestOverSSH replicates full then incremental in each direction: push,
+// pull and remote to remote. In the zfs-fuse lab every side is on this host;
+// on the OpenZFS tier the remote sides are on the guest and the local ones
+// in the zfs-fuse lab on this host, so that push and pull also cross
+// platforms, each side probed for what it offers.
 func TestOverSSH(t *testing.T) {
 	cases := []struct {
-		name     string
-		src, dst func(string) string
+		name               string
+		srcLocal, dstLocal bool
 	}{
-		{"push", local, remote},
-		{"pull", remote, local},
-		{"remote-to-remote", remote, remote},
+		{"push", true, false},
+		{"pull", false, true},
+		{"remote-to-remote", false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sp, dp := newPool(t), newPool(t)
+			pool := func(isLocal bool) string {
+				if isLocal {
+					return newHostPool(t)
+				}
+				return newPool(t)
+			}
+			spell := func(isLocal bool, ds string) string {
+				if isLocal {
+					return local(ds)
+				}
+				return remote(ds)
+			}
+			sp, dp := pool(tc.srcLocal), pool(tc.dstLocal)
 			src, dst := sp+"/data", dp+"/copy"
+			if machineOf(src).platform == "openzfs" && machineOf(dst).platform == "zfs-fuse" {
+				// zfs-fuse receives file systems up to ZPL version 4 only.
+				zfs(t, "create", "-o", "version=4", src)
+			}
 			createFS(t, src, "one")
 			snapshot(t, src, "s1")
-			args := append([]string{"run"}, sshFlags()...)
-			zrep(t, append(args, tc.src(src), tc.dst(dst))...).mustExit(t, 0)
+			zrep(t, "run", spell(tc.srcLocal, src), spell(tc.dstLocal, dst)).mustExit(t, 0)
 			mustMatch(t, dst, snapshots(t, src))
 
 			writeFile(t, src, "f", "two")
 			snapshot(t, src, "s2")
 			snapshot(t, src, "s3")
-			r := zrep(t, append(args, "--json", tc.src(src), tc.dst(dst))...).mustExit(t, 0)
+			r := zrep(t, "run", "--json", "--log-level", "debug", spell(tc.srcLocal, src), spell(tc.dstLocal, dst)).mustExit(t, 0)
 			mustMatch(t, dst, snapshots(t, src))
 			if got := readFile(t, dst, "f"); got != "two" {
 				t.Fatalf("destination file = %q, want two", got)
 			}
 			for _, c := range r.argv {
 				wantHost := ""
-				if (c.Role == "source" && tc.src(src) != src) || (c.Role == "destination" && tc.dst(dst) != dst) {
-					wantHost = lab.sshHost
+				if (c.Role == "source" && !tc.srcLocal) || (c.Role == "destination" && !tc.dstLocal) {
+					wantHost = lab.target.sshHost
 				}
 				if c.Host != wantHost {
 					t.Errorf("%s ran on host %q, want %q", c, c.Host, wantHost)
+				}
+			}
+			// The probe of each side is reported, naming what it found.
+			for _, ds := range []string{src, dst} {
+				if !probeLogged(r.stderr, ds) {
+					t.Errorf("the debug log does not report the probe of %s's side (%s):\n%s", ds, machineOf(ds).platform, r.stderr)
 				}
 			}
 		})
 	}
 }
 
-func local(ds string) string { return ds }
+// probeLogged reports whether a debug log holds the capability probe of
+// the side of ds, with what its platform offers.
+func probeLogged(log, ds string) bool {
+	want := map[string]string{"zfs-fuse": "legacy zfs", "openzfs": "resume-tokens"}[machineOf(ds).platform]
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, "capabilities") && strings.Contains(line, ds) && strings.Contains(line, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// spellings are the ways of naming the target's datasets to zrep: as they
+// are and over ssh in the zfs-fuse lab, only over ssh on the guest.
+func spellings() []struct {
+	name string
+	wrap func(string) string
+} {
+	s := []struct {
+		name string
+		wrap func(string) string
+	}{{"ssh", remote}}
+	if lab.target.isHost {
+		s = append(s, s[0])
+		s[0].name, s[0].wrap = "local", local
+	}
+	return s
+}
 
 func TestRecursiveExcludeAndPlaceholders(t *testing.T) {
 	sp, dp := newPool(t), newPool(t)
@@ -135,7 +178,7 @@ func TestRecursiveExcludeAndPlaceholders(t *testing.T) {
 		snapshot(t, root+fs, "s1")
 	}
 	dst := dp + "/copy"
-	r := zrep(t, "run", "-r", "--exclude", "/skip$", "--exclude", "ignored", root, dst).mustExit(t, 0)
+	r := zrep(t, "run", "-r", "--exclude", "/skip$", "--exclude", "ignored", side(root), side(dst)).mustExit(t, 0)
 
 	for _, fs := range []string{"", "/a", "/a/x", "/skip/kid", "/nosnap/child"} {
 		mustMatch(t, dst+fs, snapshots(t, root+fs))
@@ -154,7 +197,7 @@ func TestRecursiveExcludeAndPlaceholders(t *testing.T) {
 			t.Errorf("placeholder %s has snapshots %v", dst+fs, got)
 		}
 	}
-	if exists(dst + "/ignored") {
+	if exists(t, dst+"/ignored") {
 		t.Errorf("excluded %s/ignored was replicated", root)
 	}
 
@@ -180,7 +223,7 @@ func TestRecursiveExcludeAndPlaceholders(t *testing.T) {
 	// Once the source has a snapshot, its placeholder is overwritten by a
 	// full receive and becomes a normal filesystem; its child stays.
 	snapshot(t, root+"/nosnap", "s2")
-	zrep(t, "run", "-r", "--exclude", "/skip$", "--exclude", "ignored", root, dst).mustExit(t, 0)
+	zrep(t, "run", "-r", "--exclude", "/skip$", "--exclude", "ignored", side(root), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst+"/nosnap", snapshots(t, root+"/nosnap"))
 	mustMatch(t, dst+"/nosnap/child", snapshots(t, root+"/nosnap/child"))
 	if v, _ := property(t, dst+"/nosnap", "zrep:placeholder"); v == "on" {
@@ -192,11 +235,8 @@ func TestRecursiveExcludeAndPlaceholders(t *testing.T) {
 }
 
 func TestNamesWithSpacesColonsDots(t *testing.T) {
-	for _, side := range []struct {
-		name string
-		wrap func(string) string
-	}{{"local", local}, {"ssh", remote}} {
-		t.Run(side.name, func(t *testing.T) {
+	for _, spelling := range spellings() {
+		t.Run(spelling.name, func(t *testing.T) {
 			sp, dp := newPool(t), newPool(t)
 			src := sp + "/my data:v1.0"
 			dst := dp + "/back up:v1.0 copy"
@@ -207,7 +247,7 @@ func TestNamesWithSpacesColonsDots(t *testing.T) {
 			snapshot(t, src, "v2.0:a b")
 			snapshot(t, src+"/child one", "v2.0:a b")
 			args := append([]string{"run", "-r", "--initial", "all"}, sshFlags()...)
-			zrep(t, append(args, side.wrap(src), side.wrap(dst))...).mustExit(t, 0)
+			zrep(t, append(args, spelling.wrap(src), spelling.wrap(dst))...).mustExit(t, 0)
 			mustMatch(t, dst, snapshots(t, src))
 			mustMatch(t, dst+"/child one", snapshots(t, src+"/child one"))
 			if got := readFile(t, dst, "f"); got != "top" {
@@ -223,14 +263,15 @@ func TestPlanChangesNothing(t *testing.T) {
 	createFS(t, src+"/kid", "x")
 	snapshot(t, src, "s1")
 	snapshot(t, src+"/kid", "s1")
-	zrep(t, "run", "-r", src, dst).mustExit(t, 0)
+	zrep(t, "run", "-r", side(src), side(dst)).mustExit(t, 0)
 	snapshot(t, src, "s2")
 	snapshot(t, src, "s3")
 	zfs(t, "create", src+"/new")
 	snapshot(t, src+"/new", "n1")
 	before := [][]string{snapshots(t, dst), snapshots(t, dst+"/kid")}
 
-	for _, wrap := range []func(string) string{local, remote} {
+	for _, spelling := range spellings() {
+		wrap := spelling.wrap
 		args := append([]string{"plan", "-r"}, sshFlags()...)
 		r := zrep(t, append(args, wrap(src), wrap(dst))...).mustExit(t, 0)
 		for _, want := range []string{src, dst, "s1", "s2", "s3", "n1"} {
@@ -279,13 +320,21 @@ func TestPlanChangesNothing(t *testing.T) {
 			t.Errorf("up-to-date %s/kid has steps %v", src, steps[src+"/kid"])
 		}
 	}
+	// The capability probe of each side shows in plan's debug log.
+	r := zrep(t, "plan", "--log-level", "debug", side(src), side(dst)).mustExit(t, 0)
+	assertReadOnly(t, r)
+	for _, ds := range []string{src, dst} {
+		if !probeLogged(r.stderr, ds) {
+			t.Errorf("plan's debug log does not report the probe of %s's side (%s):\n%s", ds, machineOf(ds).platform, r.stderr)
+		}
+	}
 	after := [][]string{snapshots(t, dst), snapshots(t, dst+"/kid")}
 	for i := range before {
 		if !equalLists(before[i], after[i]) {
 			t.Errorf("plan changed the destination: %v -> %v", before[i], after[i])
 		}
 	}
-	if exists(dst + "/new") {
+	if exists(t, dst+"/new") {
 		t.Errorf("plan created %s/new", dst)
 	}
 }
@@ -318,7 +367,7 @@ func TestRunJSONReport(t *testing.T) {
 	createFS(t, src, "x")
 	snapshot(t, src, "s1")
 	snapshot(t, src, "s2")
-	r := zrep(t, "run", "--json", "--initial", "all", src, dst).mustExit(t, 0)
+	r := zrep(t, "run", "--json", "--initial", "all", side(src), side(dst)).mustExit(t, 0)
 	rep := jsonOf(t, r)
 	for _, k := range []string{"status", "problem", "completed", "pending", "active", "bytes", "duration_seconds"} {
 		if _, ok := rep[k]; !ok {
@@ -351,7 +400,7 @@ func TestRunJSONReport(t *testing.T) {
 
 	// The human report names the statuses with the JSON's words.
 	snapshot(t, src, "s3")
-	r = zrep(t, "run", src, dst).mustExit(t, 0)
+	r = zrep(t, "run", side(src), side(dst)).mustExit(t, 0)
 	if !strings.Contains(r.stdout, "Completed") || !strings.Contains(r.stdout, src) {
 		t.Errorf("text report:\n%s", r.stdout)
 	}

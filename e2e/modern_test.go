@@ -1,0 +1,201 @@
+//go:build openzfs
+
+package e2e
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The tests in this file need what a modern OpenZFS offers and zfs-fuse
+// lacks: send size estimates, resumable receives, bookmarks as incremental
+// sources and raw sends of encrypted datasets. They are built only for the
+// OpenZFS tier (build tag openzfs). Their names start with TestModern so
+// they can be run, or left out, together.
+
+// withinPercent reports whether estimate is within pct percent of actual.
+func withinPercent(estimate, actual int64, pct float64) bool {
+	d := float64(estimate - actual)
+	if d < 0 {
+		d = -d
+	}
+	return actual > 0 && d <= float64(actual)*pct/100
+}
+
+// TestModernSizeEstimate: for a 50 MB full step and a 50 MB incremental
+// step, the Report's expected_bytes (from zfs send -nP) is within 5% of the
+// bytes actually sent.
+func TestModernSizeEstimate(t *testing.T) {
+	sp, dp := newPoolSize(t, 512<<20), newPoolSize(t, 512<<20)
+	src, dst := sp+"/est", dp+"/est"
+	createFS(t, src, "")
+	writeRandom(t, src, "a", 50)
+	snapshot(t, src, "s1")
+	first := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 0)
+	writeRandom(t, src, "b", 50)
+	snapshot(t, src, "s2")
+	second := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 0)
+	mustMatch(t, dst, snapshots(t, src))
+
+	for _, r := range []result{first, second} {
+		fs := r.report(t).filesystem(t, src)
+		if len(fs.Steps) != 1 {
+			t.Fatalf("want one step, got %v", fs.Steps)
+		}
+		s := fs.Steps[0]
+		if s.ExpectedBytes == nil {
+			t.Errorf("step %s: expected_bytes is null; OpenZFS 2.3 gives an estimate (zfs send -nP)", s)
+			continue
+		}
+		if s.Bytes < 50<<20 {
+			t.Errorf("step %s: %d bytes sent, want at least 50 MiB", s, s.Bytes)
+		}
+		if !withinPercent(*s.ExpectedBytes, s.Bytes, 5) {
+			t.Errorf("step %s: expected_bytes %d is not within 5%% of the %d bytes sent", s, *s.ExpectedBytes, s.Bytes)
+		}
+	}
+}
+
+// killReceiveScript runs on the guest: it waits for a `zfs receive` into $1
+// to have read $2 bytes of its stream, then kills it (SIGKILL), giving up
+// after $3 seconds. It prints what it did.
+const killReceiveScript = `
+end=$((SECONDS + $3)); seen=0
+while [ $SECONDS -lt $end ]; do
+	for p in $(pgrep -x zfs || true); do
+		cmd=$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null) || continue
+		case $cmd in *" receive "* | *" recv "*) ;; *) continue ;; esac
+		case $cmd in *"$1"*) ;; *) continue ;; esac
+		r=$(awk '/^rchar:/ {print $2}' "/proc/$p/io" 2>/dev/null) || continue
+		seen=${r:-0}
+		if [ "$seen" -ge "$2" ]; then
+			kill -9 "$p"
+			echo "killed zfs receive (pid $p) after $seen bytes"
+			exit 0
+		fi
+	done
+	sleep 0.2
+done
+echo "no zfs receive into $1 read $2 bytes within $3 s (last seen: $seen bytes)"
+exit 1
+`
+
+// TestModernResumableTransfer: the receiving zfs receive is killed on the
+// guest at about half of a 200 MB step; zrep's retry resumes the partial
+// receive (zfs send -t) instead of starting over, so the step is reported
+// resumed and sends fewer bytes than the full stream.
+func TestModernResumableTransfer(t *testing.T) {
+	sp, dp := newPoolSize(t, 512<<20), newPoolSize(t, 512<<20)
+	src, dst := sp+"/big", dp+"/big"
+	createFS(t, src, "small start")
+	snapshot(t, src, "s0")
+	zrep(t, "run", side(src), side(dst)).mustExit(t, 0)
+	writeRandom(t, src, "big", 200)
+	snapshot(t, src, "s1")
+	full, err := strconv.ParseInt(strings.TrimSpace(machineOf(src).script(t,
+		`zfs send -nP -i "$1@s0" "$1@s1" | awk '$1 == "size" {print $2}'`, src)), 10, 64)
+	if err != nil || full < 200<<20 {
+		t.Fatalf("size of the 200 MiB incremental stream: %d, %v", full, err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	type killed struct {
+		out string
+		err error
+	}
+	killer := make(chan killed, 1)
+	go func() {
+		out, err := machineOf(dst).run(ctx, nil, "bash", "-euo", "pipefail", "-c", killReceiveScript, "killer",
+			dst, strconv.FormatInt(full/2, 10), "600")
+		killer <- killed{out, err}
+	}()
+	time.Sleep(2 * time.Second) // let the watcher start before the receive does
+	r := zrepCtx(ctx, t, nil, "run", "--json", "--retries", "3", side(src), side(dst))
+	k := <-killer
+	t.Logf("receive killer: %s (err %v)", strings.TrimSpace(k.out), k.err)
+	if k.err != nil {
+		t.Fatalf("the receive was not killed half-way, so nothing was resumed: %s", k.out)
+	}
+	r.mustExit(t, 0)
+	mustMatch(t, dst, snapshots(t, src))
+
+	fs := r.report(t).filesystem(t, src)
+	if len(fs.Steps) != 1 {
+		t.Fatalf("want one step s0>s1, got %v", fs.Steps)
+	}
+	s := fs.Steps[0]
+	if !s.Resumed {
+		t.Errorf("step %s: resumed is false; the retry should continue the partial receive (zfs send -t)", s)
+	}
+	if s.Bytes <= 0 || s.Bytes >= full {
+		t.Errorf("step %s: %d bytes reported, want fewer than the full stream's %d", s, s.Bytes, full)
+	}
+	if tok, _ := property(t, dst, "receive_resume_token"); tok != "-" {
+		t.Errorf("%s still holds a resume token after the run: %.40s...", dst, tok)
+	}
+}
+
+// TestModernReplicationCursor: after a run, the source's newest common
+// snapshot is destroyed; the next run still replicates incrementally, from
+// the bookmark zrep keeps as its replication cursor (#zrep_...).
+func TestModernReplicationCursor(t *testing.T) {
+	sp, dp := newPool(t), newPool(t)
+	src, dst := sp+"/cur", dp+"/cur"
+	createFS(t, src, "one")
+	snapshot(t, src, "s1")
+	zrep(t, "run", side(src), side(dst)).mustExit(t, 0)
+	s1 := snapshots(t, src)
+	mustMatch(t, dst, s1)
+
+	zfs(t, "destroy", src+"@s1")
+	writeFile(t, src, "f", "two")
+	snapshot(t, src, "s2")
+	r := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 0)
+	mustMatch(t, dst, append(s1, snapshots(t, src)...))
+	if got := readFile(t, dst, "f"); got != "two" {
+		t.Errorf("%s holds %q, want %q", dst, got, "two")
+	}
+	fs := r.report(t).filesystem(t, src)
+	if len(fs.Steps) != 1 || fs.Steps[0].From == nil || !strings.HasPrefix(*fs.Steps[0].From, "#zrep_") {
+		t.Errorf("want one step from a #zrep_ bookmark to s2, got %v", fs.Steps)
+	}
+	if marks := zfs(t, "list", "-H", "-o", "name", "-t", "bookmark", src); !strings.Contains(marks, src+"#zrep_") {
+		t.Errorf("no #zrep_ bookmark on %s after the run: %q", src, marks)
+	}
+}
+
+// TestModernRawEncrypted: an encrypted dataset sent with --raw arrives with
+// the same guids, its key not loaded on the destination (keystatus
+// unavailable), and its data readable once the key is loaded there.
+func TestModernRawEncrypted(t *testing.T) {
+	sp, dp := newPool(t), newPool(t)
+	src, dst := sp+"/secret", dp+"/secret"
+	m := machineOf(src)
+	keyFile := "/root/" + sp + ".key"
+	m.script(t, `umask 077; echo 'correct horse battery staple' >"$1"`, keyFile)
+	t.Cleanup(func() { m.run(context.Background(), nil, "rm", "-f", keyFile) })
+	zfs(t, "create", "-o", "encryption=on", "-o", "keyformat=passphrase",
+		"-o", "keylocation=file://"+keyFile, src)
+	writeFile(t, src, "f", "classified")
+	snapshot(t, src, "s1")
+	zrep(t, "run", "--raw", side(src), side(dst)).mustExit(t, 0)
+	writeFile(t, src, "f", "still classified")
+	snapshot(t, src, "s2")
+	zrep(t, "run", "--raw", side(src), side(dst)).mustExit(t, 0)
+
+	mustMatch(t, dst, snapshots(t, src))
+	if v, _ := property(t, dst, "encryption"); v == "off" {
+		t.Fatalf("%s is not encrypted", dst)
+	}
+	if v, _ := property(t, dst, "keystatus"); v != "unavailable" {
+		t.Errorf("%s: keystatus %s, want unavailable (a raw receive does not need the key)", dst, v)
+	}
+	zfs(t, "load-key", "-L", "file://"+keyFile, dst)
+	if got := readFile(t, dst, "f"); got != "still classified" {
+		t.Errorf("%s holds %q after load-key, want %q", dst, got, "still classified")
+	}
+}
