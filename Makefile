@@ -57,8 +57,8 @@ clean:
 	rm -rf bin
 
 # The OpenZFS 2.3 tier: builds (or reuses, from /var/cache/zrep-openzfs) a
-# Debian guest image with OpenZFS, boots it under qemu, runs e2eopenzfs/
-# against it and stops it. Needs root. OPENZFS_TEST_FLAGS go to go test,
-# e.g. OPENZFS_TEST_FLAGS='-run TestModern'.
+# Debian guest image with OpenZFS, boots it under qemu, runs e2e/ built with
+# the tag openzfs against it and stops it. Needs root. OPENZFS_TEST_FLAGS go
+# to go test, e.g. OPENZFS_TEST_FLAGS='-run TestModern'.
 test-openzfs:
 	GO=$(GO) openzfs/run.sh $(OPENZFS_TEST_FLAGS)

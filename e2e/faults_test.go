@@ -28,7 +28,7 @@ func receives(r result) int {
 // OpenZFS tier), kills the processes victim picks once the stream flows, and
 // checks that the step is redone.
 func killMidTransfer(t *testing.T, victim func(zrepPID int, dst string) []func()) {
-	src := bigSource(t, 160)
+	src := bigSource(t)
 	dp := newPoolSize(t, 512<<20)
 	dst := dp + "/big"
 	r := startZrep(t, nil, "run", "--json", "--retries", "3", side(src), remote(dst))
@@ -108,8 +108,7 @@ func TestUnreachableHost(t *testing.T) {
 func TestDestinationOutOfSpace(t *testing.T) {
 	sp := newPoolSize(t, 512<<20)
 	src := sp + "/data"
-	createFS(t, src, "")
-	writeRandom(t, src, "big.bin", 90)
+	createBulk(t, src, "big.bin", 90)
 	snapshot(t, src, "s1")
 	srcBefore := snapshots(t, src)
 
@@ -117,13 +116,12 @@ func TestDestinationOutOfSpace(t *testing.T) {
 	// the 90 MiB stream; how much a pool of a given size offers differs
 	// between platforms.
 	dp := newPoolSize(t, 512<<20)
-	zfs(t, "create", dp+"/filler")
 	avail, err := strconv.ParseInt(strings.TrimSpace(zfs(t, "get", "-H", "-p", "-o", "value", "available", dp)), 10, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fill := int((avail >> 20) - 40); fill > 0 {
-		writeRandom(t, dp+"/filler", "fill.bin", fill)
+		createBulk(t, dp+"/filler", "fill.bin", fill)
 	}
 
 	r := zrep(t, "run", "--retries", "1", side(src), side(dp+"/data")).mustExit(t, 1)

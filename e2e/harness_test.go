@@ -248,10 +248,20 @@ func writeFile(t *testing.T, fs, name, data string) {
 	}
 }
 
-// writeRandom writes mib MiB of random data to file name of fs.
-func writeRandom(t *testing.T, fs, name string, mib int) {
+// createBulk creates fs without compression and writes mib MiB of zeros to
+// file name in it: a stream of at least that size that is cheap to make
+// even on the emulated guest, where random data comes at a few MiB/s.
+func createBulk(t *testing.T, fs, name string, mib int) {
 	t.Helper()
-	machineOf(fs).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$3"M /dev/urandom >"$mp/$2"; sync`,
+	zfs(t, "create", "-p", "-o", "compression=off", fs)
+	writeBulk(t, fs, name, mib)
+}
+
+// writeBulk writes mib MiB of zeros to file name of fs, which createBulk
+// made.
+func writeBulk(t *testing.T, fs, name string, mib int) {
+	t.Helper()
+	machineOf(fs).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$3"M /dev/zero >"$mp/$2"; sync`,
 		fs, name, strconv.Itoa(mib))
 }
 

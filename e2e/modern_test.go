@@ -31,11 +31,10 @@ func withinPercent(estimate, actual int64, pct float64) bool {
 func TestModernSizeEstimate(t *testing.T) {
 	sp, dp := newPoolSize(t, 512<<20), newPoolSize(t, 512<<20)
 	src, dst := sp+"/est", dp+"/est"
-	createFS(t, src, "")
-	writeRandom(t, src, "a", 50)
+	createBulk(t, src, "a", 50)
 	snapshot(t, src, "s1")
 	first := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 0)
-	writeRandom(t, src, "b", 50)
+	writeBulk(t, src, "b", 50)
 	snapshot(t, src, "s2")
 	second := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
@@ -90,10 +89,10 @@ exit 1
 func TestModernResumableTransfer(t *testing.T) {
 	sp, dp := newPoolSize(t, 512<<20), newPoolSize(t, 512<<20)
 	src, dst := sp+"/big", dp+"/big"
-	createFS(t, src, "small start")
+	createBulk(t, src, "start", 1)
 	snapshot(t, src, "s0")
 	zrep(t, "run", side(src), side(dst)).mustExit(t, 0)
-	writeRandom(t, src, "big", 200)
+	writeBulk(t, src, "big", 200)
 	snapshot(t, src, "s1")
 	full, err := strconv.ParseInt(strings.TrimSpace(machineOf(src).script(t,
 		`zfs send -nP -i "$1@s0" "$1@s1" | awk '$1 == "size" {print $2}'`, src)), 10, 64)

@@ -144,14 +144,18 @@ func waitUntil(limit time.Duration, cond func() bool) bool {
 	return false
 }
 
-// bigSource makes a filesystem with about mib MiB of incompressible data
-// and one snapshot, for transfers long enough to be interrupted.
-func bigSource(t *testing.T, mib int) string {
+// bigSource makes a filesystem whose full stream is big enough to be held
+// and interrupted mid-way, with one snapshot. The zfs-fuse lab sends it in
+// about a second, the emulated guest in several.
+func bigSource(t *testing.T) string {
 	t.Helper()
+	mib := 160
+	if lab.target.platform == "openzfs" {
+		mib = 48
+	}
 	sp := newPoolSize(t, int64(mib+128)<<20)
 	src := sp + "/big"
-	zfs(t, "create", src)
-	writeRandom(t, src, "big.bin", mib)
+	createBulk(t, src, "big.bin", mib)
 	snapshot(t, src, "big")
 	return src
 }

@@ -5,7 +5,10 @@ import (
 	"testing"
 )
 
-func TestLocalFullThenIncremental(t *testing.T) {
+// TestFullThenIncremental: a full send of the newest snapshot, then the
+// later snapshots incrementally, the guids equal on both sides; then a run
+// with nothing to do sends nothing.
+func TestFullThenIncremental(t *testing.T) {
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/data", dp+"/data"
 	createFS(t, src, "first")
@@ -27,14 +30,21 @@ func TestLocalFullThenIncremental(t *testing.T) {
 	snapshot(t, src, "s3")
 	writeFile(t, src, "g", "fourth")
 	snapshot(t, src, "s4")
-	zrep(t, "run", side(src), side(dst)).mustExit(t, 0)
+	r := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src)[1:])
+	var steps []string
+	for _, s := range r.report(t).filesystem(t, src).Steps {
+		steps = append(steps, s.String())
+	}
+	if want := []string{"s2>s3:Completed", "s3>s4:Completed"}; !equalLists(steps, want) {
+		t.Errorf("incremental steps = %v, want %v", steps, want)
+	}
 	if got := readFile(t, dst, "f") + readFile(t, dst, "g"); got != "thirdfourth" {
 		t.Fatalf("destination files = %q", got)
 	}
 
 	// Up to date: nothing is sent, nothing written.
-	r := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 0)
+	r = zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 0)
 	rep := jsonOf(t, r)
 	if rep["bytes"].(float64) != 0 {
 		t.Errorf("a no-op run sent %v bytes", rep["bytes"])
@@ -200,6 +210,9 @@ func TestRecursiveExcludeAndPlaceholders(t *testing.T) {
 	if exists(t, dst+"/ignored") {
 		t.Errorf("excluded %s/ignored was replicated", root)
 	}
+	if got := readFile(t, dst+"/skip/kid", "f"); got != "data of /skip/kid" {
+		t.Errorf("%s/skip/kid holds %q", dst, got)
+	}
 
 	// Parents are received before their children.
 	var order []string
@@ -269,6 +282,10 @@ func TestPlanChangesNothing(t *testing.T) {
 	zfs(t, "create", src+"/new")
 	snapshot(t, src+"/new", "n1")
 	before := [][]string{snapshots(t, dst), snapshots(t, dst+"/kid")}
+	everything := func() string {
+		return zfs(t, "get", "-H", "-p", "-r", "-o", "name,value", "guid", sp, dp)
+	}
+	all := everything()
 
 	for _, spelling := range spellings() {
 		wrap := spelling.wrap
@@ -336,6 +353,9 @@ func TestPlanChangesNothing(t *testing.T) {
 	}
 	if exists(t, dst+"/new") {
 		t.Errorf("plan created %s/new", dst)
+	}
+	if now := everything(); now != all {
+		t.Errorf("plan changed the datasets of the two pools:\nbefore:\n%s\nafter:\n%s", all, now)
 	}
 }
 

@@ -27,7 +27,7 @@ func controlPaths(procs []proc) map[string]bool {
 // the function that lets the held sender go on.
 func streaming(t *testing.T, extra ...string) (r *running, src, dst string, children []proc, resume func()) {
 	t.Helper()
-	src = bigSource(t, 160)
+	src = bigSource(t)
 	dst = newPoolSize(t, 512<<20) + "/big"
 	args := append(append([]string{"run", "--json"}, extra...), side(src), remote(dst))
 	r = startZrep(t, nil, args...)

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # openzfs/run.sh [go test flags...] — the OpenZFS test tier (make test-openzfs).
 #
-#   1. install the host tools (debootstrap, qemu, e2fsprogs) if missing
+#   1. install the host tools (debootstrap, qemu, e2fsprogs, and the zfs-fuse
+#      lab's packages) if missing
 #   2. build the guest image, or reuse the cached one (openzfs/build.sh)
 #   3. boot a fresh guest (openzfs/start.sh)
-#   4. run the Go tests of e2eopenzfs/ (build tag openzfs) against it, told
-#      by ZREP_OPENZFS_* variables how to reach it; arguments go to go test
+#   4. run the end-to-end suite e2e/ with the build tag openzfs against it,
+#      told by ZREP_OPENZFS_* variables how to reach it; arguments go to go
+#      test. Push and pull tests also use the zfs-fuse lab on this host
+#      (lab/lab.sh, which the suite starts).
 #   5. stop the guest, whatever happened (openzfs/stop.sh)
 #
 # Each phase is timed and the times are printed at the end. A failed image
 # build or boot fails the tier loudly; it never passes by skipping.
-# Env: GO (default go), ZREP_OPENZFS_TEST_TIMEOUT (default 25m),
+# Env: GO (default go), ZREP_OPENZFS_TEST_TIMEOUT (default 40m),
 # ZREP_OPENZFS_RUN_DIR (default: a fresh directory under /var/tmp).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -58,6 +61,8 @@ trap 'exit 143' TERM
 [ "$(id -u)" = 0 ] || { banner "OPENZFS TIER: make test-openzfs must run as root (image build, qemu)"; exit 1; }
 
 install_host_packages
+# Push and pull tests cross between the zfs-fuse lab on this host and the guest.
+"$ROOT/lab/lab.sh" install
 phase "host packages"
 
 IMG=$("$OPENZFS_DIR/build.sh")
@@ -73,7 +78,7 @@ set -a
 set +a
 cd "$ROOT"
 rc=0
-"$GO" vet -tags openzfs ./e2eopenzfs/
-"$GO" test -tags openzfs -count=1 -v -timeout "${ZREP_OPENZFS_TEST_TIMEOUT:-25m}" "$@" ./e2eopenzfs/ || rc=$?
+"$GO" vet -tags openzfs ./e2e/
+"$GO" test -tags openzfs -count=1 -v -timeout "${ZREP_OPENZFS_TEST_TIMEOUT:-40m}" "$@" ./e2e/ || rc=$?
 phase "go tests"
 exit "$rc"
