@@ -64,6 +64,11 @@ func runAction(c *cli.Context) error {
 
 	src, dst := j.endpoints(c.Bool("recursive"))
 	defer closeEndpoints(j, src, dst)
+	// On a signal or the timeout, end the shared ssh connections at once: a
+	// remote command that cannot notice its ssh client is gone (a stalled
+	// sender) keeps the client's output open through the connection, and
+	// zrep would wait for it.
+	defer context.AfterFunc(ctx, func() { closeEndpoints(j, src, dst) })()
 	logCapabilities(ctx, j, src, dst)
 
 	r := replication.NewReplication(j.cfg)

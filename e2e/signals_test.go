@@ -22,14 +22,15 @@ func controlPaths(procs []proc) map[string]bool {
 	return paths
 }
 
-// streaming starts a replication of a big stream over ssh and returns once
-// the stream is held mid-way, with the processes zrep started so far and
-// the function that lets the held sender go on.
+// streaming starts a replication of a big stream between two remote sides
+// and returns once the stream is held mid-way (its remote zfs send
+// stopped), with the processes zrep started so far and the function that
+// lets the held sender go on.
 func streaming(t *testing.T, extra ...string) (r *running, src, dst string, children []proc, resume func()) {
 	t.Helper()
 	src = bigSource(t)
 	dst = newPoolSize(t, 512<<20) + "/big"
-	args := append(append([]string{"run", "--json"}, extra...), side(src), remote(dst))
+	args := append(append([]string{"run", "--json"}, extra...), remote(src), remote(dst))
 	r = startZrep(t, nil, args...)
 	// Hold the stream mid-way so the run cannot finish before the test acts.
 	// Ending a stopped sender is zrep's job like ending a running one.
@@ -88,7 +89,7 @@ func assertStoppedCleanly(t *testing.T, res result, wantCode int, children []pro
 		}
 	}
 	// The lock is free and nothing is lost: a new run completes.
-	zrep(t, "run", side(src), remote(dst)).mustExit(t, 0)
+	zrep(t, "run", remote(src), remote(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 }
 
@@ -100,7 +101,9 @@ func TestSignalsEndEverything(t *testing.T) {
 			start := time.Now()
 			r.cmd.Process.Signal(sig)
 			res := r.wait(t, 30*time.Second)
-			if took := time.Since(start); took > 5*time.Second {
+			took := time.Since(start)
+			t.Logf("zrep ended %s after %s", took.Round(time.Millisecond), sig)
+			if took > 5*time.Second {
 				t.Errorf("zrep took %s to stop after %s", took, sig)
 			}
 			assertStoppedCleanly(t, res, 130, children, resume, src, dst)
@@ -128,7 +131,7 @@ func TestLock(t *testing.T) {
 	requireLab(t)
 	r, src, dst, _, resume := streaming(t)
 	start := time.Now()
-	second := zrep(t, "run", side(src), remote(dst)).mustExit(t, 4)
+	second := zrep(t, "run", remote(src), remote(dst)).mustExit(t, 4)
 	if took := time.Since(start); took > 3*time.Second {
 		t.Errorf("the second run took %s to give up", took)
 	}
@@ -145,6 +148,6 @@ func TestLock(t *testing.T) {
 	resume()
 	m := machineOf(dst)
 	waitUntil(15*time.Second, func() bool { return len(m.zfsProcesses(t, "receive", dst)) == 0 })
-	zrep(t, "run", side(src), remote(dst)).mustExit(t, 0)
+	zrep(t, "run", remote(src), remote(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 }
