@@ -167,7 +167,8 @@ func TestModernReplicationCursor(t *testing.T) {
 	}
 }
 
-// TestModernRawEncrypted: an encrypted dataset sent with --raw arrives with
+// TestModernRawEncrypted: an encrypted dataset whose key is not loaded is
+// refused without --raw, naming the flag; sent with --raw it arrives with
 // the same guids, its key not loaded on the destination (keystatus
 // unavailable), and its data readable once the key is loaded there.
 func TestModernRawEncrypted(t *testing.T) {
@@ -181,6 +182,21 @@ func TestModernRawEncrypted(t *testing.T) {
 		"-o", "keylocation=file://"+keyFile, src)
 	writeFile(t, src, "f", "classified")
 	snapshot(t, src, "s1")
+
+	// Without its key loaded, the source can only be sent raw: zrep says so
+	// and creates nothing.
+	zfs(t, "unmount", src)
+	zfs(t, "unload-key", src)
+	r := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 1)
+	if fs := r.report(t).filesystem(t, src); fs.Status != "PermanentError" || !strings.Contains(fs.Problem, "--raw") {
+		t.Errorf("key not loaded: status %s, problem %q; want PermanentError naming --raw", fs.Status, fs.Problem)
+	}
+	if exists(t, dst) {
+		t.Errorf("%s was created by a send that could not start", dst)
+	}
+	zfs(t, "load-key", src)
+	zfs(t, "mount", src)
+
 	zrep(t, "run", "--raw", side(src), side(dst)).mustExit(t, 0)
 	writeFile(t, src, "f", "still classified")
 	snapshot(t, src, "s2")

@@ -34,6 +34,7 @@ func TestClassifyCaptures(t *testing.T) {
 		{zfsfuse, "recv-abort", []string{"zfs", "receive", "-A", "backup/a"}, pdu.Permanent, ErrUnsupported, "invalid option 'A'"},
 		{openzfs, "send-missing", send, pdu.Permanent, ErrDatasetNotExist, "tank/cap@nope"},
 		{zfsfuse, "send-missing", send, pdu.Permanent, ErrDatasetNotExist, "cappool/cap@nope"},
+		{openzfs, "send-key-not-loaded", send, pdu.Permanent, ErrKeyNotLoaded, "use --raw"},
 		{openzfs, "list-missing", []string{"zfs", "list", "tank/nope"}, pdu.Permanent, ErrDatasetNotExist, "does not exist"},
 		{zfsfuse, "zrep-get-missing", []string{"zfs", "get", "cappool/nope"}, pdu.Permanent, ErrDatasetNotExist, "does not exist"},
 		{openzfs, "destroy-held", []string{"zfs", "destroy", "tank/cap@s1"}, pdu.Permanent, nil, "being held"},
