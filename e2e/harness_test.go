@@ -202,13 +202,23 @@ func newPoolOn(t *testing.T, m *machine, size int64) string {
 	return name
 }
 
-// machineOf returns the machine that holds dataset (or snapshot) name.
-func machineOf(name string) *machine {
+// poolMachine returns the machine that holds name's pool, if the pool is
+// one of this suite's.
+func poolMachine(name string) (*machine, bool) {
 	pool, _, _ := strings.Cut(name, "/")
 	pool, _, _ = strings.Cut(pool, "@")
 	pool, _, _ = strings.Cut(pool, "#")
-	if m, ok := pools.Load(pool); ok {
-		return m.(*machine)
+	m, ok := pools.Load(pool)
+	if !ok {
+		return nil, false
+	}
+	return m.(*machine), true
+}
+
+// machineOf returns the machine that holds dataset (or snapshot) name.
+func machineOf(name string) *machine {
+	if m, ok := poolMachine(name); ok {
+		return m
 	}
 	return lab.target
 }
@@ -219,9 +229,8 @@ func zfs(t *testing.T, args ...string) string {
 	t.Helper()
 	m := lab.target
 	for _, a := range args {
-		pool, _, _ := strings.Cut(a, "/")
-		if p, ok := pools.Load(pool); ok {
-			m = p.(*machine)
+		if pm, ok := poolMachine(a); ok {
+			m = pm
 			break
 		}
 	}

@@ -130,24 +130,7 @@ func (m *machine) signal(t *testing.T, pid int, sig syscall.Signal) {
 		syscall.Kill(pid, sig)
 		return
 	}
-	m.run(context.Background(), nil, "kill", "-s", strings.TrimPrefix(unix(sig), "SIG"), strconv.Itoa(pid))
-}
-
-// unix names a signal as kill(1) does.
-func unix(sig syscall.Signal) string {
-	switch sig {
-	case syscall.SIGKILL:
-		return "KILL"
-	case syscall.SIGSTOP:
-		return "STOP"
-	case syscall.SIGCONT:
-		return "CONT"
-	case syscall.SIGTERM:
-		return "TERM"
-	case syscall.SIGINT:
-		return "INT"
-	}
-	return strconv.Itoa(int(sig))
+	m.run(context.Background(), nil, "kill", "-"+strconv.Itoa(int(sig)), strconv.Itoa(pid))
 }
 
 // zfsProcesses are the machine's zfs processes whose arguments hold every

@@ -66,16 +66,9 @@ func TestInitialAll(t *testing.T) {
 	}
 	r := zrep(t, "run", "--initial", "all", "--json", side(src), side(dst)).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
-	rep := jsonOf(t, r)
-	steps := rep["completed"].([]any)[0].(map[string]any)["steps"].([]any)
 	var got []string
-	for _, s := range steps {
-		st := s.(map[string]any)
-		from := "-"
-		if st["from"] != nil {
-			from = st["from"].(string)
-		}
-		got = append(got, from+">"+st["to"].(string)+":"+st["status"].(string))
+	for _, s := range r.report(t).filesystem(t, src).Steps {
+		got = append(got, s.String())
 	}
 	want := []string{"->b:Completed", "b>a:Completed", "a>c:Completed"}
 	if !equalLists(got, want) {
