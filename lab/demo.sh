@@ -62,6 +62,6 @@ show "$ZREP" run -r --exclude '/scratch$' "${LOCK[@]}" "$SRC/data" "$DST/local/d
 step "the same run again, as JSON: nothing left to send"
 show "$ZREP" run -r --json --exclude '/scratch$' "${SSH[@]}" "${LOCK[@]}" "$SRC/data" "$REMOTE:$DST/remote/data"
 
-step "the destination"
-show zfs list -r -t all -o name,guid,zrep:placeholder "$DST"
+step "the destination, with guids: each snapshot's equals its source snapshot's"
+show zfs get -r -p -o name,value guid "$DST"
 printf '\nDone. Remove the demo pools with: make demo-clean\n'
