@@ -168,10 +168,10 @@ func classify(argv []string, host string, st exitStatus, stderr string) error {
 	remote := host != ""
 	// ran: the remote command's own exit status came back through the
 	// wrapper (remoteCommand), so a failure is zfs's, not ssh's.
-	ran := false
+	ran, ranOK := false, false
 	if remote {
 		if code, rest, ok := remoteStatus(stderr); ok {
-			ran, stderr = true, rest
+			ran, ranOK, stderr = true, code == 0, rest
 			if st.signal == 0 && code != 0 {
 				st.code = code
 			}
@@ -181,7 +181,7 @@ func classify(argv []string, host string, st exitStatus, stderr string) error {
 	switch {
 	case st.signal != 0:
 		return pdu.RetryableError(e)
-	case remote && (!ran || st.code == 0):
+	case remote && (!ran || ranOK):
 		// ssh failed: before the command started, while it ran (no status
 		// came back), or after it ended well.
 		e.reason = ErrConnection
