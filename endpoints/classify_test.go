@@ -46,6 +46,10 @@ func TestClassifyCaptures(t *testing.T) {
 		{zfsfuse, "zrep-inherit-canmount", []string{"zfs", "inherit", "canmount", "x"}, pdu.Permanent, nil, "cannot be inherited"},
 		{zfsfuse, "zrep-destroy-list", []string{"zfs", "destroy", "x"}, pdu.Permanent, nil, "invalid dataset name"},
 		{zfsfuse, "zrep-send-t", send, pdu.Permanent, ErrUnsupported, "invalid option 't'"},
+		// OpenZFS's zfs send -t exits 255 for a token it cannot resume.
+		{openzfs, "zrep-send-nvP-resume-gone", []string{"zfs", "send", "-nvP", "-t", "1-x"}, pdu.Permanent, nil, "no longer exists"},
+		{openzfs, "zrep-send-resume-gone", []string{"zfs", "send", "-t", "1-x"}, pdu.Permanent, nil, "no longer exists"},
+		{openzfs, "zrep-send-nvP-resume-garbage", []string{"zfs", "send", "-nvP", "-t", "1-x"}, pdu.Permanent, nil, "corrupt"},
 	}
 	for _, c := range cases {
 		t.Run(c.platform+"/"+c.name, func(t *testing.T) {

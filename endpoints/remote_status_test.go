@@ -77,6 +77,9 @@ func TestRemoteStatus(t *testing.T) {
 func TestClassifyRemote255(t *testing.T) {
 	send := []string{"zfs", "send", "-nvP", "-t", "1-abc"}
 	marker := func(code string) string { return "\n" + exitMarker + code + "\n" }
+	gone := readCapture(t, openzfs, "zrep-send-nvP-resume-gone")
+	goneSend := readCapture(t, openzfs, "zrep-send-resume-gone")
+	garbage := readCapture(t, openzfs, "zrep-send-nvP-resume-garbage")
 	for _, c := range []struct {
 		name    string
 		st      exitStatus
@@ -94,6 +97,9 @@ func TestClassifyRemote255(t *testing.T) {
 		{"host key", exitStatus{code: 255}, "Host key verification failed.\n", pdu.Retryable, ErrConnection, "Host key"},
 		{"silent 255", exitStatus{code: 255}, "", pdu.Retryable, ErrConnection, "exit status 255"},
 		{"ok, then lost", exitStatus{code: 255}, marker("0") + "Connection to h closed by remote host.\n", pdu.Retryable, ErrConnection, "closed by remote host"},
+		{"zfs 255 resume gone (captured)", exitStatus{code: gone.rc}, gone.err + marker("255"), pdu.Permanent, nil, "no longer exists"},
+		{"zfs 255 resume gone, send (captured)", exitStatus{code: goneSend.rc}, goneSend.err + marker("255"), pdu.Permanent, nil, "no longer exists"},
+		{"zfs 255 corrupt token (captured)", exitStatus{code: garbage.rc}, garbage.err + marker("255"), pdu.Permanent, nil, "resume token is corrupt"},
 		{"zfs 255 does not exist", exitStatus{code: 255}, "cannot open 'tank/x@s': dataset does not exist\n" + marker("255"), pdu.Permanent, ErrDatasetNotExist, "does not exist"},
 		{"zfs 255 broken stream", exitStatus{code: 255}, "warning: cannot send 'tank/a@s': Broken pipe\n" + marker("255"), pdu.Retryable, nil, "Broken pipe"},
 		{"zfs 1 modified", exitStatus{code: 1}, "cannot receive incremental stream: destination backup/a has been modified\n" + marker("1"), pdu.Permanent, nil, "--rollback"},
