@@ -155,6 +155,10 @@ var stderrRules = []stderrRule{
 	{"checksum mismatch", pdu.Retryable, nil, ""},
 	{"failed to read from stream", pdu.Retryable, nil, ""},
 	{"dataset is busy", pdu.Retryable, nil, ""},
+	// zfs-fuse answers a rollback or a receive -F right after an unmount
+	// with "I/O error" now and then; a retry after the wait succeeds. A
+	// receive whose snapshot arrived despite it is completed by the engine.
+	{"I/O error", pdu.Retryable, nil, ""},
 	{"Broken pipe", pdu.Retryable, nil, ""},
 	{"Connection reset", pdu.Retryable, ErrConnection, ""},
 }
