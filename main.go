@@ -58,7 +58,7 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:           "zrep",
 		Usage:          "replicate ZFS filesystems and snapshots, locally or over ssh",
 		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep version",
@@ -85,6 +85,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageErrorf("a command is needed: zrep plan|run|version")
 		},
 	}
+	plainDefaults(app)
+	return app
 }
 
 func versionString() string {

@@ -82,6 +82,10 @@ func runAction(c *cli.Context) error {
 	}
 
 	rep := r.Report()
+	outcome := runOutcome(ctx, rep)
+	if quietSuccess(c, outcome) {
+		return nil
+	}
 	if j.json {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
@@ -91,7 +95,14 @@ func runAction(c *cli.Context) error {
 	} else {
 		rep.WriteText(c.App.Writer)
 	}
-	return runOutcome(ctx, rep)
+	return outcome
+}
+
+// quietSuccess says whether a run's Report is left unprinted: with -q a
+// successful run prints nothing (cron mails any output), a failed one
+// prints the Report. --json asks for the Report explicitly and always gets it.
+func quietSuccess(c *cli.Context, outcome error) bool {
+	return c.Bool("quiet") && !c.Bool("json") && outcome == nil
 }
 
 // runOutcome maps the final Report to the exit status of SPEC section 5.
