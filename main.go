@@ -50,6 +50,11 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := app.RunContext(ctx, args)
 	code := exitCode(err)
 	var ee *exitError
+	if code == exitUsage && !errors.As(err, &ee) && statusCheckUsage(args, os.Getenv) {
+		// A monitoring plugin's usage error is UNKNOWN, said on stdout.
+		fmt.Fprintf(stdout, "ZREP UNKNOWN - usage: %s\n", oneLine(err.Error()))
+		code = checkUnknown
+	}
 	if err != nil && !(errors.As(err, &ee) && ee.err == nil) {
 		// One line: what went wrong and what to do about it.
 		fmt.Fprintf(stderr, "zrep: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
@@ -61,7 +66,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:           "zrep",
 		Usage:          "replicate ZFS filesystems and snapshots, locally or over ssh",
-		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep version",
+		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep status [flags] DATASET\nzrep version",
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -69,6 +74,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),
+			statusCommand(),
 			{
 				Name:  "version",
 				Usage: "print zrep's version",
@@ -80,9 +86,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf("unknown command %q: use plan, run or version", c.Args().First())
+				return usageErrorf("unknown command %q: use plan, run, status or version", c.Args().First())
 			}
-			return usageErrorf("a command is needed: zrep plan|run|version")
+			return usageErrorf("a command is needed: zrep plan|run|status|version")
 		},
 	}
 	plainDefaults(app)

@@ -167,19 +167,8 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	}
 	j.cfg.CursorID = cursorID(dst)
 
-	port := c.Int("ssh-port")
-	if port < 0 || port > 65535 {
-		return nil, usageErrorf("--ssh-port must be between 1 and 65535, got %d", port)
-	}
-	j.ssh = endpoints.SSHOptions{
-		Port:     port,
-		Identity: c.String("ssh-identity"),
-		Options:  c.StringSlice("ssh-option"),
-	}
-	for _, o := range j.ssh.Options {
-		if strings.TrimSpace(o) == "" || strings.HasPrefix(o, "-") {
-			return nil, usageErrorf("--ssh-option %q must be an ssh option such as ConnectTimeout=5", o)
-		}
+	if j.ssh, err = parseSSHOptions(c); err != nil {
+		return nil, err
 	}
 
 	level, err := parseLevel(c.String("log-level"))
@@ -192,6 +181,26 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	j.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	j.cfg.Logger = j.logger
 	return j, nil
+}
+
+// parseSSHOptions checks --ssh-port, --ssh-identity and --ssh-option.
+// Every error it returns is a usage error.
+func parseSSHOptions(c *cli.Context) (endpoints.SSHOptions, error) {
+	port := c.Int("ssh-port")
+	if port < 0 || port > 65535 {
+		return endpoints.SSHOptions{}, usageErrorf("--ssh-port must be between 1 and 65535, got %d", port)
+	}
+	opts := endpoints.SSHOptions{
+		Port:     port,
+		Identity: c.String("ssh-identity"),
+		Options:  c.StringSlice("ssh-option"),
+	}
+	for _, o := range opts.Options {
+		if strings.TrimSpace(o) == "" || strings.HasPrefix(o, "-") {
+			return endpoints.SSHOptions{}, usageErrorf("--ssh-option %q must be an ssh option such as ConnectTimeout=5", o)
+		}
+	}
+	return opts, nil
 }
 
 // parseReceiveOptions checks --recv-set PROP=VALUE and --recv-exclude PROP.
