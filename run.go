@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
@@ -17,7 +18,7 @@ func runCommand() *cli.Command {
 		Name:         "run",
 		Usage:        "replicate SRC to DST, retrying, then print the Report",
 		ArgsUsage:    "SRC DST",
-		Flags:        append(commonFlags(), runFlags()...),
+		Flags:        append(append(commonFlags(), runFlags()...), metricsFileFlag()),
 		OnUsageError: onUsageError,
 		Action:       runAction,
 	}
@@ -53,6 +54,7 @@ func runAction(c *cli.Context) error {
 		return &exitError{code: exitFailed, err: err}
 	}
 	defer lock.Release()
+	start := time.Now()
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
@@ -83,6 +85,15 @@ func runAction(c *cli.Context) error {
 
 	rep := r.Report()
 	outcome := runOutcome(ctx, rep)
+	if path := c.String("metrics-file"); path != "" {
+		m := runMetrics{source: j.src.String(), destination: j.dst.String(), start: start, end: time.Now(), exitCode: exitCode(outcome), report: rep}
+		if err := writeMetricsFile(path, m); err != nil {
+			j.logger.Error("cannot write the metrics file", "err", err)
+			if outcome == nil {
+				outcome = &exitError{code: exitFailed, err: err}
+			}
+		}
+	}
 	if quietSuccess(c, outcome) {
 		return nil
 	}
