@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -26,8 +25,10 @@ var (
 	_ replication.Receiver = (*endpoints.Endpoint)(nil)
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+// version and commit are set at build time with -ldflags
+// "-X main.version=... -X main.commit=..." (make does); otherwise they come
+// from the Go build information.
+var version, commit string
 
 // Exit statuses, SPEC section 5.
 const (
@@ -75,12 +76,13 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			planCommand(),
 			runCommand(),
 			statusCommand(),
+			generateCommand(),
 			{
 				Name:  "version",
 				Usage: "print zrep's version",
 				Action: func(c *cli.Context) error {
-					fmt.Fprintf(c.App.Writer, "zrep %s\n", versionString())
-					return nil
+					_, err := fmt.Fprint(c.App.Writer, versionText())
+					return err
 				},
 			},
 		},
@@ -93,35 +95,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	plainDefaults(app)
 	return app
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var rev, dirty string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "-dirty"
-				}
-			}
-		}
-		if rev != "" {
-			if len(rev) > 12 {
-				rev = rev[:12]
-			}
-			return "dev-" + rev + dirty
-		}
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-	}
-	return "dev"
 }
 
 func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
