@@ -5,7 +5,7 @@
 #
 #   metrics     promtool check metrics; node_exporter's textfile collector
 #               scraped over HTTP on 127.0.0.1, after a successful and a
-#               failed run
+#               failed run; the alert rules checked and unit-tested
 #   man page    man -l renders it without warnings
 #   bash        sourcing the completion, "zrep r" completes to "run"
 #   zsh         the completion function parses (zsh -n)
@@ -113,6 +113,8 @@ expect "zrep_run_exit_code$run" 1
 expect "zrep_filesystem_status{destination=\"$pool/dst\",filesystem=\"$pool/src/a\",status=\"PermanentError\"}" 1
 expect "zrep_filesystem_last_success_timestamp_seconds$fs" "$last"
 kill "$exporter"; wait "$exporter" 2>/dev/null || true; exporter=
+promtool check rules dist/prometheus/zrep-rules.yml || fail "promtool check rules"
+(cd dist/prometheus && promtool test rules zrep-rules.test.yml) || fail "the README's alert rules do not fire as they should"
 
 say "man page: man -l"
 warnings=$(MANWIDTH=80 man --warnings -l build/zrep.8 2>&1 >"$work/man.txt")
