@@ -45,7 +45,7 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: envVar("log-level"),
 			Usage: "`LEVEL` of the logs on stderr: debug, info, warn or error"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: envVar("quiet"),
-			Usage: "only errors on stderr"},
+			Usage: "only errors on stderr; run prints its Report only when it fails (unless --json)"},
 		&cli.IntFlag{Name: "jobs", Value: defaultJobs, EnvVars: envVar("jobs"),
 			Usage: "replicate up to `N` filesystems at once"},
 		&cli.BoolFlag{Name: "raw", EnvVars: envVar("raw"),
