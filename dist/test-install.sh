@@ -9,6 +9,7 @@
 #   man page    man -l renders it without warnings
 #   bash        sourcing the completion, "zrep r" completes to "run"
 #   zsh         the completion function parses (zsh -n)
+#   fish        "zrep r" completes to "run"
 #   install     make install DESTDIR=... PREFIX=/usr puts every file in place
 #   deb         lintian reports no error; dpkg -i gives a working zrep
 #               version, man zrep, the completion and units systemd-analyze
@@ -24,7 +25,7 @@ fail() { echo "test-install: FAIL: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || fail "needs root (zfs-fuse pools, dpkg -i)"
 
 need=()
-for p in prometheus prometheus-node-exporter lintian man-db zsh curl systemd; do
+for p in prometheus prometheus-node-exporter lintian man-db zsh fish curl systemd; do
 	dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -141,7 +142,11 @@ echo "zrep status --max<TAB>: $got"
 
 say "zsh completion"
 zsh -n build/completions/_zrep && echo "zsh -n build/completions/_zrep: ok"
-if command -v fish >/dev/null; then fish --no-execute build/completions/zrep.fish && echo "fish --no-execute: ok"; fi
+
+say "fish completion"
+got=$(fish -c 'source build/completions/zrep.fish; complete -C "zrep r"' | cut -f1 | grep -x run || true)
+echo "zrep r<TAB>: $got"
+[ "$got" = run ] || fail "want run"
 
 say "make install DESTDIR=... PREFIX=/usr"
 make -s install DESTDIR="$work/root" PREFIX=/usr GO="$GO" >/dev/null
