@@ -219,7 +219,11 @@ func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pd
 		}
 		pf.problem = fmt.Errorf("%s: %s", fs.Path, msg)
 	default:
-		pf.conflict = conflict
+		if pf.dstState.exists {
+			// A destination that does not exist yet is new, not in
+			// conflict: the resolution says it gets a full send.
+			pf.conflict = conflict
+		}
 		res, err := resolveConflict(conflict, pf.dstState, selected, cfg)
 		if err != nil {
 			pf.problem = err
