@@ -50,6 +50,7 @@ func readMetricsFile(t *testing.T, path string) string {
 // format after every run: a successful one, one that timed out and one
 // interrupted by SIGINT; those two keep the filesystem's last success time.
 func TestMetricsFile(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/m", dp+"/m"
 	createFS(t, src, "m")
@@ -89,6 +90,7 @@ func TestMetricsFile(t *testing.T) {
 // TestMetricsFileInterrupted: a run ended by SIGINT mid-stream writes its
 // metrics before it exits.
 func TestMetricsFileInterrupted(t *testing.T) {
+	platformIndependent(t)
 	path := filepath.Join(t.TempDir(), "zrep.prom")
 	r, src, dst, _, resume := streaming(t, "--metrics-file", path)
 	r.cmd.Process.Signal(syscall.SIGINT)

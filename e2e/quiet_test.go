@@ -9,6 +9,7 @@ import (
 // a successful run (cron mails any output), and the Report after a failed
 // one. plan calls a destination that does not exist yet new, not a conflict.
 func TestQuietRun(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/q", dp+"/q"
 	createFS(t, src, "x")

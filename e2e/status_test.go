@@ -32,6 +32,7 @@ func zrepName(at time.Time) string {
 // A snapshot's age comes from the time in its zrep-form name (SPEC 8), so
 // old snapshots need no waiting.
 func TestStatusCheck(t *testing.T) {
+	platformIndependent(t)
 	dp := newPool(t)
 	root := dp + "/backup"
 	createFS(t, root+"/a", "a")
@@ -96,6 +97,7 @@ func TestStatusCheck(t *testing.T) {
 // TestStatusPlaceholder: a placeholder zrep made for children has no
 // snapshot by design and does not make the check fail.
 func TestStatusPlaceholder(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/p", dp+"/p"
 	createFS(t, src+"/child", "c")
