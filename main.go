@@ -61,7 +61,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:           "zrep",
 		Usage:          "replicate ZFS filesystems and snapshots, locally or over ssh",
-		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep version",
+		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep snapshot [flags] DATASET\nzrep prune [flags] SRC DST\nzrep version",
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -69,6 +69,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),
+			snapshotCommand(),
+			pruneCommand(),
 			{
 				Name:  "version",
 				Usage: "print zrep's version",
@@ -80,9 +82,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf("unknown command %q: use plan, run or version", c.Args().First())
+				return usageErrorf("unknown command %q: use plan, run, snapshot, prune or version", c.Args().First())
 			}
-			return usageErrorf("a command is needed: zrep plan|run|version")
+			return usageErrorf("a command is needed: zrep plan|run|snapshot|prune|version")
 		},
 	}
 }
