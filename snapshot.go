@@ -152,20 +152,9 @@ func snapshotCommand() *cli.Command {
 		Name:      "snapshot",
 		Usage:     "take one snapshot set <prefix>YYYYMMDDTHHMMSSZ over DATASET (and with -r its descendants)",
 		ArgsUsage: "DATASET",
-		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, EnvVars: envVar("recursive"),
-				Usage: "include all descendants of DATASET"},
-			&cli.StringSliceFlag{Name: "exclude", EnvVars: envVar("exclude"),
-				Usage: "skip datasets whose full name matches `REGEX` (repeatable)"},
+		Flags: append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet"),
 			&cli.StringFlag{Name: "prefix", Value: replication.DefaultSnapshotPrefix, EnvVars: envVar("prefix"),
-				Usage: "`PREFIX` of the snapshot name"},
-			&cli.IntFlag{Name: "ssh-port", EnvVars: envVar("ssh-port"), Usage: "ssh `PORT` of a remote DATASET"},
-			&cli.StringFlag{Name: "ssh-identity", Aliases: []string{"i"}, EnvVars: envVar("ssh-identity"), Usage: "ssh identity `FILE`"},
-			&cli.StringSliceFlag{Name: "ssh-option", EnvVars: envVar("ssh-option"), Usage: "ssh option `OPT`, passed as -o OPT (repeatable)"},
-			&cli.BoolFlag{Name: "json", EnvVars: envVar("json"), Usage: "print the set as JSON on stdout"},
-			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: envVar("log-level"), Usage: "`LEVEL` of the logs on stderr"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: envVar("quiet"), Usage: "only errors on stderr"},
-		},
+				Usage: "`PREFIX` of the snapshot name"}),
 		OnUsageError: onUsageError,
 		Action:       snapshotAction,
 	}
@@ -198,9 +187,9 @@ func snapshotAction(c *cli.Context) error {
 		}
 		cfg.Exclude = append(cfg.Exclude, re)
 	}
-	port := c.Int("ssh-port")
-	if port < 0 || port > 65535 {
-		return usageErrorf("--ssh-port must be between 1 and 65535, got %d", port)
+	ssh, err := parseSSHOptions(c)
+	if err != nil {
+		return err
 	}
 	level, err := parseLevel(c.String("log-level"))
 	if err != nil {
@@ -213,8 +202,7 @@ func snapshotAction(c *cli.Context) error {
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
-	e := endpoints.New(side, endpoints.Options{Role: "source", Recursive: cfg.Recursive, Logger: log,
-		SSH: endpoints.SSHOptions{Port: port, Identity: c.String("ssh-identity"), Options: c.StringSlice("ssh-option")}})
+	e := endpoints.New(side, endpoints.Options{Role: "source", Recursive: cfg.Recursive, Logger: log, SSH: ssh})
 	defer e.Close()
 	set, err := replication.TakeSnapshot(ctx, e, cfg)
 	if err != nil {

@@ -58,9 +58,9 @@ func assertStoppedCleanly(t *testing.T, res result, wantCode int, children []pro
 	if rep := jsonOf(t, res); rep["status"] != "ContextDone" {
 		t.Errorf("report status %v, want ContextDone", rep["status"])
 	}
-	time.Sleep(300 * time.Millisecond)
 	for _, c := range children {
-		if alive(c.pid) {
+		// A killed child may take a moment to be reaped on a busy machine.
+		if !waitUntil(10*time.Second, func() bool { return !alive(c.pid) }) {
 			t.Errorf("child %d %q still runs after zrep exited", c.pid, c.argv)
 		}
 	}

@@ -108,8 +108,11 @@ func (f *fsReplication) report() *FilesystemReport {
 		Held:        f.held.clone(),
 		Steps:       make([]*StepReport, 0, len(f.steps)),
 	}
-	if f.problem != nil {
+	switch {
+	case f.problem != nil:
 		fr.Problem = f.problem.Error()
+	case f.warning != nil:
+		fr.Problem = "warning: " + f.warning.Error()
 	}
 	for _, s := range f.steps {
 		sr := &StepReport{
