@@ -67,7 +67,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:           "zrep",
 		Usage:          "replicate ZFS filesystems and snapshots, locally or over ssh",
-		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep status [flags] DATASET\nzrep version",
+		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep snapshot [flags] DATASET\nzrep prune [flags] SRC DST\nzrep status [flags] DATASET\nzrep version",
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -75,6 +75,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),
+			snapshotCommand(),
+			pruneCommand(),
 			statusCommand(),
 			generateCommand(),
 			{
@@ -88,9 +90,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf("unknown command %q: use plan, run, status or version", c.Args().First())
+				return usageErrorf("unknown command %q: use plan, run, snapshot, prune, status or version", c.Args().First())
 			}
-			return usageErrorf("a command is needed: zrep plan|run|status|version")
+			return usageErrorf("a command is needed: zrep plan|run|snapshot|prune|status|version")
 		},
 	}
 	plainDefaults(app)

@@ -9,7 +9,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zrep/zrep/endpoints"
-	"github.com/zrep/zrep/replication"
 )
 
 func planCommand() *cli.Command {
@@ -17,7 +16,7 @@ func planCommand() *cli.Command {
 		Name:         "plan",
 		Usage:        "show what run would send; changes nothing",
 		ArgsUsage:    "SRC DST",
-		Flags:        commonFlags(),
+		Flags:        append(commonFlags(), retentionFlags(true)...),
 		OnUsageError: onUsageError,
 		Action:       planAction,
 	}
@@ -28,14 +27,21 @@ func planAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ret, err := parseRetention(c)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
-	src, dst := j.endpoints(c.Bool("recursive"))
+	src, dst := retentionEndpoints(j, c.Bool("recursive"), ret)
 	defer closeEndpoints(j, src, dst)
 	logCapabilities(ctx, j, src, dst)
 
-	plan, err := replication.Plan(ctx, j.cfg, src, dst)
+	plan, err := planWithRetention(ctx, j, ret, c.Bool("recursive"), src, dst)
+	if ee := (*exitError)(nil); errors.As(err, &ee) {
+		return err
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
 			return &exitError{code: exitCode(cause), err: fmt.Errorf("plan: %w", cause)}

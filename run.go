@@ -18,7 +18,7 @@ func runCommand() *cli.Command {
 		Name:         "run",
 		Usage:        "replicate SRC to DST, retrying, then print the Report",
 		ArgsUsage:    "SRC DST",
-		Flags:        append(append(commonFlags(), runFlags()...), metricsFileFlag()),
+		Flags:        append(append(append(commonFlags(), runFlags()...), metricsFileFlag()), retentionFlags(true)...),
 		OnUsageError: onUsageError,
 		Action:       runAction,
 	}
@@ -45,6 +45,10 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ret, err := parseRetention(c)
+	if err != nil {
+		return err
+	}
 
 	lock, err := lockDestination(c.String("lock-dir"), j.dst)
 	if err != nil {
@@ -64,7 +68,7 @@ func runAction(c *cli.Context) error {
 		defer cancel()
 	}
 
-	src, dst := j.endpoints(c.Bool("recursive"))
+	src, dst := retentionEndpoints(j, c.Bool("recursive"), ret)
 	defer closeEndpoints(j, src, dst)
 	// On a signal or the timeout, end the shared ssh connections at once: a
 	// remote command that cannot notice its ssh client is gone (a stalled
@@ -72,6 +76,10 @@ func runAction(c *cli.Context) error {
 	// zrep would wait for it.
 	defer context.AfterFunc(ctx, func() { closeEndpoints(j, src, dst) })()
 	logCapabilities(ctx, j, src, dst)
+	snapshot, err := takeRunSnapshot(ctx, j, ret, c.Bool("recursive"), src)
+	if err != nil {
+		return err
+	}
 
 	r := replication.NewReplication(j.cfg)
 	var bar *progress
@@ -82,8 +90,10 @@ func runAction(c *cli.Context) error {
 	if bar != nil {
 		bar.Stop()
 	}
+	r.Prune(ctx, src, dst, ret.prune)
 
 	rep := r.Report()
+	rep.Snapshot = snapshot
 	outcome := runOutcome(ctx, rep)
 	if path := c.String("metrics-file"); path != "" {
 		m := runMetrics{source: j.src.String(), destination: j.dst.String(), start: start, end: time.Now(), exitCode: exitCode(outcome), report: rep}

@@ -14,6 +14,10 @@
 #         zrep's own CPU and peak RSS
 #   plan  the Go planning benchmark (bench/plan_test.go),
 #         BENCH_PLAN_FS x BENCH_PLAN_SNAPS
+#   prune zrep prune of BENCH_PRUNE_FS x BENCH_PRUNE_SNAPS snapshots vs a
+#         shell loop of single zfs destroy (bench/prune.sh; its own table,
+#         after the others'; not in the default list: it takes ~30 min on
+#         zfs-fuse)
 #
 # Everything runs on the lab (lab/lab.sh): zfs-fuse with throw-away
 # file-backed pools, destroyed at the end, and a bench-private sshd on
@@ -159,6 +163,13 @@ if [ -n "${BENCH_REPORT:-}" ]; then
 	WORK=$BENCH_REPORT RESULTS=$BENCH_REPORT/results.jsonl EXTRA=$BENCH_REPORT/extra.jsonl
 	SETUP=$BENCH_REPORT/setup.txt PLAN_OUT=$BENCH_REPORT/plan.txt
 	report
+
+# --- 5. pruning ------------------------------------------------------------------
+
+if has prune; then
+	say "prune: bench/prune.sh (BENCH_PRUNE_FS=${BENCH_PRUNE_FS:-100} BENCH_PRUNE_SNAPS=${BENCH_PRUNE_SNAPS:-100})"
+	bench/prune.sh
+fi
 	exit 0
 fi
 
@@ -457,3 +468,10 @@ if has plan; then
 fi
 
 report
+
+# --- 5. pruning ------------------------------------------------------------------
+
+if has prune; then
+	say "prune: bench/prune.sh (BENCH_PRUNE_FS=${BENCH_PRUNE_FS:-100} BENCH_PRUNE_SNAPS=${BENCH_PRUNE_SNAPS:-100})"
+	bench/prune.sh
+fi

@@ -517,10 +517,17 @@ func localPlaceholders(t *testing.T) map[string]bool {
 func assertSafe(t *testing.T, args []string, calls []zfsCall, placeholders map[string]bool) {
 	t.Helper()
 	rollback := false
+	// SPEC 8: the flags that allow writes of their own.
+	var takes, keepSource, keepDest, hold bool
 	for _, a := range args {
 		rollback = rollback || a == "--rollback"
+		takes = takes || a == "--snapshot"
+		keepSource = keepSource || a == "--keep-source" || strings.HasPrefix(a, "--keep-source=")
+		keepDest = keepDest || a == "--keep-dest" || strings.HasPrefix(a, "--keep-dest=")
+		hold = hold || a == "--hold"
 	}
 	plan := len(args) > 0 && args[0] == "plan"
+	takes = takes || len(args) > 0 && args[0] == "snapshot"
 	for _, c := range calls {
 		if len(c.Argv) < 2 || c.Argv[0] != "zfs" {
 			t.Errorf("not a zfs argv: %s", c)
@@ -544,6 +551,12 @@ func assertSafe(t *testing.T, args []string, calls []zfsCall, placeholders map[s
 			t.Errorf("plan ran %s", c)
 		case c.Role == "source" && (sub == "bookmark" || sub == "destroy") && cursorOnly(rest):
 			continue
+		case c.Role == "source" && sub == "snapshot" && takes:
+			continue
+		case c.Role == "source" && (sub == "hold" || sub == "release" || sub == "holds") && hold:
+			continue
+		case sub == "destroy" && snapshotsOnly(rest) && (c.Role == "source" && keepSource || c.Role == "destination" && keepDest):
+			continue
 		case c.Role == "source" && sub != "send":
 			t.Errorf("the source was changed: %s", c)
 		case c.Role == "destination" && (sub == "destroy" || sub == "rollback") && !rollback:
@@ -555,6 +568,17 @@ func assertSafe(t *testing.T, args []string, calls []zfsCall, placeholders map[s
 			}
 		}
 	}
+}
+
+// snapshotsOnly reports whether destroy's arguments name snapshots only
+// (fs@a or fs@a,b,c), never a dataset.
+func snapshotsOnly(args []string) bool {
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") || !strings.Contains(a, "@") {
+			return false
+		}
+	}
+	return len(args) > 0
 }
 
 // cursorOnly reports whether the dataset arguments of a bookmark or destroy
@@ -633,6 +657,7 @@ func (r result) subcommands(role string) []string {
 type report struct {
 	Status    string            `json:"status"`
 	Problem   string            `json:"problem"`
+	Snapshot  *string           `json:"snapshot"`
 	Completed []fsReport        `json:"completed"`
 	Pending   []json.RawMessage `json:"pending"`
 	Active    json.RawMessage   `json:"active"`
@@ -647,7 +672,15 @@ type fsReport struct {
 	Status      string       `json:"status"`
 	Problem     string       `json:"problem"`
 	Bytes       int64        `json:"bytes"`
+	Pruned      sides        `json:"pruned"`
+	Held        sides        `json:"held"`
 	Steps       []stepReport `json:"steps"`
+}
+
+// sides are snapshot names by side, as in "pruned" and "held".
+type sides struct {
+	Source      []string `json:"source"`
+	Destination []string `json:"destination"`
 }
 
 // stepReport is one step of a filesystem's replication.

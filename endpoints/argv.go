@@ -21,7 +21,9 @@ func versionArgv() []string { return []string{"zfs", "version"} }
 // which takes the root's own snapshots, and its direct children too, which
 // the caller drops (zfs has no "snapshots of this one only" depth).
 // zfs-fuse's `zfs get` has no -t but lists snapshots with -r and -d anyway.
-func listArgv(root string, recursive bool, caps Capabilities) []string {
+//
+// extra names more properties to list (userrefs, for pruning and holds).
+func listArgv(root string, recursive bool, caps Capabilities, extra ...string) []string {
 	argv := []string{"zfs", "get", "-H", "-p"}
 	if recursive {
 		argv = append(argv, "-r")
@@ -39,6 +41,7 @@ func listArgv(root string, recursive bool, caps Capabilities) []string {
 	if caps.ResumeTokens {
 		props = append(props, propResumeToken)
 	}
+	props = append(props, extra...)
 	return append(argv, "-o", "name,property,value,source", strings.Join(props, ","), root)
 }
 

@@ -25,11 +25,15 @@ type Capabilities struct {
 	// ResumeTokens: `zfs receive -s` keeps partial state, `receive -A`
 	// discards it, `send -t` resumes it, `receive_resume_token` shows it.
 	ResumeTokens bool
+	// NameLists: `zfs snapshot` takes several names in one command,
+	// `zfs destroy` takes `fs@a,b,c`, and `zfs holds` lists holds.
+	// zfs-fuse has none of these.
+	NameLists bool
 }
 
 // openZFS2 is what `zfs version` succeeding implies: that command arrived
 // in OpenZFS 0.8, after every feature listed here.
-var openZFS2 = Capabilities{ListParsable: true, ListTypes: true, SendEstimate: true, Bookmarks: true, ResumeTokens: true}
+var openZFS2 = Capabilities{ListParsable: true, ListTypes: true, SendEstimate: true, Bookmarks: true, ResumeTokens: true, NameLists: true}
 
 // String lists the capabilities for a log line.
 func (c Capabilities) String() string {
@@ -47,6 +51,7 @@ func (c Capabilities) String() string {
 		{c.SendEstimate, "send-estimate"},
 		{c.Bookmarks, "bookmarks"},
 		{c.ResumeTokens, "resume-tokens"},
+		{c.NameLists, "name-lists"},
 	} {
 		if f.ok {
 			have = append(have, f.name)

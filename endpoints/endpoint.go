@@ -27,6 +27,9 @@ type Options struct {
 	SSH SSHOptions
 	// Logger receives debug lines for every command; nil discards them.
 	Logger *slog.Logger
+	// Holds lists each snapshot's user holds (`userrefs`) too, for
+	// pruning, which leaves held snapshots alone.
+	Holds bool
 }
 
 // Endpoint runs zfs on one side, locally or over ssh, and is both the
@@ -155,7 +158,11 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 		return nil, fmt.Errorf("list %s: %w", e.side, err)
 	}
 	root := e.side.Dataset
-	fss, err := e.list(ctx, listArgv(root, e.opts.Recursive, caps))
+	var extra []string
+	if e.opts.Holds {
+		extra = append(extra, propUserRefs)
+	}
+	fss, err := e.list(ctx, listArgv(root, e.opts.Recursive, caps, extra...))
 	if err != nil && !isParseError(err) {
 		if !errors.Is(err, ErrDatasetNotExist) {
 			return nil, fmt.Errorf("list %s: %w", e.side, err)
@@ -235,26 +242,27 @@ func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pd
 	return nil, nil
 }
 
-// DestroySnapshots destroys each snapshot with its own command and reports
-// each outcome; the error covers only a request zrep refuses (a filesystem
-// outside the side's dataset).
+// DestroySnapshots destroys the snapshots of one filesystem and reports
+// each outcome: in `zfs destroy fs@a,b,c` lists where the platform has
+// them (OpenZFS), else with one command each (zfs-fuse, and bookmarks).
+// The error covers only a request zrep refuses (a filesystem outside the
+// side's dataset) or a probe that failed.
 func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapshotsReq) (*pdu.DestroySnapshotsRes, error) {
 	if !e.owns(req.Filesystem) {
 		return nil, pdu.PermanentError(fmt.Errorf("endpoint does not allow access to filesystem %s (outside %s)", req.Filesystem, e.side))
 	}
-	res := &pdu.DestroySnapshotsRes{}
-	for _, v := range req.Snapshots {
-		r := &pdu.DestroySnapshotRes{Snapshot: v}
-		argv, err := destroyArgv(req.Filesystem, v)
-		if err == nil {
-			err = e.run(ctx, argv, nil, nil)
-		}
-		if err != nil {
-			r.Error = err.Error()
-		}
-		res.Results = append(res.Results, r)
+	caps, err := e.Capabilities(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("destroy snapshots of %s: %w", e.where(req.Filesystem), err)
 	}
-	return res, nil
+	snapshotsOnly := true
+	for _, v := range req.Snapshots {
+		snapshotsOnly = snapshotsOnly && v != nil && v.Type == pdu.Snapshot
+	}
+	if caps.NameLists && snapshotsOnly && len(req.Snapshots) > 1 {
+		return e.destroyBatched(ctx, req.Filesystem, req.Snapshots)
+	}
+	return &pdu.DestroySnapshotsRes{Results: e.destroyEach(ctx, req.Filesystem, req.Snapshots)}, nil
 }
 
 // Send starts `zfs send` and returns its output. Closing the stream before

@@ -11,3 +11,9 @@ var (
 	_ replication.Sender   = (*endpoints.Endpoint)(nil)
 	_ replication.Receiver = (*endpoints.Endpoint)(nil)
 )
+
+// Snapshot sets and holds, for zrep snapshot, run --snapshot and --hold.
+var (
+	_ replication.SnapshotTaker = (*endpoints.Endpoint)(nil)
+	_ replication.Holder        = (*endpoints.Endpoint)(nil)
+)

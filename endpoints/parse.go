@@ -124,7 +124,7 @@ const maxInterned = 4096
 type getRecord struct {
 	name                                      []byte
 	typ, guid, createTXG, creation, ph, phSrc []byte
-	token                                     []byte
+	token, userRefs                           []byte
 	hasTyp, hasGuid, hasTXG, hasCreation, has bool
 	hasToken                                  bool
 }
@@ -168,6 +168,8 @@ func (p *getParser) line(n int, line []byte) error {
 		r.ph, r.phSrc = append(r.ph[:0], value...), append(r.phSrc[:0], source...)
 	case propResumeToken:
 		r.token, r.hasToken = append(r.token[:0], value...), true
+	case propUserRefs:
+		r.userRefs = append(r.userRefs[:0], value...)
 	}
 	return nil
 }
@@ -187,7 +189,7 @@ func (p *getParser) flush() error {
 	}
 	defer func() {
 		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken = false, false, false, false, false, false
-		r.ph, r.phSrc = r.ph[:0], r.phSrc[:0]
+		r.ph, r.phSrc, r.userRefs = r.ph[:0], r.phSrc[:0], r.userRefs[:0]
 	}()
 	if !r.hasTyp {
 		return fmt.Errorf("zfs listed %q without its type", r.name)
@@ -239,7 +241,9 @@ func (p *getParser) flush() error {
 		}
 		v := &p.slab[0]
 		p.slab = p.slab[1:]
-		*v = pdu.FilesystemVersion{Name: p.intern(r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation}
+		// userrefs is "-" for a bookmark, and absent unless asked for.
+		refs, _ := parseUint(r.userRefs)
+		*v = pdu.FilesystemVersion{Name: p.intern(r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation, UserRefs: refs}
 		p.addVersion(p.filesystem(r.name[:i]), v)
 	default:
 		// Other types (a snapshot of a volume is still "snapshot") are

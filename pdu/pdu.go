@@ -52,6 +52,9 @@ type FilesystemVersion struct {
 	// CreateTXG orders the versions of one filesystem in creation order.
 	CreateTXG uint64
 	Creation  time.Time
+	// UserRefs counts the user holds on a snapshot (`userrefs`); a held
+	// snapshot cannot be destroyed. Zero for bookmarks and where unlisted.
+	UserRefs uint64
 }
 
 // RelName is the version's name relative to its filesystem: `@snap` or `#bookmark`.

@@ -107,6 +107,9 @@ type fsReplication struct {
 	warning  error
 	active   bool
 	failures int // failures not attributable to a step
+	// pruned and held are what pruning destroyed, and left for a hold,
+	// after the run (Replication.Prune).
+	pruned, held PrunedSnapshots
 
 	// Touched only by the goroutine taking the filesystem's step.
 	abortPartial     bool

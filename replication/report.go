@@ -12,6 +12,9 @@ type Report struct {
 	// Status is a State's name.
 	Status  string `json:"status"`
 	Problem string `json:"problem"`
+	// Snapshot is the snapshot set the run took (run --snapshot), nil
+	// when it took none.
+	Snapshot *string `json:"snapshot"`
 	// Completed are the filesystems that are done, successfully or not,
 	// in the order they finished.
 	Completed []*FilesystemReport `json:"completed"`
@@ -29,10 +32,14 @@ type FilesystemReport struct {
 	Filesystem  string `json:"filesystem"`
 	Destination string `json:"destination"`
 	// Status is a FilesystemState's name.
-	Status  string        `json:"status"`
-	Problem string        `json:"problem"`
-	Bytes   int64         `json:"bytes"`
-	Steps   []*StepReport `json:"steps"`
+	Status  string `json:"status"`
+	Problem string `json:"problem"`
+	Bytes   int64  `json:"bytes"`
+	// Pruned are the snapshots pruning destroyed after the run; Held
+	// those it left because they carry a user hold.
+	Pruned PrunedSnapshots `json:"pruned"`
+	Held   PrunedSnapshots `json:"held"`
+	Steps  []*StepReport   `json:"steps"`
 }
 
 // StepReport is the progress of one step.
@@ -97,6 +104,8 @@ func (f *fsReplication) report() *FilesystemReport {
 		Filesystem:  f.pf.src,
 		Destination: f.pf.dst,
 		Status:      f.state.String(),
+		Pruned:      f.pruned.clone(),
+		Held:        f.held.clone(),
 		Steps:       make([]*StepReport, 0, len(f.steps)),
 	}
 	switch {
@@ -156,6 +165,9 @@ func (r *Report) ExpectedBytes() int64 {
 func (r *Report) WriteText(w io.Writer) error {
 	tw := &textWriter{w: w}
 	tw.printf("Status: %s\n", r.Status)
+	if r.Snapshot != nil {
+		tw.printf("Snapshot: %s\n", *r.Snapshot)
+	}
 	if r.Problem != "" {
 		tw.printf("Problem: %s\n", r.Problem)
 	}
@@ -171,6 +183,7 @@ func (r *Report) WriteText(w io.Writer) error {
 		if f.Problem != "" {
 			tw.printf("    problem: %s\n", f.Problem)
 		}
+		writePruned(tw, "pruned", f.Pruned, f.Held)
 		for _, s := range f.Steps {
 			tw.printf("    %s: %s, %s", stepText(s.From, s.To), s.Status, humanBytes(s.Bytes))
 			if s.ExpectedBytes != nil {
@@ -188,6 +201,9 @@ func (r *Report) WriteText(w io.Writer) error {
 // PlanReport is what a run would do; its JSON form is the one
 // `zrep plan --json` prints.
 type PlanReport struct {
+	// Snapshot is the snapshot set a run would take first (--snapshot),
+	// nil when none.
+	Snapshot    *string           `json:"snapshot"`
 	Filesystems []*FilesystemPlan `json:"filesystems"`
 }
 
@@ -202,6 +218,10 @@ type FilesystemPlan struct {
 	Resolution string `json:"resolution"`
 	// Problem is why the filesystem will not be replicated.
 	Problem string `json:"problem"`
+	// Pruned is what pruning would destroy once the steps are done; Held
+	// what it would leave because of a user hold.
+	Pruned PrunedSnapshots `json:"pruned"`
+	Held   PrunedSnapshots `json:"held"`
 }
 
 // PlanStep is one planned step.
@@ -227,6 +247,9 @@ func (p *PlanReport) HasProblem() bool {
 // WriteText writes the plan for a human.
 func (p *PlanReport) WriteText(w io.Writer) error {
 	tw := &textWriter{w: w}
+	if p.Snapshot != nil {
+		tw.printf("would take snapshot %s\n\n", *p.Snapshot)
+	}
 	for i, f := range p.Filesystems {
 		if i > 0 {
 			tw.printf("\n")
@@ -251,6 +274,7 @@ func (p *PlanReport) WriteText(w io.Writer) error {
 		if len(f.Steps) == 0 && f.Problem == "" {
 			tw.printf("    nothing to send\n")
 		}
+		writePruned(tw, "would prune", f.Pruned, f.Held)
 	}
 	return tw.err
 }

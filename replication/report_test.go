@@ -38,7 +38,7 @@ func TestReportJSON(t *testing.T) {
 	if err := json.Unmarshal(js, &top); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(keys(top), " "); got != "active bytes completed duration_seconds pending problem status" {
+	if got := strings.Join(keys(top), " "); got != "active bytes completed duration_seconds pending problem snapshot status" {
 		t.Errorf("report keys %s", got)
 	}
 	if top["status"] != "Completed" || top["active"] != nil || top["problem"] != "" {
@@ -48,11 +48,14 @@ func TestReportJSON(t *testing.T) {
 		t.Errorf("pending must be [] not null: %s", js)
 	}
 	fs := top["completed"].([]any)[0].(map[string]any)
-	if got := strings.Join(keys(fs), " "); got != "bytes destination filesystem problem status steps" {
+	if got := strings.Join(keys(fs), " "); got != "bytes destination filesystem held problem pruned status steps" {
 		t.Errorf("filesystem keys %s", got)
 	}
 	if fs["filesystem"] != "tank" || fs["destination"] != "backup/tank" || fs["status"] != "Completed" {
 		t.Errorf("filesystem %v", fs)
+	}
+	if p, _ := json.Marshal(fs["pruned"]); string(p) != `{"destination":[],"source":[]}` {
+		t.Errorf("pruned must be present with empty lists: %s", p)
 	}
 	st := fs["steps"].([]any)[0].(map[string]any)
 	if got := strings.Join(keys(st), " "); got != "bytes expected_bytes from resumed status to" {
@@ -70,7 +73,7 @@ func TestReportJSON(t *testing.T) {
 
 func TestReportBeforeDrive(t *testing.T) {
 	js, _ := json.Marshal(replication.NewReplication(replication.Config{}).Report())
-	want := `{"status":"Planning","problem":"","completed":[],"pending":[],"active":null,"bytes":0,"duration_seconds":0}`
+	want := `{"status":"Planning","problem":"","snapshot":null,"completed":[],"pending":[],"active":null,"bytes":0,"duration_seconds":0}`
 	if string(js) != want {
 		t.Errorf("got %s\nwant %s", js, want)
 	}
@@ -134,7 +137,7 @@ func TestPlanChangesNothing(t *testing.T) {
 	if err := json.Unmarshal(js, &top); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(keys(top["filesystems"][0]), " "); got != "conflict destination filesystem problem resolution steps" {
+	if got := strings.Join(keys(top["filesystems"][0]), " "); got != "conflict destination filesystem held problem pruned resolution steps" {
 		t.Errorf("plan keys %s", got)
 	}
 	var text bytes.Buffer

@@ -62,6 +62,8 @@ type version struct {
 	// written is the snapshot's own data, the size of an incremental
 	// stream that ends at it.
 	written int64
+	// holds are the snapshot's user hold tags.
+	holds map[string]bool
 }
 
 type dataset struct {
@@ -303,6 +305,7 @@ func (d *dataset) copyVersions() []*pdu.FilesystemVersion {
 
 func copyVersion(v *version) *pdu.FilesystemVersion {
 	c := v.FilesystemVersion
+	c.UserRefs = uint64(len(v.holds))
 	return &c
 }
 
@@ -395,8 +398,10 @@ func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapsho
 	res := &pdu.DestroySnapshotsRes{}
 	for _, s := range req.Snapshots {
 		r := &pdu.DestroySnapshotRes{Snapshot: s}
-		if d.byGuid(s.Guid, pdu.Snapshot) == nil {
+		if v := d.byGuid(s.Guid, pdu.Snapshot); v == nil {
 			r.Error = "snapshot does not exist"
+		} else if len(v.holds) > 0 {
+			r.Error = "snapshot is held"
 		} else {
 			d.versions = slices.DeleteFunc(d.versions, func(v *version) bool { return v.Type == pdu.Snapshot && v.Guid == s.Guid })
 			z.record("Destroy %s@%s", req.Filesystem, s.Name)

@@ -1,0 +1,147 @@
+package replication
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/zrep/zrep/pdu"
+)
+
+// SnapshotTaker is a side that can take snapshot sets.
+type SnapshotTaker interface {
+	Endpoint
+	// TakeSnapshots takes req.Name on every filesystem of req, in one
+	// command where the platform allows (then Atomic is true). An error
+	// means nothing was taken when the set is atomic; otherwise the
+	// filesystems before the failing one keep their snapshot, and the
+	// error names the one that failed.
+	TakeSnapshots(ctx context.Context, req *pdu.SnapshotReq) (*pdu.SnapshotRes, error)
+}
+
+// Holder is a side that keeps user holds on snapshots.
+type Holder interface {
+	// Hold puts the user hold tag on snapshot snap of fs; a hold with
+	// that tag already there is not an error.
+	Hold(ctx context.Context, fs string, snap *pdu.FilesystemVersion, tag string) error
+	// Release removes the hold tag from those of snaps (snapshots of fs)
+	// that have it, and returns them. A snapshot without that tag is left
+	// alone and is not an error.
+	Release(ctx context.Context, fs string, snaps []*pdu.FilesystemVersion, tag string) ([]*pdu.FilesystemVersion, error)
+}
+
+// HoldTag is the user hold zrep keeps on the newest replicated snapshot of
+// each source filesystem for the destination identified by id (Config.CursorID).
+func HoldTag(id string) string { return "zrep_" + id }
+
+// SnapshotConfig says which filesystems a snapshot set covers and how it
+// is named.
+type SnapshotConfig struct {
+	// Recursive covers the listed root's descendants (the side lists them).
+	Recursive bool
+	// Exclude leaves out the filesystems whose full name matches any.
+	Exclude []*regexp.Regexp
+	// Prefix starts the name; the UTC time of Now follows it.
+	Prefix string
+	// Now is the time in the name.
+	Now time.Time
+}
+
+// SnapshotSet is a snapshot set, taken or planned.
+type SnapshotSet struct {
+	// Name is the snapshot name, after '@'.
+	Name string
+	// Filesystems are the filesystems it covers, parents first.
+	Filesystems []string
+	// Atomic says one command took the whole set.
+	Atomic bool
+
+	// tree says the set is a whole tree: `zfs snapshot -r` takes it.
+	tree bool
+}
+
+// NameCollisionError says a snapshot set's name is taken already on a
+// filesystem of the set.
+type NameCollisionError struct {
+	Snapshot string
+}
+
+func (e *NameCollisionError) Error() string {
+	return fmt.Sprintf("snapshot %s already exists; nothing was taken (run again a second later, or choose another --prefix)", e.Snapshot)
+}
+
+// PlanSnapshot lists side and returns the snapshot set cfg would take,
+// without taking it: the filesystems it covers and its name. A name that
+// is taken already on one of them is a *NameCollisionError.
+func PlanSnapshot(ctx context.Context, side Endpoint, cfg SnapshotConfig) (*SnapshotSet, error) {
+	if err := CheckSnapshotPrefix(cfg.Prefix); err != nil {
+		return nil, pdu.PermanentError(err)
+	}
+	fss, err := side.ListFilesystems(ctx)
+	if err != nil {
+		return nil, err
+	}
+	set := &SnapshotSet{Name: SnapshotName(cfg.Prefix, cfg.Now), tree: cfg.Recursive}
+	for _, fs := range fss {
+		if matchesAny(cfg.Exclude, fs.Path) {
+			set.tree = false
+			continue
+		}
+		for _, v := range fs.Versions {
+			if v.Type == pdu.Snapshot && v.Name == set.Name {
+				return nil, pdu.PermanentError(&NameCollisionError{Snapshot: fs.Path + "@" + set.Name})
+			}
+		}
+		set.Filesystems = append(set.Filesystems, fs.Path)
+	}
+	if len(set.Filesystems) == 0 {
+		return nil, pdu.PermanentError(fmt.Errorf("no filesystem to snapshot: every one is excluded"))
+	}
+	return set, nil
+}
+
+// TakeSnapshot takes the snapshot set cfg describes on side: with `zfs
+// snapshot -r` when the set is a whole tree, else in one command naming
+// every filesystem where the platform allows, else one by one.
+func TakeSnapshot(ctx context.Context, side SnapshotTaker, cfg SnapshotConfig) (*SnapshotSet, error) {
+	set, err := PlanSnapshot(ctx, side, cfg)
+	if err != nil {
+		return nil, err
+	}
+	// -r takes every descendant: only when none is excluded.
+	res, err := side.TakeSnapshots(ctx, &pdu.SnapshotReq{Filesystems: set.Filesystems, Recursive: set.tree, Name: set.Name})
+	if err != nil {
+		return nil, fmt.Errorf("snapshot %s@%s: %w", set.Filesystems[0], set.Name, err)
+	}
+	set.Atomic = res.Atomic
+	return set, nil
+}
+
+// CheckSnapshotPrefix checks that prefix can start a snapshot name: not
+// empty, and only the characters ZFS allows in names (letters, digits,
+// _-.: and space), not starting with '-'.
+func CheckSnapshotPrefix(prefix string) error {
+	if prefix == "" {
+		return fmt.Errorf("empty snapshot prefix")
+	}
+	if strings.HasPrefix(prefix, "-") {
+		return fmt.Errorf("snapshot prefix %q starts with '-'", prefix)
+	}
+	for _, r := range prefix {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_-.: ", r)) {
+			return fmt.Errorf("snapshot prefix %q contains %q; ZFS names allow letters, digits, space and _-.:", prefix, r)
+		}
+	}
+	return nil
+}
+
+func matchesAny(res []*regexp.Regexp, s string) bool {
+	for _, re := range res {
+		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
