@@ -13,7 +13,7 @@
 #
 # Each phase is timed and the times are printed at the end. A failed image
 # build or boot fails the tier loudly; it never passes by skipping.
-# Env: GO (default go), ZREP_OPENZFS_TEST_TIMEOUT (default 40m),
+# Env: GO (default go), ZREP_OPENZFS_TEST_TIMEOUT (default 65m),
 # ZREP_OPENZFS_RUN_DIR (default: a fresh directory under /var/tmp).
 set -euo pipefail
 # shellcheck source=lib.sh
@@ -79,6 +79,6 @@ set +a
 cd "$ROOT"
 rc=0
 "$GO" vet -tags openzfs ./e2e/
-"$GO" test -tags openzfs -count=1 -v -timeout "${ZREP_OPENZFS_TEST_TIMEOUT:-40m}" "$@" ./e2e/ || rc=$?
+"$GO" test -tags openzfs -count=1 -v -timeout "${ZREP_OPENZFS_TEST_TIMEOUT:-65m}" "$@" ./e2e/ || rc=$?
 phase "go tests"
 exit "$rc"
