@@ -28,7 +28,7 @@ func listArgv(root string, recursive bool, caps Capabilities) []string {
 	} else {
 		argv = append(argv, "-d", "1")
 	}
-	props := []string{propType, propGuid, propCreateTXG, propCreation, propPlaceholder}
+	props := []string{propType, propGuid, propCreateTXG, propCreation, propPlaceholder, propOrigin}
 	if caps.ListTypes {
 		types := "filesystem,volume,snapshot"
 		if caps.Bookmarks {
@@ -96,7 +96,19 @@ func sendArgv(req *pdu.SendReq, estimate bool) ([]string, error) {
 		if req.Intermediates {
 			flag = "-I"
 		}
-		argv = append(argv, flag, req.From.FullPath(req.Filesystem))
+		fromFS := req.Filesystem
+		if req.FromFilesystem != "" {
+			// A clone sent from its origin: -i ORIGIN, the origin's full
+			// name, and only a snapshot can be an origin.
+			if err := CheckDatasetName(req.FromFilesystem); err != nil {
+				return nil, fmt.Errorf("send %s from its origin: %w", req.Filesystem, err)
+			}
+			if req.From.Type != pdu.Snapshot || req.Intermediates {
+				return nil, fmt.Errorf("send %s from its origin %s: only -i from a snapshot", req.Filesystem, req.From.FullPath(req.FromFilesystem))
+			}
+			fromFS = req.FromFilesystem
+		}
+		argv = append(argv, flag, req.From.FullPath(fromFS))
 	}
 	return append(argv, req.To.FullPath(req.Filesystem)), nil
 }

@@ -23,6 +23,7 @@ const (
 	propCreation    = "creation"
 	propPlaceholder = "zrep:placeholder"
 	propResumeToken = "receive_resume_token"
+	propOrigin      = "origin"
 )
 
 // property is one value of `zfs get` output.
@@ -124,9 +125,9 @@ const maxInterned = 4096
 type getRecord struct {
 	name                                      []byte
 	typ, guid, createTXG, creation, ph, phSrc []byte
-	token                                     []byte
+	token, origin                             []byte
 	hasTyp, hasGuid, hasTXG, hasCreation, has bool
-	hasToken                                  bool
+	hasToken, hasOrigin                       bool
 }
 
 func (p *getParser) line(n int, line []byte) error {
@@ -168,6 +169,8 @@ func (p *getParser) line(n int, line []byte) error {
 		r.ph, r.phSrc = append(r.ph[:0], value...), append(r.phSrc[:0], source...)
 	case propResumeToken:
 		r.token, r.hasToken = append(r.token[:0], value...), true
+	case propOrigin:
+		r.origin, r.hasOrigin = append(r.origin[:0], value...), true
 	}
 	return nil
 }
@@ -186,7 +189,7 @@ func (p *getParser) flush() error {
 		return nil
 	}
 	defer func() {
-		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken = false, false, false, false, false, false
+		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken, r.hasOrigin = false, false, false, false, false, false, false
 		r.ph, r.phSrc = r.ph[:0], r.phSrc[:0]
 	}()
 	if !r.hasTyp {
@@ -202,6 +205,10 @@ func (p *getParser) flush() error {
 		fs.ResumeToken = ""
 		if r.hasToken && string(r.token) != "-" {
 			fs.ResumeToken = string(r.token)
+		}
+		fs.Origin = ""
+		if r.hasOrigin && len(r.origin) > 0 && string(r.origin) != "-" {
+			fs.Origin = string(r.origin)
 		}
 	case "snapshot", "bookmark":
 		delim, vt := "@", pdu.Snapshot
@@ -412,6 +419,9 @@ func (s *recordSet) filesystems() ([]*pdu.Filesystem, error) {
 			fs.Placeholder = ph.value == "on" && ph.source == "local"
 			if tok := r.props[propResumeToken].value; tok != "-" {
 				fs.ResumeToken = tok
+			}
+			if o := r.props[propOrigin].value; o != "-" {
+				fs.Origin = o
 			}
 		case "snapshot", "bookmark":
 			v, fsName, err := r.version(typ.value)
