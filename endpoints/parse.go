@@ -84,7 +84,9 @@ func ParseGet(r io.Reader) ([]*pdu.Filesystem, error) {
 		if err != nil && err != io.EOF {
 			return nil, err
 		}
-		line = bytes.TrimSuffix(line, []byte{'\n'})
+		if k := len(line); k > 0 && line[k-1] == '\n' {
+			line = line[:k-1]
+		}
 		if len(line) > 0 {
 			if err := p.line(n, line); err != nil {
 				return nil, err
@@ -109,7 +111,12 @@ type getParser struct {
 	// names interns snapshot and bookmark names (one `zfs snapshot -r`
 	// gives many filesystems the same one), up to maxInterned of them.
 	names map[string]string
-	slab  []pdu.FilesystemVersion // versions are allocated from it in blocks
+	// Consecutive filesystems mostly have the same snapshot names in the
+	// same order: the names of the previous filesystem's versions, by
+	// position, are tried before the map (no hashing).
+	prevNames, curNames []string
+	namesOf             *pdu.Filesystem         // whose versions curNames are
+	slab                []pdu.FilesystemVersion // versions are allocated from it in blocks
 	// ptrs holds the Versions slices, one run per filesystem, in blocks of
 	// ptrBlock: no slice grows by doubling. open is the filesystem whose
 	// run ends at len(ptrs) and may still grow in place.
@@ -246,8 +253,9 @@ func (p *getParser) flush() error {
 		}
 		v := &p.slab[0]
 		p.slab = p.slab[1:]
-		*v = pdu.FilesystemVersion{Name: p.intern(r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation}
-		p.addVersion(p.filesystem(r.name[:i]), v)
+		fs := p.filesystem(r.name[:i])
+		*v = pdu.FilesystemVersion{Name: p.versionName(fs, r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation}
+		p.addVersion(fs, v)
 	default:
 		// Other types (a snapshot of a volume is still "snapshot") are
 		// not zrep's business.
@@ -297,6 +305,22 @@ func (p *getParser) filesystem(name []byte) *pdu.Filesystem {
 	}
 	p.last = fs
 	return fs
+}
+
+// versionName is the name b of a version of fs, as a string shared with
+// earlier versions of that name where possible.
+func (p *getParser) versionName(fs *pdu.Filesystem, b []byte) string {
+	if fs != p.namesOf {
+		p.prevNames, p.curNames, p.namesOf = p.curNames, p.prevNames[:0], fs
+	}
+	var s string
+	if k := len(p.curNames); k < len(p.prevNames) && p.prevNames[k] == string(b) {
+		s = p.prevNames[k]
+	} else {
+		s = p.intern(b)
+	}
+	p.curNames = append(p.curNames, s)
+	return s
 }
 
 func (p *getParser) intern(b []byte) string {
@@ -358,6 +382,18 @@ func parseUint(b []byte) (uint64, bool) {
 		return 0, false
 	}
 	var n uint64
+	if len(b) < 20 {
+		// Up to 19 digits cannot overflow: the common case, checked
+		// only for digits.
+		for _, c := range b {
+			d := uint64(c - '0')
+			if d > 9 {
+				return 0, false
+			}
+			n = n*10 + d
+		}
+		return n, true
+	}
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false

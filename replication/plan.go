@@ -161,10 +161,10 @@ func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pd
 	var receiverVersions []*pdu.FilesystemVersion
 	if dst != nil {
 		pf.dstState = destinationState{exists: true, placeholder: dst.Placeholder}
-		receiverVersions = dst.Versions
+		receiverVersions = SortVersions(dst.Versions)
 	}
 	senderVersions := SortVersions(fs.Versions)
-	var selected []*pdu.FilesystemVersion
+	selected := make([]*pdu.FilesystemVersion, 0, len(senderVersions))
 	for _, v := range senderVersions {
 		if cfg.selected(v) {
 			selected = append(selected, v)
@@ -190,7 +190,7 @@ func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pd
 		notes = append(notes, fmt.Sprintf("partial receive state on %s cannot be resumed (%v) and is discarded (zfs receive -A)", dstName, err))
 	}
 
-	path, conflict := IncrementalPath(receiverVersions, senderVersions)
+	path, conflict := incrementalPath(receiverVersions, senderVersions)
 	switch c := conflict.(type) {
 	case *ConflictNoCommonAncestor:
 		c.Filesystem, c.Destination = fs.Path, dstName
@@ -268,7 +268,7 @@ func planResume(pf *plannedFilesystem, from, to *pdu.FilesystemVersion, receiver
 			return false
 		}
 	} else {
-		path, conflict := IncrementalPath(receiverVersions, senderVersions)
+		path, conflict := incrementalPath(receiverVersions, senderVersions)
 		if conflict != nil || len(path) == 0 || path[0].Guid != from.Guid || path[0].CreateTXG >= selected[k].CreateTXG {
 			return false
 		}
