@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -68,8 +69,18 @@ func (s *recordSet) set(name, prop, value, source string) {
 // dataset on consecutive lines, and each run of lines with one name is one
 // record.
 func ParseGet(r io.Reader) ([]*pdu.Filesystem, error) {
-	p := getParser{byPath: map[string]*pdu.Filesystem{}, names: map[string]string{}}
-	br := bufio.NewReaderSize(r, 1<<20)
+	fss, _, err := parseGetUntil(bufio.NewReaderSize(r, 1<<20), "")
+	return fss, err
+}
+
+// errStopLine ends parseGetUntil at its stop line.
+var errStopLine = errors.New("stop line")
+
+// parseGetUntil is ParseGet reading br up to and including a line that
+// starts with stop and holds no tab (so no `zfs get -H` line can be taken
+// for it), which it returns; stop "" reads to the end.
+func parseGetUntil(br *bufio.Reader, stop string) ([]*pdu.Filesystem, string, error) {
+	p := getParser{byPath: map[string]*pdu.Filesystem{}, names: map[string]string{}, stop: stop}
 	var long []byte
 	for n := 1; ; n++ {
 		line, err := br.ReadSlice('\n')
@@ -82,14 +93,20 @@ func ParseGet(r io.Reader) ([]*pdu.Filesystem, error) {
 			line = long
 		}
 		if err != nil && err != io.EOF {
-			return nil, err
+			return nil, "", err
 		}
 		if k := len(line); k > 0 && line[k-1] == '\n' {
 			line = line[:k-1]
 		}
 		if len(line) > 0 {
-			if err := p.line(n, line); err != nil {
-				return nil, err
+			if lerr := p.line(n, line); lerr == errStopLine {
+				stopLine := string(line)
+				if err := p.flush(); err != nil {
+					return nil, "", err
+				}
+				return p.filesystems(), stopLine, nil
+			} else if lerr != nil {
+				return nil, "", lerr
 			}
 		}
 		if err == io.EOF {
@@ -97,9 +114,12 @@ func ParseGet(r io.Reader) ([]*pdu.Filesystem, error) {
 		}
 	}
 	if err := p.flush(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return p.filesystems(), nil
+	if stop != "" {
+		return nil, "", fmt.Errorf("zfs get output ended without the line %q after it", stop)
+	}
+	return p.filesystems(), "", nil
 }
 
 // getParser is ParseGet's state: the filesystems so far and the record of
@@ -122,6 +142,8 @@ type getParser struct {
 	// run ends at len(ptrs) and may still grow in place.
 	ptrs []*pdu.FilesystemVersion
 	open *pdu.Filesystem
+	// stop starts the line that ends the listing (parseGetUntil).
+	stop string
 
 	rec getRecord
 }
@@ -146,6 +168,9 @@ func (p *getParser) line(n int, line []byte) error {
 	} else {
 		name, after, ok := bytes.Cut(line, tab)
 		if !ok {
+			if p.stop != "" && bytes.HasPrefix(line, []byte(p.stop)) {
+				return errStopLine
+			}
 			return badGetLine(n, line)
 		}
 		if err := p.flush(); err != nil {
