@@ -69,7 +69,6 @@ func runAction(c *cli.Context) error {
 	// sender) keeps the client's output open through the connection, and
 	// zrep would wait for it.
 	defer context.AfterFunc(ctx, func() { closeEndpoints(j, src, dst) })()
-	logCapabilities(ctx, j, src, dst)
 
 	r := replication.NewReplication(j.cfg)
 	var bar *progress
