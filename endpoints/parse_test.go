@@ -87,6 +87,17 @@ zclonecap/capdst
 zclonecap/capdst/tmpl @base:9028087902595032281:54
 zclonecap/capdst/vm 1[origin zclonecap/capdst/tmpl@base] @s1:5737909214076524543:60
 `},
+		{openzfs, "clone-get-origin", `tank/cap
+tank/cap/tmpl @base:3646283947044232363:72 @later:6936917886110464342:73
+tank/cap/vm 1[origin tank/cap/tmpl@base] @s1:17528428937826853360:75
+tank/capdst
+tank/capdst/tmpl @base:3646283947044232363:78
+tank/capdst/vm 1[origin tank/capdst/tmpl@base] @s1:17528428937826853360:80
+`},
+		{openzfs, "clone-get-origin-t", `tank/cap
+tank/cap/tmpl @base:3646283947044232363:72 @later:6936917886110464342:73
+tank/cap/vm 1[origin tank/cap/tmpl@base] @s1:17528428937826853360:75
+`},
 		{zfsfuse, "zrep-get-d1", `cappool/a @s1:422179352034687377:16 @s2:16421610554402428564:38 @s3:4790092440451252339:43
 cappool/a/b c
 `},

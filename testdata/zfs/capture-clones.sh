@@ -12,6 +12,7 @@ zfs create "$P/capdst"
 zfs send "$P/cap/tmpl@base" | zfs receive -u "$P/capdst/tmpl"
 c recv-clone sh -c "zfs send -i '$P/cap/tmpl@base' '$P/cap/vm 1@s1' | zfs receive -u '$P/capdst/vm 1'"
 c get-origin zfs get -H -p -r -o name,property,value,source type,guid,createtxg,creation,zrep:placeholder,origin "$P/cap" "$P/capdst"
+c get-origin-t zfs get -H -p -r -t filesystem,volume,snapshot,bookmark -o name,property,value,source type,guid,createtxg,creation,zrep:placeholder,origin,receive_resume_token "$P/cap"
 zfs destroy -r "$P/cap/vm 1"; zfs destroy -r "$P/capdst/vm 1"
 zfs destroy -r "$P/cap" 2>/dev/null; zfs destroy -r "$P/capdst" 2>/dev/null
 echo captured into "$O"
