@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/zrep/zrep/pdu"
@@ -324,5 +325,27 @@ func TestPromotedCloneToFreshDestination(t *testing.T) {
 	}
 	assertClone(t, w, "tank/tmpl", "backup/tank/tmpl", "backup/tank/vm1@base")
 	assertClone(t, w, "tank/vm2", "backup/tank/vm2", "backup/tank/vm1@base")
+	assertClone(t, w, "tank/vm3", "backup/tank/vm3", "backup/tank/tmpl@later")
+}
+
+func TestCloneWaitsThroughItsOriginsRetry(t *testing.T) {
+	w := templateWorld(t)
+	cfg := w.config()
+	cfg.Jobs = 4
+	var failed atomic.Bool
+	w.dst.Hook = func(op memzfs.Op, fs string) error {
+		if op == memzfs.OpReceive && fs == "backup/tank/tmpl" && failed.CompareAndSwap(false, true) {
+			return pdu.RetryableError(errors.New("connection lost"))
+		}
+		return nil
+	}
+	rep := w.drive(t, cfg)
+	if rep.Failed() || !failed.Load() {
+		t.Fatalf("run: %+v (origin failed once: %v)", allFilesystems(rep), failed.Load())
+	}
+	if got := stepsText(allFilesystems(rep)["tank/vm1"]); got != "tank/tmpl@base>s1:Completed" {
+		t.Errorf("vm1: %s", got)
+	}
+	assertClone(t, w, "tank/vm1", "backup/tank/vm1", "backup/tank/tmpl@base")
 	assertClone(t, w, "tank/vm3", "backup/tank/vm3", "backup/tank/tmpl@later")
 }

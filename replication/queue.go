@@ -35,7 +35,8 @@ func (r *Replication) nextFilesystem(now time.Time) *fsReplication {
 // must be held.
 func (r *Replication) earliestRetry() (at time.Time, ok bool) {
 	for _, f := range r.filesystems {
-		if f.state == FilesystemRetryWait && !f.active && !r.waitsForAncestor(f) && !r.waitsForOrigin(f) && (!ok || f.retryAt.Before(at)) {
+		// waitsForOrigin first: it may give f up.
+		if !r.waitsForOrigin(f) && f.state == FilesystemRetryWait && !f.active && !r.waitsForAncestor(f) && (!ok || f.retryAt.Before(at)) {
 			at, ok = f.retryAt, true
 		}
 	}
