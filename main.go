@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime/debug"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -26,8 +25,10 @@ var (
 	_ replication.Receiver = (*endpoints.Endpoint)(nil)
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = ""
+// version and commit are set at build time with -ldflags
+// "-X main.version=... -X main.commit=..." (make does); otherwise they come
+// from the Go build information.
+var version, commit string
 
 // Exit statuses, SPEC section 5.
 const (
@@ -50,6 +51,11 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	err := app.RunContext(ctx, args)
 	code := exitCode(err)
 	var ee *exitError
+	if code == exitUsage && !errors.As(err, &ee) && statusCheckUsage(args, os.Getenv) {
+		// A monitoring plugin's usage error is UNKNOWN, said on stdout.
+		fmt.Fprintf(stdout, "ZREP UNKNOWN - usage: %s\n", oneLine(err.Error()))
+		code = checkUnknown
+	}
 	if err != nil && !(errors.As(err, &ee) && ee.err == nil) {
 		// One line: what went wrong and what to do about it.
 		fmt.Fprintf(stderr, "zrep: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
@@ -58,10 +64,10 @@ func runApp(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:           "zrep",
 		Usage:          "replicate ZFS filesystems and snapshots, locally or over ssh",
-		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep version",
+		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep status [flags] DATASET\nzrep version",
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -69,51 +75,26 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),
+			statusCommand(),
+			generateCommand(),
 			{
 				Name:  "version",
 				Usage: "print zrep's version",
 				Action: func(c *cli.Context) error {
-					fmt.Fprintf(c.App.Writer, "zrep %s\n", versionString())
-					return nil
+					_, err := fmt.Fprint(c.App.Writer, versionText())
+					return err
 				},
 			},
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return usageErrorf("unknown command %q: use plan, run or version", c.Args().First())
+				return usageErrorf("unknown command %q: use plan, run, status or version", c.Args().First())
 			}
-			return usageErrorf("a command is needed: zrep plan|run|version")
+			return usageErrorf("a command is needed: zrep plan|run|status|version")
 		},
 	}
-}
-
-func versionString() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		var rev, dirty string
-		for _, s := range bi.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				rev = s.Value
-			case "vcs.modified":
-				if s.Value == "true" {
-					dirty = "-dirty"
-				}
-			}
-		}
-		if rev != "" {
-			if len(rev) > 12 {
-				rev = rev[:12]
-			}
-			return "dev-" + rev + dirty
-		}
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-	}
-	return "dev"
+	plainDefaults(app)
+	return app
 }
 
 func onUsageError(c *cli.Context, err error, isSubcommand bool) error {

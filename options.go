@@ -31,10 +31,10 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "snapshots", EnvVars: envVar("snapshots"),
 			Usage: "only snapshots whose name after @ matches `REGEX` take part"},
 		&cli.StringFlag{Name: "initial", Value: "newest", EnvVars: envVar("initial"),
-			Usage: "when the destination has nothing: send the `newest` snapshot only, or `all` of them"},
+			Usage: "`WHICH` snapshots to send when the destination has nothing: newest, or all"},
 		&cli.BoolFlag{Name: "rollback", EnvVars: envVar("rollback"),
 			Usage: "allow rolling the destination back to the newest common snapshot, destroying later snapshots and changes"},
-		&cli.IntFlag{Name: "ssh-port", EnvVars: envVar("ssh-port"),
+		&cli.IntFlag{Name: "ssh-port", EnvVars: envVar("ssh-port"), DefaultText: "ssh's own, usually 22",
 			Usage: "ssh `PORT` of every remote side"},
 		&cli.StringFlag{Name: "ssh-identity", Aliases: []string{"i"}, EnvVars: envVar("ssh-identity"),
 			Usage: "ssh identity `FILE` for every remote side"},
@@ -45,7 +45,7 @@ func commonFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: envVar("log-level"),
 			Usage: "`LEVEL` of the logs on stderr: debug, info, warn or error"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: envVar("quiet"),
-			Usage: "only errors on stderr"},
+			Usage: "only errors on stderr; run prints its Report only when it fails (unless --json)"},
 		&cli.IntFlag{Name: "jobs", Value: defaultJobs, EnvVars: envVar("jobs"),
 			Usage: "replicate up to `N` filesystems at once"},
 		&cli.BoolFlag{Name: "raw", EnvVars: envVar("raw"),
@@ -70,10 +70,10 @@ func runFlags() []cli.Flag {
 			Usage: "wait `DURATION` after a planning error or a retryable step error"},
 		&cli.IntFlag{Name: "retries", Value: 3, EnvVars: envVar("retries"),
 			Usage: "retry planning and each step `N` times before giving up"},
-		&cli.DurationFlag{Name: "timeout", EnvVars: envVar("timeout"),
-			Usage: "bound the whole run to `DURATION` (default: none)"},
+		&cli.DurationFlag{Name: "timeout", EnvVars: envVar("timeout"), DefaultText: "none",
+			Usage: "bound the whole run to `DURATION`"},
 		&cli.StringFlag{Name: "progress", Value: "auto", EnvVars: envVar("progress"),
-			Usage: "progress bar on stderr: `auto` (when stderr is a terminal), always or never"},
+			Usage: "`WHEN` to show a progress bar on stderr: auto (when stderr is a terminal), always or never"},
 		&cli.StringFlag{Name: "lock-dir", Value: defaultLockDir, EnvVars: envVar("lock-dir"),
 			Usage: "`DIR` of the per-destination lock files"},
 	}
@@ -167,19 +167,8 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	}
 	j.cfg.CursorID = cursorID(dst)
 
-	port := c.Int("ssh-port")
-	if port < 0 || port > 65535 {
-		return nil, usageErrorf("--ssh-port must be between 1 and 65535, got %d", port)
-	}
-	j.ssh = endpoints.SSHOptions{
-		Port:     port,
-		Identity: c.String("ssh-identity"),
-		Options:  c.StringSlice("ssh-option"),
-	}
-	for _, o := range j.ssh.Options {
-		if strings.TrimSpace(o) == "" || strings.HasPrefix(o, "-") {
-			return nil, usageErrorf("--ssh-option %q must be an ssh option such as ConnectTimeout=5", o)
-		}
+	if j.ssh, err = parseSSHOptions(c); err != nil {
+		return nil, err
 	}
 
 	level, err := parseLevel(c.String("log-level"))
@@ -192,6 +181,26 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	j.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	j.cfg.Logger = j.logger
 	return j, nil
+}
+
+// parseSSHOptions checks --ssh-port, --ssh-identity and --ssh-option.
+// Every error it returns is a usage error.
+func parseSSHOptions(c *cli.Context) (endpoints.SSHOptions, error) {
+	port := c.Int("ssh-port")
+	if port < 0 || port > 65535 {
+		return endpoints.SSHOptions{}, usageErrorf("--ssh-port must be between 1 and 65535, got %d", port)
+	}
+	opts := endpoints.SSHOptions{
+		Port:     port,
+		Identity: c.String("ssh-identity"),
+		Options:  c.StringSlice("ssh-option"),
+	}
+	for _, o := range opts.Options {
+		if strings.TrimSpace(o) == "" || strings.HasPrefix(o, "-") {
+			return endpoints.SSHOptions{}, usageErrorf("--ssh-option %q must be an ssh option such as ConnectTimeout=5", o)
+		}
+	}
+	return opts, nil
 }
 
 // parseReceiveOptions checks --recv-set PROP=VALUE and --recv-exclude PROP.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
@@ -17,7 +18,7 @@ func runCommand() *cli.Command {
 		Name:         "run",
 		Usage:        "replicate SRC to DST, retrying, then print the Report",
 		ArgsUsage:    "SRC DST",
-		Flags:        append(commonFlags(), runFlags()...),
+		Flags:        append(append(commonFlags(), runFlags()...), metricsFileFlag()),
 		OnUsageError: onUsageError,
 		Action:       runAction,
 	}
@@ -53,6 +54,7 @@ func runAction(c *cli.Context) error {
 		return &exitError{code: exitFailed, err: err}
 	}
 	defer lock.Release()
+	start := time.Now()
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
@@ -81,6 +83,19 @@ func runAction(c *cli.Context) error {
 	}
 
 	rep := r.Report()
+	outcome := runOutcome(ctx, rep)
+	if path := c.String("metrics-file"); path != "" {
+		m := runMetrics{source: j.src.String(), destination: j.dst.String(), start: start, end: time.Now(), exitCode: exitCode(outcome), report: rep}
+		if err := writeMetricsFile(path, m); err != nil {
+			j.logger.Error("cannot write the metrics file", "err", err)
+			if outcome == nil {
+				outcome = &exitError{code: exitFailed, err: err}
+			}
+		}
+	}
+	if quietSuccess(c, outcome) {
+		return nil
+	}
 	if j.json {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
@@ -90,7 +105,14 @@ func runAction(c *cli.Context) error {
 	} else {
 		rep.WriteText(c.App.Writer)
 	}
-	return runOutcome(ctx, rep)
+	return outcome
+}
+
+// quietSuccess says whether a run's Report is left unprinted: with -q a
+// successful run prints nothing (cron mails any output), a failed one
+// prints the Report. --json asks for the Report explicitly and always gets it.
+func quietSuccess(c *cli.Context, outcome error) bool {
+	return c.Bool("quiet") && !c.Bool("json") && outcome == nil
 }
 
 // runOutcome maps the final Report to the exit status of SPEC section 5.

@@ -184,3 +184,64 @@ fi`, shellQuote(mark), shellQuote(src+"@s3")))
 		t.Fatalf("destination holds %q", got)
 	}
 }
+
+// lateFailingReceive is a zfs wrapper whose receive does its work and then
+// exits 1 with zfs-fuse's complaint about a `zfs receive -F` of a full
+// stream into an existing filesystem.
+const lateFailingReceive = `
+if [ "$1" = receive ] || [ "$1" = recv ]; then
+	"$REALZFS" "$@" || exit
+	echo "cannot receive new filesystem stream: I/O error" >&2
+	exit 1
+fi`
+
+// A receive that fails after its snapshot arrived is a completed step with
+// a warning, not a failed filesystem, and is not sent again: an incremental,
+// and the --rollback overwrite of an existing destination without snapshots.
+func TestReceiveFailedAfterItsSnapshotArrived(t *testing.T) {
+	t.Run("incremental", func(t *testing.T) {
+		src, dst := replicated(t)
+		writeFile(t, src, "f", "three")
+		snapshot(t, src, "s3")
+		env := machineOf(dst).shimZFS(t, lateFailingReceive)
+		r := zrepCtx(withTimeout(t, 2*time.Minute), t, env, "run", "--json", side(src), side(dst)).mustExit(t, 0)
+		checkArrivedWithWarning(t, r, 1)
+		mustMatch(t, dst, snapshots(t, src))
+		if got := readFile(t, dst, "f"); got != "three" {
+			t.Fatalf("destination holds %q", got)
+		}
+	})
+	t.Run("overwrite", func(t *testing.T) {
+		sp, dp := newPool(t), newPool(t)
+		src, dst := sp+"/e", dp+"/e"
+		createFS(t, src, "source")
+		snapshot(t, src, "s1")
+		createFS(t, dst, "precious")
+		env := machineOf(dst).shimZFS(t, lateFailingReceive)
+		r := zrepCtx(withTimeout(t, 2*time.Minute), t, env, "run", "--json", "--rollback", side(src), side(dst)).mustExit(t, 0)
+		checkArrivedWithWarning(t, r, 1)
+		mustMatch(t, dst, snapshots(t, src))
+	})
+}
+
+// checkArrivedWithWarning: the run's one filesystem completed its steps
+// steps, and its problem is the receive's complaint as a warning.
+func checkArrivedWithWarning(t *testing.T, r result, steps int) {
+	t.Helper()
+	rep := r.report(t)
+	if len(rep.Completed) != 1 {
+		t.Fatalf("report: %s", r.stdout)
+	}
+	f := rep.Completed[0]
+	if f.Status != "Completed" || !strings.Contains(f.Problem, "warning") || !strings.Contains(f.Problem, "I/O error") {
+		t.Errorf("filesystem %s: status %s, problem %q", f.Filesystem, f.Status, f.Problem)
+	}
+	if len(f.Steps) != steps {
+		t.Errorf("steps %v, want %d", f.Steps, steps)
+	}
+	for _, s := range f.Steps {
+		if s.Status != "Completed" {
+			t.Errorf("step %v", s)
+		}
+	}
+}

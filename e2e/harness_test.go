@@ -145,6 +145,18 @@ func requireLab(t *testing.T) {
 	t.Skip(lab.reason)
 }
 
+// platformIndependent marks a test whose behaviour does not depend on the
+// ZFS platform (the CLI's output, the metrics file, monitoring checks): it
+// runs on the zfs-fuse tier and is skipped on the OpenZFS tier, whose
+// emulated guest makes every zfs command slow. openzfs/README.md lists them.
+func platformIndependent(t *testing.T) {
+	t.Helper()
+	requireLab(t)
+	if lab.target.platform == "openzfs" {
+		t.Skip("platform-independent; runs on the zfs-fuse tier (make test)")
+	}
+}
+
 // requireHost is requireLab for tests that also need zfs on this host.
 func requireHost(t *testing.T) {
 	t.Helper()

@@ -58,9 +58,9 @@ func assertStoppedCleanly(t *testing.T, res result, wantCode int, children []pro
 	if rep := jsonOf(t, res); rep["status"] != "ContextDone" {
 		t.Errorf("report status %v, want ContextDone", rep["status"])
 	}
-	time.Sleep(300 * time.Millisecond)
 	for _, c := range children {
-		if alive(c.pid) {
+		// A killed child may take a moment to be reaped on a busy machine.
+		if !waitUntil(10*time.Second, func() bool { return !alive(c.pid) }) {
 			t.Errorf("child %d %q still runs after zrep exited", c.pid, c.argv)
 		}
 	}
@@ -70,13 +70,25 @@ func assertStoppedCleanly(t *testing.T, res result, wantCode int, children []pro
 	if len(paths) == 0 {
 		t.Errorf("no ssh command with a ControlPath among zrep's children: %v", children)
 	}
-	for _, p := range processes() {
-		if filepath.Base(p.argv[0]) == "ssh" && len(controlPaths([]proc{p})) > 0 {
+	// The master ends once it has answered `ssh -O exit`, which may take a
+	// moment on a busy machine.
+	masters := func() []proc {
+		var left []proc
+		for _, p := range processes() {
+			if filepath.Base(p.argv[0]) != "ssh" {
+				continue
+			}
 			for cp := range controlPaths([]proc{p}) {
 				if paths[cp] {
-					t.Errorf("ssh %d %q still runs after zrep exited", p.pid, p.argv)
+					left = append(left, p)
 				}
 			}
+		}
+		return left
+	}
+	if !waitUntil(10*time.Second, func() bool { return len(masters()) == 0 }) {
+		for _, p := range masters() {
+			t.Errorf("ssh %d %q still runs after zrep exited", p.pid, p.argv)
 		}
 	}
 	// A sender held stopped on the guest learns that its reader is gone

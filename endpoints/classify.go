@@ -155,6 +155,10 @@ var stderrRules = []stderrRule{
 	{"checksum mismatch", pdu.Retryable, nil, ""},
 	{"failed to read from stream", pdu.Retryable, nil, ""},
 	{"dataset is busy", pdu.Retryable, nil, ""},
+	// zfs-fuse answers a rollback or a receive -F right after an unmount
+	// with "I/O error" now and then; a retry after the wait succeeds. A
+	// receive whose snapshot arrived despite it is completed by the engine.
+	{"I/O error", pdu.Retryable, nil, ""},
 	{"Broken pipe", pdu.Retryable, nil, ""},
 	{"Connection reset", pdu.Retryable, ErrConnection, ""},
 }
@@ -165,18 +169,31 @@ var stderrRules = []stderrRule{
 // Anything not recognised is permanent: retrying the unknown only delays
 // the operator.
 func classify(argv []string, host string, st exitStatus, stderr string) error {
-	e := &CommandError{Argv: argv, Host: host, ExitCode: st.code, Signal: st.signal, Stderr: stderr}
 	remote := host != ""
+	// ran: the remote command's own exit status came back through the
+	// wrapper (remoteCommand), so a failure is zfs's, not ssh's.
+	ran, ranOK := false, false
+	if remote {
+		if code, rest, ok := remoteStatus(stderr); ok {
+			ran, ranOK, stderr = true, code == 0, rest
+			if st.signal == 0 && code != 0 {
+				st.code = code
+			}
+		}
+	}
+	e := &CommandError{Argv: argv, Host: host, ExitCode: st.code, Signal: st.signal, Stderr: stderr}
 	switch {
-	case remote && st.code == 255:
-		e.reason = ErrConnection
-		return pdu.RetryableError(e)
 	case st.signal != 0:
+		return pdu.RetryableError(e)
+	case remote && (!ran || ranOK):
+		// ssh failed: before the command started, while it ran (no status
+		// came back), or after it ended well.
+		e.reason = ErrConnection
 		return pdu.RetryableError(e)
 	case remote && st.code == 127:
 		e.Hint = "is zfs installed and in the PATH of non-interactive ssh sessions on " + host + "?"
 		return pdu.PermanentError(e)
-	case remote && st.code > 128:
+	case remote && st.code > 128 && st.code < 255:
 		// The remote shell reports a command killed by signal N as 128+N.
 		return pdu.RetryableError(e)
 	}

@@ -46,6 +46,10 @@ func TestClassifyCaptures(t *testing.T) {
 		{zfsfuse, "zrep-inherit-canmount", []string{"zfs", "inherit", "canmount", "x"}, pdu.Permanent, nil, "cannot be inherited"},
 		{zfsfuse, "zrep-destroy-list", []string{"zfs", "destroy", "x"}, pdu.Permanent, nil, "invalid dataset name"},
 		{zfsfuse, "zrep-send-t", send, pdu.Permanent, ErrUnsupported, "invalid option 't'"},
+		// OpenZFS's zfs send -t exits 255 for a token it cannot resume.
+		{openzfs, "zrep-send-nvP-resume-gone", []string{"zfs", "send", "-nvP", "-t", "1-x"}, pdu.Permanent, nil, "no longer exists"},
+		{openzfs, "zrep-send-resume-gone", []string{"zfs", "send", "-t", "1-x"}, pdu.Permanent, nil, "no longer exists"},
+		{openzfs, "zrep-send-nvP-resume-garbage", []string{"zfs", "send", "-nvP", "-t", "1-x"}, pdu.Permanent, nil, "corrupt"},
 	}
 	for _, c := range cases {
 		t.Run(c.platform+"/"+c.name, func(t *testing.T) {
@@ -106,8 +110,8 @@ func TestClassifyExit(t *testing.T) {
 			"zfs receive backup/a on host h: ssh: connect to host h port 22: Connection refused"},
 		{"local 255 is zfs's own", "", exitStatus{code: 255}, "internal error: /usr/lib/zfs/pyzfs.py not found\n", pdu.Permanent, "internal error"},
 		{"killed here", "", exitStatus{code: -1, signal: syscall.SIGKILL}, "", pdu.Retryable, "killed by signal killed"},
-		{"killed there", "h", exitStatus{code: 143}, "", pdu.Retryable, "exit status 143"},
-		{"remote 127", "h", exitStatus{code: 127}, "sh: 1: zfs: not found\n", pdu.Permanent, "PATH"},
+		{"killed there", "h", exitStatus{code: 143}, "\nzrep-exit:143\n", pdu.Retryable, "exit status 143"},
+		{"remote 127", "h", exitStatus{code: 127}, "sh: 1: zfs: not found\n\nzrep-exit:127\n", pdu.Permanent, "PATH"},
 		{"busy", "", exitStatus{code: 1}, "cannot receive: dataset is busy\n", pdu.Retryable, "busy"},
 		{"broken pipe", "", exitStatus{code: 1}, "warning: cannot send 'tank/a@s': Broken pipe\n", pdu.Retryable, "Broken pipe"},
 		{"no space", "", exitStatus{code: 1}, "cannot receive new filesystem stream: out of space\n", pdu.Permanent, "free space"},

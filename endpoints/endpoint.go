@@ -208,7 +208,7 @@ func (e *Endpoint) listRoot(ctx context.Context) (fss []*pdu.Filesystem, checkPa
 func (e *Endpoint) checkParent(ctx context.Context, root string) error {
 	parent := pdu.Parent(root)
 	if parent == "" {
-		return pdu.PermanentError(fmt.Errorf("destination pool %s does not exist; create the pool or choose another DST", e.where(root)))
+		return pdu.PermanentError(fmt.Errorf("destination pool %s does not exist; create the pool or choose another DST: %w", e.where(root), ErrDatasetNotExist))
 	}
 	_, err := e.output(ctx, typeArgv(parent))
 	return e.parentVerdict(parent, err)

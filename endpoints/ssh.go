@@ -41,17 +41,45 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
+// exitMarker starts the line on which the remote wrapper reports the zfs
+// command's own exit status, so that zrep can tell a status 255 of zfs
+// (OpenZFS uses it, e.g. for a resume token whose snapshot is gone) from
+// ssh's own 255 for a connection that failed.
+const exitMarker = "zrep-exit:"
+
 // remoteCommand is the one string ssh hands to the remote shell for argv.
+// The command runs under sh, whatever the account's login shell (csh and
+// fish included), which then writes the command's exit status on a line of
+// its own to stderr, after everything zfs wrote, and exits with it.
 // `env LC_ALL=C` keeps zfs's messages in English, which classify reads,
-// whatever the remote locale; env is a program, so it works in any login
-// shell.
+// whatever the remote locale.
 func remoteCommand(argv []string) string {
 	quoted := make([]string, 0, len(argv)+2)
 	quoted = append(quoted, "env", "LC_ALL=C")
 	for _, a := range argv {
 		quoted = append(quoted, shellQuote(a))
 	}
-	return strings.Join(quoted, " ")
+	script := strings.Join(quoted, " ") + `; s=$?; printf '\n` + exitMarker + `%s\n' "$s" >&2; exit "$s"`
+	return "exec sh -c " + shellQuote(script)
+}
+
+// remoteStatus reads the exit status that remoteCommand's wrapper wrote at
+// the end of stderr. ok is false when there is none: the command's status
+// never came back, because ssh failed before it started or while it ran.
+// rest is stderr without the status line.
+func remoteStatus(stderr string) (code int, rest string, ok bool) {
+	body := "\n" + stderr
+	i := strings.LastIndex(body, "\n"+exitMarker)
+	if i < 0 {
+		return 0, stderr, false
+	}
+	line, after, _ := strings.Cut(body[i+1:], "\n")
+	code, err := strconv.Atoi(strings.TrimPrefix(line, exitMarker))
+	if err != nil || code < 0 || code > 255 {
+		return 0, stderr, false
+	}
+	// What ssh may have written after the command ended stays.
+	return code, strings.TrimPrefix(body[:i], "\n") + "\n" + after, true
 }
 
 // sshBaseArgv is `ssh` with the user's options and zrep's connection

@@ -91,7 +91,7 @@ func TestSSHArgv(t *testing.T) {
 			side: Side{Host: "h", Dataset: "tank"},
 			got:  sshCommandArgv(Side{Host: "h"}, SSHOptions{}, "/tmp/d/cm", zfs),
 			want: []string{"ssh", "-o", "ConnectTimeout=10", "-o", "ControlPath=/tmp/d/cm", "-o", "ControlMaster=no",
-				"--", "h", `env LC_ALL=C 'zfs' 'get' '-H' 'type' 'tank/it'\''s'`},
+				"--", "h", remoteCommand(zfs)},
 		},
 		{
 			name: "command, user options first",
@@ -99,7 +99,7 @@ func TestSSHArgv(t *testing.T) {
 				SSHOptions{Port: 2222, Identity: "/k", Options: []string{"StrictHostKeyChecking=yes"}, ConnectTimeout: 1500 * time.Millisecond},
 				"/tmp/d/cm", []string{"zfs", "version"}),
 			want: []string{"ssh", "-p", "2222", "-i", "/k", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=2",
-				"-o", "ControlPath=/tmp/d/cm", "-l", "u", "-o", "ControlMaster=no", "--", "::1", `env LC_ALL=C 'zfs' 'version'`},
+				"-o", "ControlPath=/tmp/d/cm", "-l", "u", "-o", "ControlMaster=no", "--", "::1", remoteCommand([]string{"zfs", "version"})},
 		},
 		{
 			name: "master",

@@ -78,7 +78,7 @@ func (e *Endpoint) listStartup(ctx context.Context) (*startupResult, error) {
 		res.caps.Version, _, _ = strings.Cut(strings.TrimSpace(out.version), "\n")
 		e.door.recordArgv(st.openZFS)
 	} else {
-		perr := classify(st.version, e.side.Host, exitStatus{code: out.probeStatus}, out.version)
+		perr := e.classifyRan(st.version, out.probeStatus, out.version)
 		if !errors.Is(perr, ErrUnsupported) {
 			return nil, fmt.Errorf("probe zfs features: %w", perr)
 		}
@@ -97,11 +97,22 @@ func (e *Endpoint) listStartup(ctx context.Context) (*startupResult, error) {
 		res.parentRan = true
 		var perr error
 		if out.parentStatus != 0 {
-			perr = classify(st.parent, e.side.Host, exitStatus{code: out.parentStatus}, out.parent)
+			perr = e.classifyRan(st.parent, out.parentStatus, out.parent)
 		}
 		res.parentErr = e.parentVerdict(parent, perr)
 	}
 	return res, nil
+}
+
+// classifyRan classifies a command of the start-up script from the status
+// and output the script printed for it: that command ran to its end on the
+// side, so its failure is zfs's, never ssh's.
+func (e *Endpoint) classifyRan(argv []string, code int, out string) error {
+	if e.side.Host != "" {
+		// As remoteCommand's wrapper reports a remote command's status.
+		out += "\n" + exitMarker + strconv.Itoa(code) + "\n"
+	}
+	return classify(argv, e.side.Host, exitStatus{code: code}, out)
 }
 
 // startupOutput is the start-up command's stdout, read.

@@ -302,7 +302,15 @@ func TestZFSModifiedDestinationNeedsRollback(t *testing.T) {
 	}
 	t.Logf("modified destination: %v", err)
 	sh(t, "zfs umount "+dstFS)
-	if err := dst.Rollback(ctx, dstFS, s1); err != nil {
+	// zfs-fuse may answer a rollback right after an unmount with a
+	// retryable "I/O error"; the engine would wait and retry, so does this.
+	err = dst.Rollback(ctx, dstFS, s1)
+	for i := 0; err != nil && pdu.IsRetryable(err) && i < 10; i++ {
+		t.Logf("rollback: %v; retrying", err)
+		time.Sleep(300 * time.Millisecond)
+		err = dst.Rollback(ctx, dstFS, s1)
+	}
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := transfer(t, ctx, src, dst, &pdu.SendReq{Filesystem: fs, From: s1, To: s2}, &pdu.ReceiveReq{Filesystem: dstFS}); err != nil {

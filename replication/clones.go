@@ -47,7 +47,7 @@ func findOrigins(cfg *Config, listed, sources []*pdu.Filesystem, receiverFS map[
 	needed := map[string][]*pdu.FilesystemVersion{}
 	var byPath map[string]*pdu.Filesystem
 	for _, fs := range sources {
-		if fs.Origin == "" || receiverFS[cfg.destination(fs.Path)] != nil || !slices.ContainsFunc(fs.Versions, cfg.selected) {
+		if fs.Origin == "" || !newDestination(receiverFS[cfg.destination(fs.Path)]) || !slices.ContainsFunc(fs.Versions, cfg.selected) {
 			continue
 		}
 		if byPath == nil {
@@ -90,6 +90,15 @@ func findOrigins(cfg *Config, listed, sources []*pdu.Filesystem, receiverFS map[
 		}
 	}
 	return origins, needed
+}
+
+// newDestination reports whether a destination will be created by its
+// first receive: it does not exist, or it is only the partial state of an
+// interrupted first receive (no snapshot, not a placeholder), which
+// planning discards.
+func newDestination(d *pdu.Filesystem) bool {
+	return d == nil || d.ResumeToken != "" && !d.Placeholder &&
+		!slices.ContainsFunc(d.Versions, func(v *pdu.FilesystemVersion) bool { return v.Type == pdu.Snapshot })
 }
 
 // withOrigins adds to an initial path (path[0] sent in full) the origin

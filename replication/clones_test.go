@@ -349,3 +349,29 @@ func TestCloneWaitsThroughItsOriginsRetry(t *testing.T) {
 	assertClone(t, w, "tank/vm1", "backup/tank/vm1", "backup/tank/tmpl@base")
 	assertClone(t, w, "tank/vm3", "backup/tank/vm3", "backup/tank/tmpl@later")
 }
+
+func TestCloneInterruptedFirstReceiveIsSentAgainAsClone(t *testing.T) {
+	w := templateWorld(t)
+	cfg := w.config()
+	cfg.Retries = 0
+	w.src.Hook = func(op memzfs.Op, fs string) error {
+		if op == memzfs.OpSend && fs == "tank/vm1" {
+			w.src.FailNext(memzfs.OpStream, 1, pdu.RetryableError(errors.New("connection lost")))
+		}
+		return nil
+	}
+	w.drive(t, cfg)
+	w.src.Hook = nil
+	if w.dst.ResumeToken("backup/tank/vm1") == "" {
+		t.Fatal("the broken clone receive left no partial state")
+	}
+
+	fp := w.plan(t, cfg)["tank/vm1"]
+	if got := planSteps(fp); got != "tank/tmpl@base>s1" || !strings.Contains(fp.Resolution, "received as a clone") {
+		t.Errorf("plan after the interruption: %q, %q", got, fp.Resolution)
+	}
+	if rep := w.drive(t, cfg); rep.Failed() {
+		t.Fatalf("second run: %+v", allFilesystems(rep))
+	}
+	assertClone(t, w, "tank/vm1", "backup/tank/vm1", "backup/tank/tmpl@base")
+}

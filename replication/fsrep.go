@@ -103,9 +103,13 @@ type fsReplication struct {
 	origin *fsReplication
 
 	// Guarded by Replication.mu.
-	state    FilesystemState
-	problem  error
-	retryAt  time.Time
+	state   FilesystemState
+	problem error
+	retryAt time.Time
+	// warning is a complaint that did not stop the filesystem (a receive
+	// that failed after its snapshot arrived); the Report shows it as the
+	// problem of a completed filesystem.
+	warning  error
 	active   bool
 	failures int // failures not attributable to a step
 
@@ -199,8 +203,10 @@ func (f *fsReplication) takeStep(ctx context.Context, e *engine) {
 	full := run[0].from == nil
 	wasPlaceholder := full && e.r.destination(f.pf.dst).placeholder
 	if err := f.transfer(ctx, e, run, wasPlaceholder); err != nil {
-		f.fail(ctx, e, run, err)
-		return
+		if !f.arrivedAnyway(ctx, e, run, err) {
+			f.fail(ctx, e, run, err)
+			return
+		}
 	}
 	f.forceReceive = false
 	e.r.setDestination(f.pf.dst, destinationState{exists: true})
@@ -225,6 +231,34 @@ func (f *fsReplication) takeStep(ctx context.Context, e *engine) {
 			f.state = FilesystemCompleted
 		}
 	})
+}
+
+// arrivedAnyway looks at the destination after a transfer that failed:
+// if the run's last snapshot is there with the source's guid, the data
+// arrived and the failure came after it (zfs receive complaining once the
+// snapshot was written: "step completed, lost"). The run then counts as
+// completed and err is kept as a warning. Otherwise, or if the destination
+// cannot be listed, the error stands.
+func (f *fsReplication) arrivedAnyway(ctx context.Context, e *engine, run []*step, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	last := run[len(run)-1].to
+	versions, lerr := e.receiver.ListFilesystemVersions(ctx, f.pf.dst)
+	if lerr != nil {
+		e.log.Debug("cannot list destination after failed transfer", "destination", f.pf.dst, "err", lerr)
+		return false
+	}
+	for _, v := range versions {
+		if v.Type == pdu.Snapshot && v.Guid == last.Guid {
+			warning := fmt.Errorf("%s arrived on %s with the source's guid although the transfer reported a failure: %w", last.RelName(), f.pf.dst, err)
+			e.log.Warn("transfer reported a failure but its snapshot arrived; step completed", "filesystem", f.pf.src,
+				"destination", f.pf.dst, "snapshot", last.RelName(), "err", err)
+			e.update(func() { f.warning = warning })
+			return true
+		}
+	}
+	return false
 }
 
 // moveCursor makes to, just received, the source's replication cursor for

@@ -188,6 +188,13 @@ func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pd
 		}
 		pf.abortPartial = true
 		notes = append(notes, fmt.Sprintf("partial receive state on %s cannot be resumed (%v) and is discarded (zfs receive -A)", dstName, err))
+		if !dst.Placeholder && !slices.ContainsFunc(receiverVersions, func(v *pdu.FilesystemVersion) bool { return v.Type == pdu.Snapshot }) {
+			// An interrupted full receive into a new filesystem: the
+			// filesystem is that partial state, and discarding it
+			// removes it. Should it still be there afterwards, the full
+			// receive, without -F, is refused and nothing is lost.
+			pf.dstState = destinationState{}
+		}
 	}
 
 	path, conflict := incrementalPath(receiverVersions, senderVersions)
@@ -224,7 +231,11 @@ func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pd
 		}
 		pf.problem = fmt.Errorf("%s: %s", fs.Path, msg)
 	default:
-		pf.conflict = conflict
+		if pf.dstState.exists {
+			// A destination that does not exist yet is new, not in
+			// conflict: the resolution says it gets a full send.
+			pf.conflict = conflict
+		}
 		res, err := resolveConflict(conflict, pf.dstState, selected, cfg)
 		if err != nil {
 			pf.problem = err

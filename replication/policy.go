@@ -105,6 +105,8 @@ func resolveConflict(conflict error, dst destinationState, selected []*pdu.Files
 			res.text += ", overwriting the existing empty destination (--rollback)"
 		case dst.placeholder:
 			res.text += ", replacing the placeholder"
+		case !dst.exists:
+			res.text = "new: " + res.text
 		}
 		return res, nil
 

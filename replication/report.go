@@ -99,8 +99,11 @@ func (f *fsReplication) report() *FilesystemReport {
 		Status:      f.state.String(),
 		Steps:       make([]*StepReport, 0, len(f.steps)),
 	}
-	if f.problem != nil {
+	switch {
+	case f.problem != nil:
 		fr.Problem = f.problem.Error()
+	case f.warning != nil:
+		fr.Problem = "warning: " + f.warning.Error()
 	}
 	for _, s := range f.steps {
 		sr := &StepReport{

@@ -185,3 +185,26 @@ func TestEngineImports(t *testing.T) {
 		}
 	}
 }
+
+// A destination that does not exist yet is new, not a conflict: the plan
+// says so and that it gets a full send.
+func TestPlanNewDestination(t *testing.T) {
+	w := newWorld(t)
+	w.src.Snapshot("tank", "s1")
+	w.src.Snapshot("tank", "s2")
+	p, err := replication.Plan(context.Background(), w.config(), w.sender(), w.receiver())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := p.Filesystems[0]
+	if f.Conflict != "" || f.Problem != "" || p.HasProblem() {
+		t.Errorf("new destination: conflict %q, problem %q", f.Conflict, f.Problem)
+	}
+	if f.Resolution != "new: full send of the newest snapshot @s2 (--initial newest)" {
+		t.Errorf("resolution %q", f.Resolution)
+	}
+	var text bytes.Buffer
+	if err := p.WriteText(&text); err != nil || strings.Contains(text.String(), "conflict") || !strings.Contains(text.String(), "new: full send") {
+		t.Errorf("plan text:\n%s", text.String())
+	}
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zrep/zrep/replication"
+)
+
+func fsReport(fs, status string, bytes int64) *replication.FilesystemReport {
+	return &replication.FilesystemReport{Filesystem: fs, Destination: "backup/" + fs, Status: status, Bytes: bytes}
+}
+
+// A failed run keeps each filesystem's last success time from the file the
+// previous run wrote; what it did complete gets the new time.
+func TestMetricsFileKeepsLastSuccess(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "zrep.prom")
+	t0 := time.Unix(1_800_000_000, 0)
+	odd := "tank/a \"quoted\" \\ and\nnewline"
+	ok := runMetrics{source: "tank", destination: "nas:backup", start: t0, end: t0.Add(90 * time.Second), exitCode: 0,
+		report: &replication.Report{Status: "Completed", Bytes: 300, Completed: []*replication.FilesystemReport{
+			fsReport("tank/a", "Completed", 100), fsReport(odd, "Completed", 200)}}}
+	if err := writeMetricsFile(path, ok); err != nil {
+		t.Fatal(err)
+	}
+	first := readMetrics(t, path)
+	for _, want := range []string{
+		`zrep_run_status{source="tank",destination="nas:backup",status="Completed"} 1`,
+		`zrep_run_status{source="tank",destination="nas:backup",status="PlanningError"} 0`,
+		`zrep_run_exit_code{source="tank",destination="nas:backup"} 0`,
+		`zrep_run_start_timestamp_seconds{source="tank",destination="nas:backup"} 1800000000`,
+		`zrep_run_end_timestamp_seconds{source="tank",destination="nas:backup"} 1800000090`,
+		`zrep_run_bytes{source="tank",destination="nas:backup"} 300`,
+		`zrep_last_success_timestamp_seconds{source="tank",destination="nas:backup"} 1800000090`,
+		`zrep_filesystem_last_success_timestamp_seconds{filesystem="tank/a",destination="backup/tank/a"} 1800000090`,
+		`zrep_filesystem_bytes{filesystem="tank/a \"quoted\" \\ and\nnewline",destination="backup/tank/a \"quoted\" \\ and\nnewline"} 200`,
+		`zrep_filesystem_status{filesystem="tank/a",destination="backup/tank/a",status="Completed"} 1`,
+		"# TYPE zrep_run_bytes gauge",
+	} {
+		if !strings.Contains(first, want+"\n") {
+			t.Errorf("metrics lack %s\n%s", want, first)
+		}
+	}
+
+	// Next: a failed planning round (no filesystems at all), then a run
+	// where one filesystem fails.
+	t1 := t0.Add(time.Hour)
+	failed := runMetrics{source: "tank", destination: "nas:backup", start: t1, end: t1.Add(time.Second), exitCode: 3,
+		report: &replication.Report{Status: "PlanningError"}}
+	if err := writeMetricsFile(path, failed); err != nil {
+		t.Fatal(err)
+	}
+	second := readMetrics(t, path)
+	for _, want := range []string{
+		`zrep_run_status{source="tank",destination="nas:backup",status="PlanningError"} 1`,
+		`zrep_run_exit_code{source="tank",destination="nas:backup"} 3`,
+		`zrep_last_success_timestamp_seconds{source="tank",destination="nas:backup"} 1800000090`,
+		`zrep_filesystem_last_success_timestamp_seconds{filesystem="tank/a",destination="backup/tank/a"} 1800000090`,
+		`zrep_filesystem_last_success_timestamp_seconds{filesystem="tank/a \"quoted\" \\ and\nnewline",destination="backup/tank/a \"quoted\" \\ and\nnewline"} 1800000090`,
+	} {
+		if !strings.Contains(second, want+"\n") {
+			t.Errorf("after a failed run the metrics lack %s\n%s", want, second)
+		}
+	}
+
+	t2 := t1.Add(time.Hour)
+	partly := runMetrics{source: "tank", destination: "nas:backup", start: t2, end: t2.Add(time.Second), exitCode: 1,
+		report: &replication.Report{Status: "Completed", Completed: []*replication.FilesystemReport{
+			fsReport("tank/a", "PermanentError", 0), fsReport(odd, "Completed", 5)}}}
+	if err := writeMetricsFile(path, partly); err != nil {
+		t.Fatal(err)
+	}
+	third := readMetrics(t, path)
+	for _, want := range []string{
+		`zrep_filesystem_last_success_timestamp_seconds{filesystem="tank/a",destination="backup/tank/a"} 1800000090`,
+		`zrep_filesystem_last_success_timestamp_seconds{filesystem="tank/a \"quoted\" \\ and\nnewline",destination="backup/tank/a \"quoted\" \\ and\nnewline"} 1800007201`,
+		`zrep_filesystem_status{filesystem="tank/a",destination="backup/tank/a",status="PermanentError"} 1`,
+		`zrep_last_success_timestamp_seconds{source="tank",destination="nas:backup"} 1800000090`,
+	} {
+		if !strings.Contains(third, want+"\n") {
+			t.Errorf("after a partly failed run the metrics lack %s\n%s", want, third)
+		}
+	}
+	if n := strings.Count(third, "zrep_filesystem_last_success_timestamp_seconds{"); n != 2 {
+		t.Errorf("%d last success samples, want 2:\n%s", n, third)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Errorf("the temporary file was left behind: %v", entries)
+	}
+}
+
+func TestMetricsFileUnwritable(t *testing.T) {
+	err := writeMetricsFile(filepath.Join(t.TempDir(), "no", "such", "dir.prom"),
+		runMetrics{report: &replication.Report{Status: "Completed"}})
+	if err == nil || !strings.Contains(err.Error(), "does the directory") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+func readMetrics(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o644 {
+		t.Errorf("mode %v, want 0644 so that node_exporter can read it", fi.Mode())
+	}
+	return string(b)
+}

@@ -1,0 +1,1 @@
+zfs send -nvP -t 1-garbage

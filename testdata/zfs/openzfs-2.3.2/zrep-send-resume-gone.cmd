@@ -1,0 +1,1 @@
+zfs send -t "$TOKEN"   # as zrep-send-nvP-resume-gone, without -nvP
