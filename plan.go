@@ -36,7 +36,6 @@ func planAction(c *cli.Context) error {
 
 	src, dst := retentionEndpoints(j, c.Bool("recursive"), ret)
 	defer closeEndpoints(j, src, dst)
-	logCapabilities(ctx, j, src, dst)
 
 	plan, err := planWithRetention(ctx, j, ret, c.Bool("recursive"), src, dst)
 	if ee := (*exitError)(nil); errors.As(err, &ee) {
@@ -61,21 +60,6 @@ func planAction(c *cli.Context) error {
 		return &exitError{code: exitFailed}
 	}
 	return nil
-}
-
-// logCapabilities logs what each side's zfs offers, at debug level.
-func logCapabilities(ctx context.Context, j *job, sides ...*endpoints.Endpoint) {
-	if !j.logger.Enabled(ctx, -4) {
-		return
-	}
-	for _, e := range sides {
-		caps, err := e.Capabilities(ctx)
-		if err != nil {
-			j.logger.Debug("capability probe failed", "endpoint", e.Side().String(), "err", err)
-			continue
-		}
-		j.logger.Debug("capabilities", "endpoint", e.Side().String(), "zfs", caps.String())
-	}
 }
 
 // closeEndpoints ends each side's ssh connection, logging failures.

@@ -75,7 +75,6 @@ func runAction(c *cli.Context) error {
 	// sender) keeps the client's output open through the connection, and
 	// zrep would wait for it.
 	defer context.AfterFunc(ctx, func() { closeEndpoints(j, src, dst) })()
-	logCapabilities(ctx, j, src, dst)
 	snapshot, err := takeRunSnapshot(ctx, j, ret, c.Bool("recursive"), src)
 	if err != nil {
 		return err

@@ -11,7 +11,7 @@
 // OpenZFS prints
 //
 //	zfs get -H -p -o name,property,value,source -t filesystem,volume,snapshot,bookmark \
-//	    type,guid,createtxg,creation,zrep:placeholder,receive_resume_token ROOT
+//	    type,guid,createtxg,creation,zrep:placeholder,origin,receive_resume_token ROOT
 //
 // (the argv zrep builds for OpenZFS). The fake is `cat`, a child process, so
 // its CPU is not counted: cpu-s/op is the benchmark process's own user+sys
@@ -91,6 +91,7 @@ func writeListing(path, root string, sc scale, skip int) error {
 		fmt.Fprintf(w, "%s\tcreatetxg\t%d\t-\n", name, txg)
 		fmt.Fprintf(w, "%s\tcreation\t%d\t-\n", name, creation)
 		fmt.Fprintf(w, "%s\tzrep:placeholder\t%s\n", name, placeholder)
+		fmt.Fprintf(w, "%s\torigin\t-\t-\n", name)
 		fmt.Fprintf(w, "%s\treceive_resume_token\t-\t-\n", name)
 	}
 	guid := func(i, j int) uint64 { return 0x9e3779b97f4a7c15*uint64(i+1) ^ uint64(j+1)*0xbf58476d1ce4e5b9 }
@@ -124,6 +125,11 @@ func writeListing(path, root string, sc scale, skip int) error {
 	return os.Rename(tmp, path)
 }
 
+// listingTag names the listing files of sc; the version changes with
+// their format (v2: with origin), so that files of an older format left in
+// the temporary directory are not reused.
+func listingTag(sc scale) string { return fmt.Sprintf("v2-%dx%d", sc.fs, sc.snaps) }
+
 var (
 	fakeOnce sync.Once
 	fakeDir  string
@@ -142,7 +148,7 @@ func fakeZFS(b *testing.B, sc scale, incremental bool) string {
 	if fakeErr != nil {
 		b.Fatal(fakeErr)
 	}
-	tag := fmt.Sprintf("%dx%d", sc.fs, sc.snaps)
+	tag := listingTag(sc)
 	src := filepath.Join(fakeDir, "src-"+tag+".txt")
 	dst := filepath.Join(fakeDir, "dst-"+tag+".txt")
 	skip := 0
@@ -252,7 +258,7 @@ func BenchmarkParseGet(b *testing.B) {
 	for _, sc := range scales() {
 		b.Run(sc.String(), func(b *testing.B) {
 			fakeZFS(b, sc, false)
-			tag := fmt.Sprintf("%dx%d", sc.fs, sc.snaps)
+			tag := listingTag(sc)
 			var m meter
 			b.ReportAllocs()
 			b.ResetTimer()

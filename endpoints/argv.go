@@ -30,7 +30,7 @@ func listArgv(root string, recursive bool, caps Capabilities, extra ...string) [
 	} else {
 		argv = append(argv, "-d", "1")
 	}
-	props := []string{propType, propGuid, propCreateTXG, propCreation, propPlaceholder}
+	props := []string{propType, propGuid, propCreateTXG, propCreation, propPlaceholder, propOrigin}
 	if caps.ListTypes {
 		types := "filesystem,volume,snapshot"
 		if caps.Bookmarks {
@@ -99,7 +99,19 @@ func sendArgv(req *pdu.SendReq, estimate bool) ([]string, error) {
 		if req.Intermediates {
 			flag = "-I"
 		}
-		argv = append(argv, flag, req.From.FullPath(req.Filesystem))
+		fromFS := req.Filesystem
+		if req.FromFilesystem != "" {
+			// A clone sent from its origin: -i ORIGIN, the origin's full
+			// name, and only a snapshot can be an origin.
+			if err := CheckDatasetName(req.FromFilesystem); err != nil {
+				return nil, fmt.Errorf("send %s from its origin: %w", req.Filesystem, err)
+			}
+			if req.From.Type != pdu.Snapshot || req.Intermediates {
+				return nil, fmt.Errorf("send %s from its origin %s: only -i from a snapshot", req.Filesystem, req.From.FullPath(req.FromFilesystem))
+			}
+			fromFS = req.FromFilesystem
+		}
+		argv = append(argv, flag, req.From.FullPath(fromFS))
 	}
 	return append(argv, req.To.FullPath(req.Filesystem)), nil
 }
@@ -284,4 +296,64 @@ func destroyArgv(fs string, v *pdu.FilesystemVersion) ([]string, error) {
 		return nil, fmt.Errorf("destroy %s: %w", fs, err)
 	}
 	return []string{"zfs", "destroy", v.FullPath(fs)}, nil
+}
+
+// Section markers of the start-up command's output. None holds a tab, so
+// none can be taken for a line of `zfs get -H` output.
+const (
+	markProbe  = "zrep:probe "
+	markList   = "zrep:list"
+	markEnd    = "zrep:end "
+	markParent = "zrep:parent "
+)
+
+// startup is the one command that opens a side's first planning round, so
+// that it costs one round trip over ssh: `zfs version` (the probe), then
+// the listing that fits its answer, then, where the listing fails and
+// parent is set (a destination's), whether parent exists. It is a POSIX
+// sh script on one line (csh, a remote login shell on some systems, takes
+// no newline inside quotes), built only from the shell-quoted argvs of
+// versionArgv, listArgv and typeArgv: no name reaches the shell unquoted.
+// Its output, on stdout:
+//
+//	zrep:probe STATUS
+//	VERSION'S OUTPUT (stdout and stderr)
+//	zrep:list
+//	THE LISTING (its stderr is the command's stderr)
+//
+//	zrep:end STATUS
+//	[THE PARENT CHECK'S OUTPUT (stdout and stderr)
+//
+//	zrep:parent STATUS]
+//
+// and it exits with the listing's status.
+type startup struct {
+	argv                             []string
+	version, openZFS, legacy, parent []string
+}
+
+func startupArgv(root string, recursive bool, parent string, extra ...string) startup {
+	s := startup{
+		version: versionArgv(),
+		openZFS: listArgv(root, recursive, openZFS2, extra...),
+		legacy:  listArgv(root, recursive, Capabilities{}, extra...),
+	}
+	script := `v=$(` + quotedLine(s.version) + ` 2>&1); s=$?; printf '` + markProbe + `%d\n%s\n` + markList + `\n' "$s" "$v"; ` +
+		`if [ "$s" -eq 0 ]; then ` + quotedLine(s.openZFS) + `; else ` + quotedLine(s.legacy) + `; fi; ` +
+		`s=$?; printf '\n` + markEnd + `%d\n' "$s"`
+	if parent != "" {
+		s.parent = typeArgv(parent)
+		script += `; if [ "$s" -ne 0 ]; then ` + quotedLine(s.parent) + ` 2>&1; printf '\n` + markParent + `%d\n' "$?"; fi`
+	}
+	s.argv = []string{"sh", "-c", script + `; exit "$s"`}
+	return s
+}
+
+// quotedLine is argv as one shell command, every word quoted.
+func quotedLine(argv []string) string {
+	q := make([]string, len(argv))
+	for i, a := range argv {
+		q[i] = shellQuote(a)
+	}
+	return strings.Join(q, " ")
 }

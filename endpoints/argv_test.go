@@ -30,9 +30,9 @@ func TestArgvBuilders(t *testing.T) {
 	}{
 		{"list recursive openzfs", listArgv("tank/a b", true, openZFS2),
 			[]string{"zfs", "get", "-H", "-p", "-r", "-t", "filesystem,volume,snapshot,bookmark", "-o", "name,property,value,source",
-				"type,guid,createtxg,creation,zrep:placeholder,receive_resume_token", "tank/a b"}},
+				"type,guid,createtxg,creation,zrep:placeholder,origin,receive_resume_token", "tank/a b"}},
 		{"list one zfs-fuse", listArgv("pool/x", false, fuse),
-			[]string{"zfs", "get", "-H", "-p", "-d", "1", "-o", "name,property,value,source", "type,guid,createtxg,creation,zrep:placeholder", "pool/x"}},
+			[]string{"zfs", "get", "-H", "-p", "-d", "1", "-o", "name,property,value,source", "type,guid,createtxg,creation,zrep:placeholder,origin", "pool/x"}},
 		{"versions openzfs", versionsArgv("tank/a", openZFS2),
 			[]string{"zfs", "get", "-H", "-p", "-d", "1", "-t", "snapshot,bookmark", "-o", "name,property,value,source", "type,guid,createtxg,creation", "tank/a"}},
 		{"versions zfs-fuse", versionsArgv("tank/a", fuse),
@@ -44,6 +44,8 @@ func TestArgvBuilders(t *testing.T) {
 			[]string{"zfs", "send", "-i", "tank/a@s1", "tank/a@s2"}},
 		{"send intermediates from bookmark", must(sendArgv(&pdu.SendReq{Filesystem: "tank/a", From: bookmark("b1"), To: snap("s2"), Intermediates: true}, false)),
 			[]string{"zfs", "send", "-I", "tank/a#b1", "tank/a@s2"}},
+		{"send clone from its origin", must(sendArgv(&pdu.SendReq{Filesystem: "tank/vm 1", From: snap("base"), FromFilesystem: "tank/tmpl", To: snap("s1")}, false)),
+			[]string{"zfs", "send", "-i", "tank/tmpl@base", "tank/vm 1@s1"}},
 		{"send resume", must(sendArgv(&pdu.SendReq{Filesystem: "tank/a", To: snap("s2"), ResumeToken: "1-b45f-e0-789c"}, false)),
 			[]string{"zfs", "send", "-t", "1-b45f-e0-789c"}},
 		{"estimate", must(sendArgv(&pdu.SendReq{Filesystem: "tank/a", From: snap("s1"), To: snap("s2")}, true)),
@@ -106,6 +108,18 @@ func TestArgvBuildersRefuse(t *testing.T) {
 		},
 		"send bookmark target": func() error {
 			_, err := sendArgv(&pdu.SendReq{Filesystem: "tank", To: bookmark("b")}, false)
+			return err
+		},
+		"send origin -I": func() error {
+			_, err := sendArgv(&pdu.SendReq{Filesystem: "tank/c", From: snap("b"), FromFilesystem: "tank/t", To: snap("s"), Intermediates: true}, false)
+			return err
+		},
+		"send origin bookmark": func() error {
+			_, err := sendArgv(&pdu.SendReq{Filesystem: "tank/c", From: bookmark("b"), FromFilesystem: "tank/t", To: snap("s")}, false)
+			return err
+		},
+		"send origin option": func() error {
+			_, err := sendArgv(&pdu.SendReq{Filesystem: "tank/c", From: snap("b"), FromFilesystem: "-R", To: snap("s")}, false)
 			return err
 		},
 		"send no target": func() error { _, err := sendArgv(&pdu.SendReq{Filesystem: "tank"}, false); return err },

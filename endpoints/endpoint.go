@@ -152,17 +152,12 @@ func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesyste
 // its parent exists, and a permanent error naming the parent if not; a
 // missing source dataset is a permanent error. Connection failures are
 // retryable.
+//
+// The side's first listing is also its probe (Capabilities) and, for a
+// destination, its parent check: one command, one round trip over ssh.
 func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, error) {
-	caps, err := e.Capabilities(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", e.side, err)
-	}
 	root := e.side.Dataset
-	var extra []string
-	if e.opts.Holds {
-		extra = append(extra, propUserRefs)
-	}
-	fss, err := e.list(ctx, listArgv(root, e.opts.Recursive, caps, extra...))
+	fss, checkParent, err := e.listRoot(ctx)
 	if err != nil && !isParseError(err) {
 		if !errors.Is(err, ErrDatasetNotExist) {
 			return nil, fmt.Errorf("list %s: %w", e.side, err)
@@ -170,7 +165,7 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 		if e.opts.Role != "destination" {
 			return nil, pdu.PermanentError(fmt.Errorf("source %s does not exist: %w", e.side, err))
 		}
-		return nil, e.checkParent(ctx, root)
+		return nil, checkParent(ctx, root)
 	}
 	if err != nil {
 		return nil, pdu.PermanentError(fmt.Errorf("list %s: %w", e.side, err))
@@ -183,6 +178,43 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 	return fss, nil
 }
 
+// listRoot lists the side's dataset: on first use with the start-up
+// command, which also probes (and keeps the capabilities) and, for a
+// destination, checks the parent; later with the listing alone. err is
+// the listing's error; checkParent decides what a missing destination
+// means, from the start-up command's answer where it gave one.
+func (e *Endpoint) listRoot(ctx context.Context) (fss []*pdu.Filesystem, checkParent func(context.Context, string) error, err error) {
+	e.capsMu.Lock()
+	if e.caps != nil {
+		caps := *e.caps
+		e.capsMu.Unlock()
+		fss, err = e.list(ctx, listArgv(e.side.Dataset, e.opts.Recursive, caps, e.listExtra()...))
+		return fss, e.checkParent, err
+	}
+	// Held throughout, so that a concurrent Capabilities waits for this
+	// probe rather than running its own.
+	defer e.capsMu.Unlock()
+	res, err := e.listStartup(ctx)
+	if err != nil {
+		return nil, e.checkParent, err
+	}
+	e.caps = &res.caps
+	e.log.Debug("zfs capabilities", "role", e.opts.Role, "side", e.side.String(), "capabilities", res.caps.String())
+	if res.parentRan {
+		return res.fss, func(context.Context, string) error { return res.parentErr }, res.err
+	}
+	return res.fss, e.checkParent, res.err
+}
+
+// listExtra are the properties the side's listing needs beyond the
+// planner's: userrefs where holds are read (pruning, --hold).
+func (e *Endpoint) listExtra() []string {
+	if e.opts.Holds {
+		return []string{propUserRefs}
+	}
+	return nil
+}
+
 // checkParent decides what a missing destination root means: nothing
 // received yet (nil), or a mistyped DST (permanent error).
 func (e *Endpoint) checkParent(ctx context.Context, root string) error {
@@ -191,15 +223,7 @@ func (e *Endpoint) checkParent(ctx context.Context, root string) error {
 		return pdu.PermanentError(fmt.Errorf("destination pool %s does not exist; create the pool or choose another DST: %w", e.where(root), ErrDatasetNotExist))
 	}
 	_, err := e.output(ctx, typeArgv(parent))
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, ErrDatasetNotExist):
-		return pdu.PermanentError(fmt.Errorf("destination parent %s does not exist; create it (zfs create %s) or choose another DST: %w",
-			e.where(parent), shellQuote(parent), err))
-	default:
-		return fmt.Errorf("check destination parent %s: %w", e.where(parent), err)
-	}
+	return e.parentVerdict(parent, err)
 }
 
 // where names a dataset on this side for messages.

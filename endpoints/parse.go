@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -23,6 +24,7 @@ const (
 	propCreation    = "creation"
 	propPlaceholder = "zrep:placeholder"
 	propResumeToken = "receive_resume_token"
+	propOrigin      = "origin"
 )
 
 // property is one value of `zfs get` output.
@@ -67,8 +69,18 @@ func (s *recordSet) set(name, prop, value, source string) {
 // dataset on consecutive lines, and each run of lines with one name is one
 // record.
 func ParseGet(r io.Reader) ([]*pdu.Filesystem, error) {
-	p := getParser{byPath: map[string]*pdu.Filesystem{}, names: map[string]string{}}
-	br := bufio.NewReaderSize(r, 1<<20)
+	fss, _, err := parseGetUntil(bufio.NewReaderSize(r, 1<<20), "")
+	return fss, err
+}
+
+// errStopLine ends parseGetUntil at its stop line.
+var errStopLine = errors.New("stop line")
+
+// parseGetUntil is ParseGet reading br up to and including a line that
+// starts with stop and holds no tab (so no `zfs get -H` line can be taken
+// for it), which it returns; stop "" reads to the end.
+func parseGetUntil(br *bufio.Reader, stop string) ([]*pdu.Filesystem, string, error) {
+	p := getParser{byPath: map[string]*pdu.Filesystem{}, names: map[string]string{}, stop: stop}
 	var long []byte
 	for n := 1; ; n++ {
 		line, err := br.ReadSlice('\n')
@@ -81,12 +93,20 @@ func ParseGet(r io.Reader) ([]*pdu.Filesystem, error) {
 			line = long
 		}
 		if err != nil && err != io.EOF {
-			return nil, err
+			return nil, "", err
 		}
-		line = bytes.TrimSuffix(line, []byte{'\n'})
+		if k := len(line); k > 0 && line[k-1] == '\n' {
+			line = line[:k-1]
+		}
 		if len(line) > 0 {
-			if err := p.line(n, line); err != nil {
-				return nil, err
+			if lerr := p.line(n, line); lerr == errStopLine {
+				stopLine := string(line)
+				if err := p.flush(); err != nil {
+					return nil, "", err
+				}
+				return p.filesystems(), stopLine, nil
+			} else if lerr != nil {
+				return nil, "", lerr
 			}
 		}
 		if err == io.EOF {
@@ -94,9 +114,12 @@ func ParseGet(r io.Reader) ([]*pdu.Filesystem, error) {
 		}
 	}
 	if err := p.flush(); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return p.filesystems(), nil
+	if stop != "" {
+		return nil, "", fmt.Errorf("zfs get output ended without the line %q after it", stop)
+	}
+	return p.filesystems(), "", nil
 }
 
 // getParser is ParseGet's state: the filesystems so far and the record of
@@ -108,12 +131,19 @@ type getParser struct {
 	// names interns snapshot and bookmark names (one `zfs snapshot -r`
 	// gives many filesystems the same one), up to maxInterned of them.
 	names map[string]string
-	slab  []pdu.FilesystemVersion // versions are allocated from it in blocks
+	// Consecutive filesystems mostly have the same snapshot names in the
+	// same order: the names of the previous filesystem's versions, by
+	// position, are tried before the map (no hashing).
+	prevNames, curNames []string
+	namesOf             *pdu.Filesystem         // whose versions curNames are
+	slab                []pdu.FilesystemVersion // versions are allocated from it in blocks
 	// ptrs holds the Versions slices, one run per filesystem, in blocks of
 	// ptrBlock: no slice grows by doubling. open is the filesystem whose
 	// run ends at len(ptrs) and may still grow in place.
 	ptrs []*pdu.FilesystemVersion
 	open *pdu.Filesystem
+	// stop starts the line that ends the listing (parseGetUntil).
+	stop string
 
 	rec getRecord
 }
@@ -124,9 +154,9 @@ const maxInterned = 4096
 type getRecord struct {
 	name                                      []byte
 	typ, guid, createTXG, creation, ph, phSrc []byte
-	token, userRefs                           []byte
+	token, origin, userRefs                   []byte
 	hasTyp, hasGuid, hasTXG, hasCreation, has bool
-	hasToken                                  bool
+	hasToken, hasOrigin                       bool
 }
 
 func (p *getParser) line(n int, line []byte) error {
@@ -138,6 +168,9 @@ func (p *getParser) line(n int, line []byte) error {
 	} else {
 		name, after, ok := bytes.Cut(line, tab)
 		if !ok {
+			if p.stop != "" && bytes.HasPrefix(line, []byte(p.stop)) {
+				return errStopLine
+			}
 			return badGetLine(n, line)
 		}
 		if err := p.flush(); err != nil {
@@ -170,6 +203,8 @@ func (p *getParser) line(n int, line []byte) error {
 		r.token, r.hasToken = append(r.token[:0], value...), true
 	case propUserRefs:
 		r.userRefs = append(r.userRefs[:0], value...)
+	case propOrigin:
+		r.origin, r.hasOrigin = append(r.origin[:0], value...), true
 	}
 	return nil
 }
@@ -188,7 +223,7 @@ func (p *getParser) flush() error {
 		return nil
 	}
 	defer func() {
-		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken = false, false, false, false, false, false
+		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken, r.hasOrigin = false, false, false, false, false, false, false
 		r.ph, r.phSrc, r.userRefs = r.ph[:0], r.phSrc[:0], r.userRefs[:0]
 	}()
 	if !r.hasTyp {
@@ -204,6 +239,10 @@ func (p *getParser) flush() error {
 		fs.ResumeToken = ""
 		if r.hasToken && string(r.token) != "-" {
 			fs.ResumeToken = string(r.token)
+		}
+		fs.Origin = ""
+		if r.hasOrigin && len(r.origin) > 0 && string(r.origin) != "-" {
+			fs.Origin = string(r.origin)
 		}
 	case "snapshot", "bookmark":
 		delim, vt := "@", pdu.Snapshot
@@ -243,8 +282,9 @@ func (p *getParser) flush() error {
 		p.slab = p.slab[1:]
 		// userrefs is "-" for a bookmark, and absent unless asked for.
 		refs, _ := parseUint(r.userRefs)
-		*v = pdu.FilesystemVersion{Name: p.intern(r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation, UserRefs: refs}
-		p.addVersion(p.filesystem(r.name[:i]), v)
+		fs := p.filesystem(r.name[:i])
+		*v = pdu.FilesystemVersion{Name: p.versionName(fs, r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation, UserRefs: refs}
+		p.addVersion(fs, v)
 	default:
 		// Other types (a snapshot of a volume is still "snapshot") are
 		// not zrep's business.
@@ -294,6 +334,22 @@ func (p *getParser) filesystem(name []byte) *pdu.Filesystem {
 	}
 	p.last = fs
 	return fs
+}
+
+// versionName is the name b of a version of fs, as a string shared with
+// earlier versions of that name where possible.
+func (p *getParser) versionName(fs *pdu.Filesystem, b []byte) string {
+	if fs != p.namesOf {
+		p.prevNames, p.curNames, p.namesOf = p.curNames, p.prevNames[:0], fs
+	}
+	var s string
+	if k := len(p.curNames); k < len(p.prevNames) && p.prevNames[k] == string(b) {
+		s = p.prevNames[k]
+	} else {
+		s = p.intern(b)
+	}
+	p.curNames = append(p.curNames, s)
+	return s
 }
 
 func (p *getParser) intern(b []byte) string {
@@ -355,6 +411,18 @@ func parseUint(b []byte) (uint64, bool) {
 		return 0, false
 	}
 	var n uint64
+	if len(b) < 20 {
+		// Up to 19 digits cannot overflow: the common case, checked
+		// only for digits.
+		for _, c := range b {
+			d := uint64(c - '0')
+			if d > 9 {
+				return 0, false
+			}
+			n = n*10 + d
+		}
+		return n, true
+	}
 	for _, c := range b {
 		if c < '0' || c > '9' {
 			return 0, false
@@ -416,6 +484,9 @@ func (s *recordSet) filesystems() ([]*pdu.Filesystem, error) {
 			fs.Placeholder = ph.value == "on" && ph.source == "local"
 			if tok := r.props[propResumeToken].value; tok != "-" {
 				fs.ResumeToken = tok
+			}
+			if o := r.props[propOrigin].value; o != "-" {
+				fs.Origin = o
 			}
 		case "snapshot", "bookmark":
 			v, fsName, err := r.version(typ.value)

@@ -57,6 +57,9 @@ func summary(fss []*pdu.Filesystem) string {
 		if fs.ResumeToken != "" {
 			b.WriteString("[token]")
 		}
+		if fs.Origin != "" {
+			b.WriteString("[origin " + fs.Origin + "]")
+		}
 		for _, v := range fs.Versions {
 			b.WriteString(" " + v.RelName() + ":" + strconv.FormatUint(v.Guid, 10) + ":" + strconv.FormatUint(v.CreateTXG, 10))
 		}
@@ -76,6 +79,24 @@ tank/cap/v1.0:x @s1:10367304525628805990:97 @s2:7411766867724119277:98
 		{zfsfuse, "get-p", `cappool/cap @s1:6181792539290167839:23 @s2:1975760657936592920:34 @s 3:1848495710526446827:39
 cappool/cap/child one @s1:8544465686326438348:23 @s2:14452004641752288444:34
 cappool/cap/v1.0:x @s1:3136859611969762500:23 @s2:8340503380844476362:34
+`},
+		{zfsfuse, "clone-get-origin", `zclonecap/cap
+zclonecap/cap/tmpl @base:9028087902595032281:34 @later:11351906065313323217:39
+zclonecap/cap/vm 1[origin zclonecap/cap/tmpl@base] @s1:5737909214076524543:46
+zclonecap/capdst
+zclonecap/capdst/tmpl @base:9028087902595032281:54
+zclonecap/capdst/vm 1[origin zclonecap/capdst/tmpl@base] @s1:5737909214076524543:60
+`},
+		{openzfs, "clone-get-origin", `tank/cap
+tank/cap/tmpl @base:3646283947044232363:72 @later:6936917886110464342:73
+tank/cap/vm 1[origin tank/cap/tmpl@base] @s1:17528428937826853360:75
+tank/capdst
+tank/capdst/tmpl @base:3646283947044232363:78
+tank/capdst/vm 1[origin tank/capdst/tmpl@base] @s1:17528428937826853360:80
+`},
+		{openzfs, "clone-get-origin-t", `tank/cap
+tank/cap/tmpl @base:3646283947044232363:72 @later:6936917886110464342:73
+tank/cap/vm 1[origin tank/cap/tmpl@base] @s1:17528428937826853360:75
 `},
 		{zfsfuse, "zrep-get-d1", `cappool/a @s1:422179352034687377:16 @s2:16421610554402428564:38 @s3:4790092440451252339:43
 cappool/a/b c
@@ -134,6 +155,37 @@ func TestParseGetPlaceholderAndToken(t *testing.T) {
 	}
 	if fss[1].ResumeToken != "1-abc-def" {
 		t.Fatalf("token %q", fss[1].ResumeToken)
+	}
+}
+
+func TestParseGetOrigin(t *testing.T) {
+	// OpenZFS's form (-t, receive_resume_token), a volume clone and a
+	// bookmark, which has no origin either.
+	out := strings.Join([]string{
+		"tank/t\ttype\tfilesystem\t-",
+		"tank/t\torigin\t-\t-",
+		"tank/t@base 1\ttype\tsnapshot\t-",
+		"tank/t@base 1\tguid\t7\t-",
+		"tank/t@base 1\tcreatetxg\t5\t-",
+		"tank/t@base 1\torigin\t-\t-",
+		"tank/t#b\ttype\tbookmark\t-",
+		"tank/t#b\tguid\t7\t-",
+		"tank/t#b\tcreatetxg\t5\t-",
+		"tank/t#b\torigin\t-\t-",
+		"tank/vm a\ttype\tfilesystem\t-",
+		"tank/vm a\torigin\ttank/t@base 1\t-",
+		"tank/vm a\treceive_resume_token\t-\t-",
+		"tank/zv\ttype\tvolume\t-",
+		"tank/zv\torigin\ttank/v@s\t-",
+		"",
+	}, "\n")
+	fss, err := ParseGet(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "tank/t @base 1:7:5 #b:7:5\ntank/vm a[origin tank/t@base 1]\ntank/zv[vol][origin tank/v@s]\n"
+	if got := summary(fss); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 }
 
@@ -332,7 +384,7 @@ func fullSummary(fss []*pdu.Filesystem) string {
 	var b strings.Builder
 	b.WriteString(summary(fss))
 	for _, fs := range fss {
-		fmt.Fprintf(&b, "%q %q\n", fs.Path, fs.ResumeToken)
+		fmt.Fprintf(&b, "%q %q %q\n", fs.Path, fs.ResumeToken, fs.Origin)
 		for _, v := range fs.Versions {
 			fmt.Fprintf(&b, " %q %d\n", v.Name, v.Creation.Unix())
 		}

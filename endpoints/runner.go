@@ -89,6 +89,12 @@ func (r *runner) run(ctx context.Context, zfsArgv, argv []string, stdin io.Reade
 // start starts argv and returns without waiting; see run.
 func (r *runner) start(ctx context.Context, zfsArgv, argv []string, stdin io.Reader, stdout io.Writer) (*process, error) {
 	r.recordArgv(zfsArgv)
+	return r.launch(ctx, zfsArgv, argv, stdin, stdout)
+}
+
+// launch is start without the argv log: for a script of several zfs
+// commands, whose caller records those that ran.
+func (r *runner) launch(ctx context.Context, zfsArgv, argv []string, stdin io.Reader, stdout io.Writer) (*process, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	// zfs's messages are classified by their English text.
 	cmd.Env = append(os.Environ(), "LC_ALL=C")

@@ -91,9 +91,22 @@ type Filesystem struct {
 	// by an interrupted resumable receive. Empty when there is none or the
 	// platform has no resumable receive.
 	ResumeToken string
+	// Origin is the snapshot a clone was made from, by its full name
+	// (`tank/template@base`); empty when the filesystem is no clone.
+	Origin string
 	// Versions are the filesystem's snapshots and bookmarks, in no
 	// particular order.
 	Versions []*FilesystemVersion
+}
+
+// SplitOrigin splits a clone's origin, a full snapshot name, into its
+// filesystem and the snapshot's name; ok is false for anything else.
+func SplitOrigin(origin string) (fs, snapshot string, ok bool) {
+	fs, snapshot, ok = strings.Cut(origin, "@")
+	if !ok || fs == "" || snapshot == "" || strings.Contains(snapshot, "@") {
+		return "", "", false
+	}
+	return fs, snapshot, true
 }
 
 // Parent is the dataset name of fs's parent, or "" for a pool.
@@ -151,6 +164,11 @@ type SendReq struct {
 	Filesystem string
 	// From is the incremental base (snapshot or bookmark); nil for a full send.
 	From *FilesystemVersion
+	// FromFilesystem is the filesystem of From when it is not Filesystem:
+	// the origin snapshot of a clone, sent from with `zfs send -i ORIGIN`
+	// so that the destination receives the clone as a clone of it. Empty
+	// otherwise.
+	FromFilesystem string
 	// To is the snapshot sent.
 	To *FilesystemVersion
 	// Intermediates asks for every snapshot between From and To as well

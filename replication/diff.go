@@ -9,20 +9,29 @@ import (
 	"github.com/zrep/zrep/pdu"
 )
 
-// SortVersions returns a copy of versions in creation order (createtxg). A
-// bookmark sorts before the snapshot it was made from, so that the snapshot,
-// which can also be a step's target, is the one found when searching from
-// the newest end.
+// SortVersions returns versions in creation order (createtxg). A bookmark
+// sorts before the snapshot it was made from, so that the snapshot, which
+// can also be a step's target, is the one found when searching from the
+// newest end.
+//
+// versions is never modified: when it is in order already (as listings
+// come) it is returned itself, its capacity clipped so that an append
+// copies; otherwise a sorted copy. Callers must not write its elements.
 func SortVersions(versions []*pdu.FilesystemVersion) []*pdu.FilesystemVersion {
+	if slices.IsSortedFunc(versions, compareCreation) {
+		return versions[:len(versions):len(versions)]
+	}
 	sorted := slices.Clone(versions)
-	slices.SortStableFunc(sorted, func(a, b *pdu.FilesystemVersion) int {
-		if c := cmp.Compare(a.CreateTXG, b.CreateTXG); c != 0 {
-			return c
-		}
-		// Bookmark (1) before Snapshot (0).
-		return cmp.Compare(b.Type, a.Type)
-	})
+	slices.SortStableFunc(sorted, compareCreation)
 	return sorted
+}
+
+func compareCreation(a, b *pdu.FilesystemVersion) int {
+	if c := cmp.Compare(a.CreateTXG, b.CreateTXG); c != 0 {
+		return c
+	}
+	// Bookmark (1) before Snapshot (0).
+	return cmp.Compare(b.Type, a.Type)
 }
 
 // ConflictNoCommonAncestor says sender and receiver share no version, so no
@@ -84,48 +93,65 @@ func (c *ConflictDiverged) Error() string {
 //
 // The error is a *ConflictNoCommonAncestor or a *ConflictDiverged.
 func IncrementalPath(receiver, sender []*pdu.FilesystemVersion) ([]*pdu.FilesystemVersion, error) {
-	receiver = SortVersions(receiver)
-	sender = SortVersions(sender)
-	var receiverSnaps []*pdu.FilesystemVersion
-	for _, v := range receiver {
-		if v.Type == pdu.Snapshot {
-			receiverSnaps = append(receiverSnaps, v)
-		}
-	}
+	return incrementalPath(SortVersions(receiver), SortVersions(sender))
+}
 
-	r, s := -1, -1
+// incrementalPath is IncrementalPath of lists sorted with SortVersions.
+func incrementalPath(receiver, sender []*pdu.FilesystemVersion) ([]*pdu.FilesystemVersion, error) {
+	// The newest receiver snapshot the sender has too (by guid); newer
+	// receiver snapshots mean divergence. Planning runs this for every
+	// filesystem, so it allocates only for what it returns.
+	r, s, newer := -1, -1, 0
 search:
-	for i := len(receiverSnaps) - 1; i >= 0; i-- {
+	for i := len(receiver) - 1; i >= 0; i-- {
+		if receiver[i].Type != pdu.Snapshot {
+			continue
+		}
 		for j := len(sender) - 1; j >= 0; j-- {
-			if sender[j].Guid == receiverSnaps[i].Guid {
+			if sender[j].Guid == receiver[i].Guid {
 				r, s = i, j
 				break search
 			}
 		}
+		newer++
 	}
 	if r < 0 {
 		return nil, &ConflictNoCommonAncestor{SortedSenderVersions: sender, SortedReceiverVersions: receiver}
 	}
-	if r != len(receiverSnaps)-1 {
+	if newer > 0 {
+		var receiverOnly []*pdu.FilesystemVersion
+		for _, v := range receiver[r+1:] {
+			if v.Type == pdu.Snapshot {
+				receiverOnly = append(receiverOnly, v)
+			}
+		}
 		return nil, &ConflictDiverged{
 			SortedSenderVersions:   sender,
 			SortedReceiverVersions: receiver,
 			CommonAncestor:         sender[s],
 			SenderOnly:             sender[s+1:],
-			ReceiverOnly:           receiverSnaps[r+1:],
+			ReceiverOnly:           receiverOnly,
 		}
 	}
 
-	path := []*pdu.FilesystemVersion{sender[s]}
+	// A bookmark of the common snapshot sorts before it, so the guid
+	// check only skips duplicates of the path's last entry.
+	n, last := 0, sender[s].Guid
 	for _, v := range sender[s+1:] {
-		// A bookmark of the common snapshot sorts before it, so the guid
-		// check only skips duplicates of the path's last entry.
+		if v.Type == pdu.Snapshot && v.Guid != last {
+			n++
+			last = v.Guid
+		}
+	}
+	if n == 0 {
+		return []*pdu.FilesystemVersion{}, nil
+	}
+	path := make([]*pdu.FilesystemVersion, 1, n+1)
+	path[0] = sender[s]
+	for _, v := range sender[s+1:] {
 		if v.Type == pdu.Snapshot && v.Guid != path[len(path)-1].Guid {
 			path = append(path, v)
 		}
-	}
-	if len(path) == 1 {
-		return []*pdu.FilesystemVersion{}, nil
 	}
 	return path, nil
 }

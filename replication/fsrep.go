@@ -79,6 +79,8 @@ func (s *StepState) UnmarshalText(b []byte) error {
 // step sends one snapshot (to) on top of another (from, nil for a full send).
 type step struct {
 	from, to *pdu.FilesystemVersion
+	// fromFS is from's filesystem when it is a clone's origin.
+	fromFS   string
 	expected *int64
 	gapFree  bool
 	// bytes counts the bytes of the current attempt while they flow.
@@ -96,6 +98,9 @@ type step struct {
 type fsReplication struct {
 	pf    *plannedFilesystem
 	steps []*step
+	// origin is the filesystem whose step a clone's first step waits for
+	// (pf.origin), nil for any other.
+	origin *fsReplication
 
 	// Guarded by Replication.mu.
 	state   FilesystemState
@@ -128,7 +133,7 @@ func newFSReplication(pf *plannedFilesystem, order int) *fsReplication {
 		forceReceive:     pf.forceReceive,
 	}
 	for _, ps := range pf.steps {
-		s := &step{from: ps.from, to: ps.to, expected: expectedBytes(ps.estimate), gapFree: ps.gapFree,
+		s := &step{from: ps.from, fromFS: ps.fromFS, to: ps.to, expected: expectedBytes(ps.estimate), gapFree: ps.gapFree,
 			resumeToken: ps.resumeToken, resumed: ps.resumeToken != ""}
 		f.steps = append(f.steps, s)
 	}
@@ -160,9 +165,10 @@ func (f *fsReplication) nextRun(separate bool) []*step {
 	}
 	first := f.steps[i]
 	j := i + 1
-	// A batch starts from a snapshot: a full send or a resumed transfer
-	// carries exactly one step, and a bookmark base is sent with -i.
-	if !separate && first.from != nil && first.from.Type == pdu.Snapshot && first.resumeToken == "" && first.gapFree {
+	// A batch starts from a snapshot: a full send, a clone's send from
+	// its origin or a resumed transfer carries exactly one step, and a
+	// bookmark base is sent with -i.
+	if !separate && first.from != nil && first.from.Type == pdu.Snapshot && first.fromFS == "" && first.resumeToken == "" && first.gapFree {
 		for j < len(f.steps) && f.steps[j].gapFree {
 			j++
 		}
@@ -320,19 +326,21 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 	var token string
 	e.update(func() { token = first.resumeToken })
 	sendReq := &pdu.SendReq{
-		Filesystem:    f.pf.src,
-		From:          first.from,
-		To:            last.to,
-		Intermediates: len(run) > 1,
-		ResumeToken:   token,
-		Options:       e.cfg.Send,
+		Filesystem:     f.pf.src,
+		From:           first.from,
+		FromFilesystem: first.fromFS,
+		To:             last.to,
+		Intermediates:  len(run) > 1,
+		ResumeToken:    token,
+		Options:        e.cfg.Send,
 	}
 	recvReq := &pdu.ReceiveReq{
 		Filesystem:           f.pf.dst,
 		OverwritePlaceholder: overwritePlaceholder,
 		// With --rollback an incremental receive may also discard changes
 		// made on the destination since its newest snapshot.
-		Rollback:  f.forceReceive || (e.cfg.Rollback && first.from != nil),
+		// Not for a clone's first receive, which creates its destination.
+		Rollback:  f.forceReceive || (e.cfg.Rollback && first.from != nil && first.fromFS == ""),
 		Resumable: true,
 		Options:   e.cfg.Receive,
 	}
@@ -526,7 +534,7 @@ func (r *Replication) setDestination(ds string, s destinationState) {
 }
 
 func runName(run []*step) string {
-	return stepName(run[0].from, run[len(run)-1].to)
+	return stepName(run[0].from, run[0].fromFS, run[len(run)-1].to)
 }
 
 // streamBufferSize is the chunk size of a transfer: large reads keep

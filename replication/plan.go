@@ -19,6 +19,9 @@ const estimateConcurrency = 4
 // plannedStep is one step as planning found it.
 type plannedStep struct {
 	from, to *pdu.FilesystemVersion
+	// fromFS is from's filesystem when it is a clone's origin, in
+	// another filesystem; "" otherwise.
+	fromFS string
 	// resumeToken is set when the step continues an interrupted receive.
 	resumeToken string
 	estimate    pdu.SizeEstimate
@@ -51,6 +54,9 @@ type plannedFilesystem struct {
 	// placeholderOnly marks a source without snapshots kept on the
 	// destination only as a placeholder for its children.
 	placeholderOnly bool
+	// origin is set for a clone received as a clone: its first step
+	// sends from the origin snapshot, which must be on the destination.
+	origin *originDependency
 }
 
 // plan is the outcome of one planning round.
@@ -100,14 +106,18 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 	slices.SortStableFunc(sources, func(a, b *pdu.Filesystem) int { return pdu.CompareDatasets(a.Path, b.Path) })
 
 	withSnapshots := descendantsWithSnapshots(sources, cfg.selected)
+	origins, needed := findOrigins(cfg, sfss, sources, receiverFS)
 	for i, fs := range sources {
 		dst := cfg.destination(fs.Path)
-		pf, err := planFilesystem(ctx, cfg, sender, fs, receiverFS[dst], dst, withSnapshots[i])
+		pf, err := planFilesystem(ctx, cfg, sender, fs, receiverFS[dst], dst, withSnapshots[i], needed[fs.Path])
 		if err != nil {
 			return nil, err
 		}
-		logPlan(log, pf)
 		p.filesystems = append(p.filesystems, pf)
+	}
+	planClones(cfg, p, origins, receiverFS)
+	for _, pf := range p.filesystems {
+		logPlan(log, pf)
 	}
 
 	if err := estimate(ctx, sender, p, cfg.Send, log); err != nil {
@@ -144,15 +154,17 @@ func descendantsWithSnapshots(sources []*pdu.Filesystem, selected func(*pdu.File
 // (nil if the receiver does not have it). descendantsWithSnapshots says
 // whether a selected descendant has something to send, which makes fs a
 // placeholder rather than an error when it has no snapshots itself.
-func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pdu.Filesystem, dstName string, descendantsWithSnapshots bool) (*plannedFilesystem, error) {
+// originsNeeded are fs's snapshots that clones replicated in this run have
+// as their origin: an initial send includes them.
+func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pdu.Filesystem, dstName string, descendantsWithSnapshots bool, originsNeeded []*pdu.FilesystemVersion) (*plannedFilesystem, error) {
 	pf := &plannedFilesystem{src: fs.Path, dst: dstName}
 	var receiverVersions []*pdu.FilesystemVersion
 	if dst != nil {
 		pf.dstState = destinationState{exists: true, placeholder: dst.Placeholder}
-		receiverVersions = dst.Versions
+		receiverVersions = SortVersions(dst.Versions)
 	}
 	senderVersions := SortVersions(fs.Versions)
-	var selected []*pdu.FilesystemVersion
+	selected := make([]*pdu.FilesystemVersion, 0, len(senderVersions))
 	for _, v := range senderVersions {
 		if cfg.selected(v) {
 			selected = append(selected, v)
@@ -185,7 +197,7 @@ func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pd
 		}
 	}
 
-	path, conflict := IncrementalPath(receiverVersions, senderVersions)
+	path, conflict := incrementalPath(receiverVersions, senderVersions)
 	switch c := conflict.(type) {
 	case *ConflictNoCommonAncestor:
 		c.Filesystem, c.Destination = fs.Path, dstName
@@ -229,6 +241,13 @@ func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pd
 			pf.problem = err
 			break
 		}
+		if res.full && len(originsNeeded) > 0 {
+			if path, added := withOrigins(res.path, originsNeeded); added {
+				res.path = path
+				res.text = fmt.Sprintf("full send of %s, the oldest snapshot that clones need as their origin, then %s (--initial %s)",
+					path[0].RelName(), versionList(path[1:]), cfg.Initial)
+			}
+		}
 		notes = append(notes, res.text)
 		pf.rollbackTo, pf.forceReceive = res.rollbackTo, res.forceReceive
 		if res.full {
@@ -260,7 +279,7 @@ func planResume(pf *plannedFilesystem, from, to *pdu.FilesystemVersion, receiver
 			return false
 		}
 	} else {
-		path, conflict := IncrementalPath(receiverVersions, senderVersions)
+		path, conflict := incrementalPath(receiverVersions, senderVersions)
 		if conflict != nil || len(path) == 0 || path[0].Guid != from.Guid || path[0].CreateTXG >= selected[k].CreateTXG {
 			return false
 		}
@@ -317,10 +336,10 @@ func estimate(ctx context.Context, sender Sender, p *plan, opts pdu.SendOptions,
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				req := &pdu.SendReq{Filesystem: pf.src, From: st.from, To: st.to, ResumeToken: st.resumeToken, Options: opts}
+				req := &pdu.SendReq{Filesystem: pf.src, From: st.from, FromFilesystem: st.fromFS, To: st.to, ResumeToken: st.resumeToken, Options: opts}
 				est, err := sender.EstimateSize(ctx, req)
 				if err != nil {
-					log.Warn("size estimate failed, size unknown", "filesystem", pf.src, "step", stepName(st.from, st.to), "err", err)
+					log.Warn("size estimate failed, size unknown", "filesystem", pf.src, "step", stepName(st.from, st.fromFS, st.to), "err", err)
 					return
 				}
 				st.estimate = est
@@ -346,10 +365,10 @@ func logPlan(log *slog.Logger, pf *plannedFilesystem) {
 	log.Debug("planned filesystem", attrs...)
 }
 
-func stepName(from, to *pdu.FilesystemVersion) string {
+func stepName(from *pdu.FilesystemVersion, fromFS string, to *pdu.FilesystemVersion) string {
 	f := "(none)"
 	if from != nil {
-		f = from.ReportName()
+		f = *fromName(from, fromFS)
 	}
 	return f + " → " + to.ReportName()
 }
@@ -381,18 +400,24 @@ func Plan(ctx context.Context, cfg Config, sender Sender, receiver Receiver) (*P
 			}
 		}
 		for _, st := range pf.steps {
-			fp.Steps = append(fp.Steps, PlanStep{From: versionName(st.from), To: st.to.ReportName(), ExpectedBytes: expectedBytes(st.estimate)})
+			fp.Steps = append(fp.Steps, PlanStep{From: fromName(st.from, st.fromFS), To: st.to.ReportName(), ExpectedBytes: expectedBytes(st.estimate)})
 		}
 		rep.Filesystems = append(rep.Filesystems, fp)
 	}
 	return rep, nil
 }
 
-func versionName(v *pdu.FilesystemVersion) *string {
+// fromName is how plans and reports write a step's base: nil for a full
+// send, a version's ReportName, or a clone's origin by its full name
+// (`tank/template@base`), since it belongs to another filesystem.
+func fromName(v *pdu.FilesystemVersion, fs string) *string {
 	if v == nil {
 		return nil
 	}
 	n := v.ReportName()
+	if fs != "" {
+		n = v.FullPath(fs)
+	}
 	return &n
 }
 

@@ -66,3 +66,22 @@ func TestCompareDatasetsMatchesSplit(t *testing.T) {
 		}
 	}
 }
+
+func TestDependsOn(t *testing.T) {
+	inRun := map[string]*plannedFilesystem{"p": {}, "p/c": {}, "p/x": {}, "p/x/t": {}, "p/y": {}}
+	accepted := map[string]string{"p/y": "p/x/t"}
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{"p/x/t", "p/x", true},  // an ancestor
+		{"p/x/t", "p/c", false}, // a sibling's subtree
+		{"p/y", "p/x", true},    // through an accepted clone's origin
+		{"p/c", "p/y", false},
+		{"p/x/t", "p/x/t", true},
+	} {
+		if got := dependsOn(c.a, c.b, accepted, inRun); got != c.want {
+			t.Errorf("dependsOn(%s, %s) = %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}

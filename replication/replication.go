@@ -263,8 +263,21 @@ func statePlanning(ctx context.Context, e *engine) stateFunc {
 	}
 
 	fss := make([]*fsReplication, len(p.filesystems))
+	clones := false
 	for i, pf := range p.filesystems {
 		fss[i] = newFSReplication(pf, i)
+		clones = clones || pf.origin != nil
+	}
+	if clones {
+		bySrc := make(map[string]*fsReplication, len(fss))
+		for _, f := range fss {
+			bySrc[f.pf.src] = f
+		}
+		for _, f := range fss {
+			if f.pf.origin != nil {
+				f.origin = bySrc[f.pf.origin.fs]
+			}
+		}
 	}
 	e.r.destMu.Lock()
 	e.r.destinations = p.destinations

@@ -116,7 +116,7 @@ func (f *fsReplication) report() *FilesystemReport {
 	}
 	for _, s := range f.steps {
 		sr := &StepReport{
-			From:          versionName(s.from),
+			From:          fromName(s.from, s.fromFS),
 			To:            s.to.ReportName(),
 			Status:        s.state.String(),
 			ExpectedBytes: s.expected,

@@ -70,6 +70,10 @@ type dataset struct {
 	placeholder bool
 	modified    bool
 	versions    []*version
+	// A clone's origin: the filesystem and guid of the snapshot it was
+	// made from (originFS is "" for no clone).
+	originFS   string
+	originGuid uint64
 	// partial receive state
 	resumeToken    string
 	partialCreated bool
@@ -180,6 +184,89 @@ func (z *ZFS) SnapshotSize(fs, name string, size int64) *pdu.FilesystemVersion {
 	return copyVersion(v)
 }
 
+// Clone creates fs as a clone of origin@snap, like `zfs clone`: it holds
+// the origin's data without a byte of its own. It panics if the snapshot or
+// fs's parent is missing, or fs exists.
+func (z *ZFS) Clone(origin, snap, fs string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	s := z.mustDataset(origin).find(pdu.Snapshot, snap)
+	if s == nil {
+		panic(fmt.Sprintf("memzfs: no snapshot %s@%s", origin, snap))
+	}
+	if z.datasets[fs] != nil || z.datasets[pdu.Parent(fs)] == nil {
+		panic("memzfs: cannot create clone " + fs)
+	}
+	z.datasets[fs] = &dataset{originFS: origin, originGuid: s.Guid}
+}
+
+// Promote promotes the clone fs, like `zfs promote`: the origin's
+// snapshots up to and including the clone's origin move to fs, and the
+// former origin filesystem becomes a clone of fs's snapshot. Guids stay.
+func (z *ZFS) Promote(fs string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	c := z.mustDataset(fs)
+	if c.originFS == "" {
+		panic("memzfs: " + fs + " is not a clone")
+	}
+	o := z.mustDataset(c.originFS)
+	base := o.byGuid(c.originGuid, pdu.Snapshot)
+	var moved, kept []*version
+	for _, v := range o.versions {
+		if v.Type == pdu.Snapshot && v.CreateTXG <= base.CreateTXG {
+			moved = append(moved, v)
+		} else {
+			kept = append(kept, v)
+		}
+	}
+	oldOrigin := c.originFS
+	c.versions = append(moved, c.versions...)
+	o.versions = kept
+	c.originFS, c.originGuid, o.originFS, o.originGuid = o.originFS, o.originGuid, fs, base.Guid
+	for _, d := range z.datasets {
+		// The other clones of the moved snapshots follow them.
+		if d != c && d != o && d.originFS == oldOrigin && c.byGuid(d.originGuid, pdu.Snapshot) != nil {
+			d.originFS = fs
+		}
+	}
+}
+
+// Origin is fs's origin as `zfs get origin` shows it (`pool/fs@snap`), ""
+// for no clone.
+func (z *ZFS) Origin(fs string) string {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	return z.origin(z.mustDataset(fs))
+}
+
+// origin names d's origin snapshot. z.mu must be held.
+func (z *ZFS) origin(d *dataset) string {
+	if d.originFS == "" {
+		return ""
+	}
+	if o := z.datasets[d.originFS]; o != nil {
+		if s := o.byGuid(d.originGuid, pdu.Snapshot); s != nil {
+			return s.FullPath(d.originFS)
+		}
+	}
+	return ""
+}
+
+// Used is the data fs holds itself: what its snapshots wrote, without
+// what a clone shares with its origin.
+func (z *ZFS) Used(fs string) int64 {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	var n int64
+	for _, v := range z.mustDataset(fs).versions {
+		if v.Type == pdu.Snapshot {
+			n += v.written
+		}
+	}
+	return n
+}
+
 // Bookmark creates fs#bookmark from fs@snap.
 func (z *ZFS) Bookmark(fs, snap, bookmark string) *pdu.FilesystemVersion {
 	z.mu.Lock()
@@ -284,6 +371,15 @@ func (d *dataset) byGuid(guid uint64, t pdu.VersionType) *version {
 	return nil
 }
 
+// snapshotIn is fs's snapshot with guid, nil if there is none. z.mu must
+// be held.
+func (z *ZFS) snapshotIn(fs string, guid uint64) *version {
+	if d := z.datasets[fs]; d != nil {
+		return d.byGuid(guid, pdu.Snapshot)
+	}
+	return nil
+}
+
 func (d *dataset) snapshots() []*version {
 	var s []*version
 	for _, v := range d.versions {
@@ -354,7 +450,7 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 	var fss []*pdu.Filesystem
 	for name, d := range z.datasets {
 		if e.inside(name) {
-			fss = append(fss, &pdu.Filesystem{Path: name, Placeholder: d.placeholder, ResumeToken: d.resumeToken, Versions: d.copyVersions()})
+			fss = append(fss, &pdu.Filesystem{Path: name, Placeholder: d.placeholder, ResumeToken: d.resumeToken, Origin: z.origin(d), Versions: d.copyVersions()})
 		}
 	}
 	slices.SortFunc(fss, func(a, b *pdu.Filesystem) int {
@@ -414,7 +510,7 @@ func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapsho
 // The stream format: a header line, then for each snapshot a line
 // describing it followed by its payload.
 //
-//	memzfs-stream from=<guid> token=<token|->
+//	memzfs-stream from=<guid> clone=<0|1> token=<token|->
 //	snap <name> <guid> <createtxg> <size> <skip>
 //	<size-skip bytes>
 const streamMagic = "memzfs-stream"
@@ -453,10 +549,25 @@ func (e *Endpoint) streamFor(req *pdu.SendReq) ([]byte, error) {
 		return nil, pdu.PermanentError(fmt.Errorf("snapshot %s@%s does not exist", req.Filesystem, to.Name))
 	}
 	var base *version
-	if from != nil {
+	clone := 0
+	switch {
+	case from != nil && req.FromFilesystem != "" && req.ResumeToken == "":
+		// zfs send -i ORIGIN: only a clone's own origin will do.
+		if d.originFS != req.FromFilesystem || d.originGuid != from.Guid {
+			return nil, pdu.PermanentError(fmt.Errorf("incremental source %s is not the origin of %s", from.FullPath(req.FromFilesystem), req.Filesystem))
+		}
+		base = e.z.snapshotIn(req.FromFilesystem, from.Guid)
+		clone = 1
+	case from != nil && from.Guid == d.originGuid && d.originFS != "":
+		// A resumed clone stream.
+		base = e.z.snapshotIn(d.originFS, from.Guid)
+		clone = 1
+	case from != nil:
 		if base = d.byGuid(from.Guid, pdu.Snapshot); base == nil {
 			base = d.byGuid(from.Guid, pdu.Bookmark)
 		}
+	}
+	if from != nil {
 		if base == nil {
 			return nil, pdu.PermanentError(fmt.Errorf("incremental source %s of %s does not exist", from.RelName(), req.Filesystem))
 		}
@@ -489,7 +600,7 @@ func (e *Endpoint) streamFor(req *pdu.SendReq) ([]byte, error) {
 	if base != nil {
 		fromGuid = base.Guid
 	}
-	fmt.Fprintf(&b, "%s from=%d token=%s\n", streamMagic, fromGuid, token)
+	fmt.Fprintf(&b, "%s from=%d clone=%d token=%s\n", streamMagic, fromGuid, clone, token)
 	for _, s := range snaps {
 		fmt.Fprintf(&b, "snap %s %d %d %d %d\n", s.name, s.guid, s.txg, s.size, s.skip)
 		b.Write(bytes.Repeat([]byte{'z'}, int(s.size-s.skip)))
@@ -538,7 +649,11 @@ func describeSend(req *pdu.SendReq) string {
 		if req.Intermediates {
 			flag = " -I "
 		}
-		b.WriteString(flag + req.From.RelName())
+		if req.FromFilesystem != "" {
+			b.WriteString(flag + req.From.FullPath(req.FromFilesystem))
+		} else {
+			b.WriteString(flag + req.From.RelName())
+		}
 	} else {
 		b.WriteString(" full")
 	}
@@ -655,11 +770,13 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, r io.Reader
 		return pdu.RetryableError(fmt.Errorf("receive %s: stream ended before its header: %w", fs, err))
 	}
 	var fromGuid uint64
+	var clone int
 	var tok string
-	if _, err := fmt.Sscanf(header, streamMagic+" from=%d token=%s\n", &fromGuid, &tok); err != nil {
+	if _, err := fmt.Sscanf(header, streamMagic+" from=%d clone=%d token=%s\n", &fromGuid, &clone, &tok); err != nil {
 		return pdu.PermanentError(fmt.Errorf("receive %s: invalid stream header %q", fs, header))
 	}
-	if err := e.startReceive(fs, req, fromGuid, tok); err != nil {
+	origin, err := e.startReceive(fs, req, fromGuid, clone == 1, tok)
+	if err != nil {
 		return err
 	}
 	// The first snapshot of a stream that startReceive let through may
@@ -671,7 +788,7 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, r io.Reader
 			return nil
 		}
 		if err != nil {
-			return e.broken(fs, req, fromGuid, nil, 0, err)
+			return e.broken(fs, req, fromGuid, origin, nil, 0, err)
 		}
 		f := strings.Fields(line)
 		if len(f) != 6 || f[0] != "snap" {
@@ -687,73 +804,91 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, r io.Reader
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
-			return e.broken(fs, req, fromGuid, &s, s.skip+n, err)
+			return e.broken(fs, req, fromGuid, origin, &s, s.skip+n, err)
 		}
-		if err := e.commit(fs, fromGuid, first, &s); err != nil {
+		if err := e.commit(fs, fromGuid, origin, first, &s); err != nil {
 			return err
 		}
-		fromGuid, first = s.guid, false
+		fromGuid, first, origin = s.guid, false, ""
 	}
 }
 
 // startReceive checks that the stream fits the destination, as zfs
 // receive does before it reads the data.
-func (e *Endpoint) startReceive(fs string, req *pdu.ReceiveReq, fromGuid uint64, tok string) error {
+//
+// A clone stream (zfs send -i ORIGIN) into a destination that does not
+// exist creates it as a clone of the snapshot with the stream's base guid,
+// wherever it is on this ZFS; origin names that snapshot's filesystem.
+func (e *Endpoint) startReceive(fs string, req *pdu.ReceiveReq, fromGuid uint64, clone bool, tok string) (origin string, err error) {
 	z := e.z
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	d := z.datasets[fs]
 	if tok != "-" {
 		if d == nil || d.resumeToken == "" {
-			return pdu.PermanentError(fmt.Errorf("receive %s: resumed stream but no partial receive state", fs))
+			return "", pdu.PermanentError(fmt.Errorf("receive %s: resumed stream but no partial receive state", fs))
 		}
 		t, _ := parseToken(tok)
 		p, _ := parseToken(d.resumeToken)
 		if t.to != p.to || t.from != p.from || t.offset != p.offset {
-			return pdu.PermanentError(fmt.Errorf("receive %s: resume token does not match the partial receive state", fs))
+			return "", pdu.PermanentError(fmt.Errorf("receive %s: resume token does not match the partial receive state", fs))
 		}
-		return nil
+		return "", nil
 	}
 	if d != nil && d.resumeToken != "" {
-		return pdu.RetryableError(fmt.Errorf("receive %s: destination contains partially-complete state from zfs receive -s", fs))
+		return "", pdu.RetryableError(fmt.Errorf("receive %s: destination contains partially-complete state from zfs receive -s", fs))
 	}
 	if fromGuid == 0 {
 		switch {
 		case d == nil:
 			if p := pdu.Parent(fs); p == "" || z.datasets[p] == nil {
-				return pdu.PermanentError(fmt.Errorf("receive %s: parent %s does not exist", fs, p))
+				return "", pdu.PermanentError(fmt.Errorf("receive %s: parent %s does not exist", fs, p))
 			}
 		case d.placeholder && req.OverwritePlaceholder, req.Rollback:
 		default:
-			return pdu.PermanentError(fmt.Errorf("receive %s: destination exists; must specify -F to overwrite it", fs))
+			return "", pdu.PermanentError(fmt.Errorf("receive %s: destination exists; must specify -F to overwrite it", fs))
 		}
-		return nil
+		return "", nil
+	}
+	if d == nil && clone {
+		if p := pdu.Parent(fs); p == "" || z.datasets[p] == nil {
+			return "", pdu.PermanentError(fmt.Errorf("receive %s: parent %s does not exist", fs, p))
+		}
+		for name, o := range z.datasets {
+			if o.byGuid(fromGuid, pdu.Snapshot) != nil {
+				return name, nil
+			}
+		}
+		return "", pdu.PermanentError(fmt.Errorf("receive %s: local origin for clone %s does not exist", fs, fs))
 	}
 	if d == nil {
-		return pdu.PermanentError(fmt.Errorf("receive %s: destination does not exist for an incremental stream", fs))
+		return "", pdu.PermanentError(fmt.Errorf("receive %s: destination does not exist for an incremental stream", fs))
 	}
 	snaps := d.snapshots()
 	if len(snaps) == 0 || snaps[len(snaps)-1].Guid != fromGuid {
 		if !req.Rollback || d.byGuid(fromGuid, pdu.Snapshot) == nil {
-			return pdu.PermanentError(fmt.Errorf("receive %s: most recent snapshot does not match incremental source", fs))
+			return "", pdu.PermanentError(fmt.Errorf("receive %s: most recent snapshot does not match incremental source", fs))
 		}
 	}
 	if d.modified && !req.Rollback {
-		return pdu.PermanentError(fmt.Errorf("receive %s: destination has been modified since most recent snapshot", fs))
+		return "", pdu.PermanentError(fmt.Errorf("receive %s: destination has been modified since most recent snapshot", fs))
 	}
-	return nil
+	return "", nil
 }
 
 // commit adds a fully received snapshot. For the first snapshot of a
 // stream startReceive has accepted, a full stream replaces the
 // destination's versions and an incremental one drops those after its
 // base (what -F allows).
-func (e *Endpoint) commit(fs string, fromGuid uint64, first bool, s *streamSnap) error {
+func (e *Endpoint) commit(fs string, fromGuid uint64, origin string, first bool, s *streamSnap) error {
 	z := e.z
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	d := z.datasets[fs]
 	switch {
+	case d == nil && origin != "":
+		d = &dataset{originFS: origin, originGuid: fromGuid}
+		z.datasets[fs] = d
 	case d == nil:
 		d = &dataset{}
 		z.datasets[fs] = d
@@ -781,7 +916,7 @@ func (e *Endpoint) commit(fs string, fromGuid uint64, first bool, s *streamSnap)
 
 // broken handles a stream that ended early: with resumable receive the
 // partial state stays on the destination, and the error is retryable.
-func (e *Endpoint) broken(fs string, req *pdu.ReceiveReq, fromGuid uint64, s *streamSnap, got int64, cause error) error {
+func (e *Endpoint) broken(fs string, req *pdu.ReceiveReq, fromGuid uint64, origin string, s *streamSnap, got int64, cause error) error {
 	z := e.z
 	z.mu.Lock()
 	defer z.mu.Unlock()
@@ -789,6 +924,9 @@ func (e *Endpoint) broken(fs string, req *pdu.ReceiveReq, fromGuid uint64, s *st
 		d := z.datasets[fs]
 		if d == nil {
 			d = &dataset{partialCreated: true}
+			if origin != "" {
+				d.originFS, d.originGuid = origin, fromGuid
+			}
 			z.datasets[fs] = d
 		}
 		d.resumeToken = token{from: fromGuid, to: s.guid, offset: got}.String()
