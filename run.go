@@ -70,6 +70,9 @@ func runAction(c *cli.Context) error {
 	// zrep would wait for it.
 	defer context.AfterFunc(ctx, func() { closeEndpoints(j, src, dst) })()
 	logCapabilities(ctx, j, src, dst)
+	if err := checkLink(ctx, src, dst); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
 
 	r := replication.NewReplication(j.cfg)
 	var bar *progress

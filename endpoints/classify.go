@@ -170,6 +170,7 @@ func classify(argv []string, host string, st exitStatus, stderr string) error {
 	// wrapper (remoteCommand), so a failure is zfs's, not ssh's.
 	ran, ranOK := false, false
 	if remote {
+		stderr = pipelineStatus(stderr)
 		if code, rest, ok := remoteStatus(stderr); ok {
 			ran, ranOK, stderr = true, code == 0, rest
 			if st.signal == 0 && code != 0 {

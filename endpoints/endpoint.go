@@ -27,6 +27,8 @@ type Options struct {
 	SSH SSHOptions
 	// Logger receives debug lines for every command; nil discards them.
 	Logger *slog.Logger
+	// Link is how the side's streams cross the link: compression, rate.
+	Link Link
 }
 
 // Endpoint runs zfs on one side, locally or over ssh, and is both the
@@ -40,6 +42,8 @@ type Endpoint struct {
 
 	capsMu sync.Mutex
 	caps   *Capabilities
+
+	linkCheck linkCheck
 }
 
 // New returns an endpoint for side. It contacts nothing: the ssh login and
@@ -273,7 +277,7 @@ func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, erro
 			return nil, pdu.PermanentError(fmt.Errorf("send %s: resuming needs zfs send -t, which %s lacks: %w", e.where(req.Filesystem), caps, ErrUnsupported))
 		}
 	}
-	full, err := e.argv(ctx, argv)
+	full, onKill, err := e.streamArgv(ctx, argv, true)
 	if err != nil {
 		return nil, err
 	}
@@ -285,13 +289,13 @@ func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, erro
 	// goroutine); the reader reads its other end with whatever buffer it
 	// likes, or splices it into the receiver's stdin (WriteTo).
 	growPipe(pw)
-	p, err := e.door.start(ctx, argv, full, nil, pw)
+	p, err := e.door.startWith(ctx, argv, full, nil, pw, onKill)
 	pw.Close()
 	if err != nil {
 		pr.Close()
 		return nil, err
 	}
-	return &sendStream{p: p, r: pr}, nil
+	return e.linkSendStream(ctx, &sendStream{p: p, r: pr}, req.Wire), nil
 }
 
 // sendStream is a running `zfs send`.
@@ -461,7 +465,17 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, stream io.R
 	if err != nil {
 		return pdu.PermanentError(err)
 	}
-	return e.run(ctx, argv, stream, nil)
+	full, onKill, err := e.streamArgv(ctx, argv, false)
+	if err != nil {
+		return err
+	}
+	in, release := e.linkReceiveInput(ctx, stream, req.Wire)
+	defer release()
+	p, err := e.door.startWith(ctx, argv, full, in, nil, onKill)
+	if err != nil {
+		return err
+	}
+	return p.wait()
 }
 
 // CreatePlaceholder creates fs, not mountable, with zrep:placeholder=on set

@@ -1,0 +1,219 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// linkSource makes a filesystem with a few MiB that compress well (text
+// lines) and one snapshot.
+func linkSource(t *testing.T, pool string) string {
+	t.Helper()
+	src := pool + "/l"
+	zfs(t, "create", "-o", "compression=off", src)
+	var b strings.Builder
+	for i := 0; b.Len() < 2<<20; i++ {
+		fmt.Fprintf(&b, "%06d zrep replicates ZFS filesystems over ssh, compressed on the wire\n", i)
+	}
+	writeFile(t, src, "log", b.String())
+	snapshot(t, src, "s1")
+	return src
+}
+
+// wireOf returns the bytes and wire bytes of the report's steps.
+func wireOf(t *testing.T, r result) (bytes, wire int64) {
+	t.Helper()
+	rep := jsonOf(t, r)
+	for _, f := range rep["completed"].([]any) {
+		for _, s := range f.(map[string]any)["steps"].([]any) {
+			st := s.(map[string]any)
+			b, ok1 := st["bytes"].(float64)
+			w, ok2 := st["wire_bytes"].(float64)
+			if !ok1 || !ok2 {
+				t.Fatalf("step without bytes or wire_bytes: %v", st)
+			}
+			bytes += int64(b)
+			wire += int64(w)
+		}
+	}
+	return bytes, wire
+}
+
+// Every --compress value carries a stream push, pull and remote to remote,
+// with the source's guids arriving; compressing codecs put fewer bytes on
+// the wire than the stream has, none exactly as many.
+func TestCompressEachCodec(t *testing.T) {
+	requireHost(t)
+	for _, codec := range []string{"zstd", "lz4", "gzip", "none"} {
+		t.Run(codec, func(t *testing.T) {
+			hp, tp := newHostPool(t), newPool(t)
+			for _, dir := range []struct {
+				name     string
+				src, dst string
+				srcSide  func(string) string
+				dstSide  func(string) string
+			}{
+				{"push", hp, tp, local, remote},
+				{"pull", tp, hp, remote, local},
+				{"remote-to-remote", tp, tp, remote, remote},
+			} {
+				src := linkSource(t, dir.src)
+				dst := dir.dst + "/" + strings.ReplaceAll(dir.name, "-", "") + "_" + codec
+				if src == dst {
+					t.Fatal("source and destination coincide")
+				}
+				r := zrep(t, "run", "--json", "--compress", codec, dir.srcSide(src), dir.dstSide(dst)).mustExit(t, 0)
+				mustMatch(t, dst, snapshots(t, src))
+				bytes, wire := wireOf(t, r)
+				switch {
+				case bytes < 2<<20:
+					t.Errorf("%s: %d bytes reported for a stream of at least 2 MiB", dir.name, bytes)
+				case codec == "none" && wire != bytes:
+					t.Errorf("%s: without compression wire_bytes %d must equal bytes %d", dir.name, wire, bytes)
+				case codec != "none" && wire*2 > bytes:
+					t.Errorf("%s: %s put %d bytes on the wire for a stream of %d text bytes", dir.name, codec, wire, bytes)
+				}
+				zfs(t, "destroy", "-r", src)
+			}
+		})
+	}
+}
+
+// The plan says how streams will cross the link.
+func TestPlanShowsCompression(t *testing.T) {
+	requireHost(t)
+	hp, tp := newHostPool(t), newPool(t)
+	src := linkSource(t, hp)
+	r := zrep(t, "plan", "--compress", "lz4", local(src), remote(tp+"/p")).mustExit(t, 0)
+	if !strings.Contains(r.stdout, "lz4") || !strings.Contains(r.stdout, "decompresses on") {
+		t.Errorf("the plan does not show the compression:\n%s", r.stdout)
+	}
+	r = zrep(t, "plan", "--compress", "lz4", local(src), local(hp+"/p")).mustExit(t, 0)
+	if !strings.Contains(r.stdout, "not compressed") {
+		t.Errorf("a local plan does not say it is not compressed:\n%s", r.stdout)
+	}
+}
+
+// pullBig starts a pull of a big source from the target over ssh with
+// extra flags, and pauses its zfs send once the stream flows.
+func pullBig(t *testing.T, args ...string) (r *running, src, dst string, resume func()) {
+	t.Helper()
+	src = bigSource(t)
+	dst = newHostPool(t) + "/big"
+	argv := append([]string{"run", "--json", "--retries", "3"}, args...)
+	r = startZrep(t, nil, append(argv, remote(src), local(dst))...)
+	return r, src, dst, pauseSender(t, src)
+}
+
+// remotePipelineProcs are the target's processes of the pull's remote
+// pipeline named prog (zfs send, or the compressor after it).
+func remotePipelineProcs(t *testing.T, src, prog string) []proc {
+	t.Helper()
+	m := machineOf(src)
+	if prog == "zfs" {
+		var ps []proc
+		for _, p := range m.zfsProcesses(t, "send", src) {
+			if !dryRun(p) {
+				ps = append(ps, p)
+			}
+		}
+		return ps
+	}
+	var ps []proc
+	for _, p := range m.processes(t) {
+		if filepath.Base(p.argv[0]) == prog && p.has("-c") && !p.has("-d") {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// A remote zfs send killed in the middle of a compressed stream (whose
+// compressor then ends its output cleanly) never makes a completed step:
+// the step is redone and the run completes with the source's guids.
+func TestCompressedSendKilledMidStream(t *testing.T) {
+	requireHost(t)
+	r, src, dst, resume := pullBig(t, "--compress", "zstd")
+	defer resume()
+	m := machineOf(src)
+	for _, p := range remotePipelineProcs(t, src, "zfs") {
+		m.signal(t, p.pid, syscall.SIGKILL)
+	}
+	resume()
+	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
+	if receives(res) < 2 {
+		t.Fatalf("the step was not redone (%d receives)", receives(res))
+	}
+	mustMatch(t, dst, snapshots(t, src))
+}
+
+// A compressor that dies in the middle of the stream fails the attempt;
+// the step is redone and completes.
+func TestCompressorKilledMidStream(t *testing.T) {
+	requireHost(t)
+	r, src, dst, resume := pullBig(t, "--compress", "gzip")
+	defer resume()
+	m := machineOf(src)
+	var gz []proc
+	if !waitUntil(30*time.Second, func() bool { gz = remotePipelineProcs(t, src, "gzip"); return len(gz) > 0 }) {
+		t.Fatal("no remote gzip to kill")
+	}
+	for _, p := range gz {
+		m.signal(t, p.pid, syscall.SIGKILL)
+	}
+	resume()
+	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
+	if receives(res) < 2 {
+		t.Fatalf("the step was not redone (%d receives)", receives(res))
+	}
+	if !strings.Contains(res.stderr, "gzip") {
+		t.Errorf("the logs do not name the failed compressor:\n%s", res.stderr)
+	}
+	mustMatch(t, dst, snapshots(t, src))
+}
+
+// A sender stopped with SIGSTOP stalls the stream: zrep ends the attempt
+// after --stall-timeout, on both machines, and the retry completes.
+func TestStalledSenderIsEndedAndRetried(t *testing.T) {
+	requireHost(t)
+	r, src, dst, resume := pullBig(t, "--compress", "zstd", "--stall-timeout", "2s")
+	defer resume()
+	// The paused sender is never resumed: zrep must end it.
+	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
+	if !strings.Contains(res.stderr, "stalled: no data for 2s") {
+		t.Errorf("the logs do not say the transfer stalled:\n%s", res.stderr)
+	}
+	if receives(res) < 2 {
+		t.Fatalf("the step was not redone (%d receives)", receives(res))
+	}
+	mustMatch(t, dst, snapshots(t, src))
+	m := machineOf(src)
+	if !waitUntil(10*time.Second, func() bool {
+		return len(remotePipelineProcs(t, src, "zfs"))+len(m.zfsProcesses(t, "receive", dst)) == 0
+	}) {
+		t.Errorf("processes of the stalled transfer are left: %v %v",
+			remotePipelineProcs(t, src, "zfs"), m.zfsProcesses(t, "receive", dst))
+	}
+}
+
+// A limited transfer takes at least 0.8 times its wire bytes over the rate.
+func TestBandwidthLimitLowerBound(t *testing.T) {
+	requireHost(t)
+	sp, dp := newHostPool(t), newPool(t)
+	src := sp + "/b"
+	createBulk(t, src, "bulk", 3)
+	snapshot(t, src, "s1")
+	const rate = 1 << 20
+	start := time.Now()
+	r := zrep(t, "run", "--json", "--compress", "none", "--bwlimit", "1M", local(src), remote(dp+"/b")).mustExit(t, 0)
+	took := time.Since(start)
+	mustMatch(t, dp+"/b", snapshots(t, src))
+	_, wire := wireOf(t, r)
+	if min := time.Duration(0.8 * float64(wire) / rate * float64(time.Second)); took < min {
+		t.Errorf("%d wire bytes at 1M/s took %s, less than %s", wire, took, min)
+	}
+}
