@@ -103,7 +103,9 @@ func TestPlanShowsCompression(t *testing.T) {
 func pullBig(t *testing.T, args ...string) (r *running, src, dst string, resume func()) {
 	t.Helper()
 	src = bigSource(t)
-	dst = newHostPool(t) + "/big"
+	requireHost(t)
+	// Room for a retry while the first attempt's partial data is freed.
+	dst = newPoolOn(t, lab.host, 512<<20) + "/big"
 	argv := append([]string{"run", "--json", "--retries", "3"}, args...)
 	r = startZrep(t, nil, append(argv, remote(src), local(dst))...)
 	return r, src, dst, pauseSender(t, src)
