@@ -120,6 +120,22 @@ func pipelineStatus(stderr string) string {
 	return note + overall + "\n" + exitMarker + strconv.Itoa(cause.code) + "\n"
 }
 
+// stageFailed reports whether a program of a remote pipeline reported a
+// failure on stderr. The pipeline's own status is its last program's,
+// which may be 0 when an earlier one, zfs send above all, failed.
+func stageFailed(stderr string) bool {
+	for _, line := range strings.Split(stderr, "\n") {
+		rest, ok := strings.CutPrefix(line, stageMarker)
+		if !ok {
+			continue
+		}
+		if _, code, ok := strings.Cut(rest, ":"); ok && code != "0" {
+			return true
+		}
+	}
+	return false
+}
+
 // remotePid reads the pid a remote pipeline reported first on stderr, or 0.
 func remotePid(stderr string) int {
 	line, _, _ := strings.Cut(stderr, "\n")

@@ -232,6 +232,10 @@ func (p *process) wait() error {
 		p.r.log.Debug("end", "role", p.r.role, "host", p.r.host, "argv", p.cmd.Args,
 			"duration", d, "exit", st.code, "signal", st.signal, "err", err)
 		switch {
+		case err == nil && p.onKill != nil && stageFailed(p.stderr.String()):
+			// A remote pipeline that exited 0 because its last program
+			// did, after an earlier one failed.
+			p.waitErr = classify(p.zfsArgv, p.r.host, st, p.stderr.String())
 		case err == nil:
 		case p.ctx.Err() != nil:
 			p.waitErr = fmt.Errorf("%s: %w", describe(p.zfsArgv, p.r.host), context.Cause(p.ctx))
