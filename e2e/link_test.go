@@ -179,10 +179,15 @@ func TestCompressorKilledMidStream(t *testing.T) {
 }
 
 // A sender stopped with SIGSTOP stalls the stream: zrep ends the attempt
-// after --stall-timeout, on both machines, and the retry completes.
+// after --stall-timeout, on both machines, and the retry completes,
+// resumed where the destination keeps partial state (OpenZFS). Remote to
+// remote, so that both the stopped sender and the destination are the
+// tier's.
 func TestStalledSenderIsEndedAndRetried(t *testing.T) {
-	requireHost(t)
-	r, src, dst, resume := pullBig(t, "--compress", "zstd", "--stall-timeout", "2s")
+	src := bigSource(t)
+	dst := newPoolSize(t, 512<<20) + "/big"
+	r := startZrep(t, nil, "run", "--json", "--retries", "3", "--compress", "zstd", "--stall-timeout", "2s", remote(src), remote(dst))
+	resume := pauseSender(t, src)
 	defer resume()
 	// The paused sender is never resumed: zrep must end it.
 	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
@@ -193,6 +198,12 @@ func TestStalledSenderIsEndedAndRetried(t *testing.T) {
 		t.Fatalf("the step was not redone (%d receives)", receives(res))
 	}
 	mustMatch(t, dst, snapshots(t, src))
+	if lab.target.platform == "openzfs" {
+		f := res.report(t).filesystem(t, src)
+		if len(f.Steps) != 1 || !f.Steps[0].Resumed {
+			t.Errorf("the stalled transfer was not resumed: %v", f.Steps)
+		}
+	}
 	m := machineOf(src)
 	if !waitUntil(10*time.Second, func() bool {
 		return len(remotePipelineProcs(t, src, "zfs"))+len(m.zfsProcesses(t, "receive", dst)) == 0

@@ -23,13 +23,15 @@ const (
 	CodecGzip Codec = "gzip"
 )
 
-// DefaultCodec is --compress's default. zstd -1, as syncoid and zrepl's
-// users run it, shrinks compressible streams two to four times at several
-// hundred MB/s per core and passes incompressible data at the speed of a
-// copy; measured on the lab's loopback (docs/performance.md, "Over a
-// link"), it costs no throughput there, and on a real link it is faster
-// whenever the data compresses.
-const DefaultCodec = CodecZstd
+// DefaultCodec is --compress's default: none. Measured on the lab's
+// unshaped loopback (2 cores shared with zfs-fuse, sshd and ssh; see
+// docs/performance.md, "Over a link"), every codec made a push 20 to 35 %
+// slower than none, even on text that zstd shrank to a quarter: where the
+// link is faster than a core can compress, the codec is the bottleneck,
+// and the spec allows the default at most 5 %. On a real link slower than
+// the codec (100 Mbit/s and below, for zstd -1 on one core) --compress zstd
+// is the one to choose.
+const DefaultCodec = CodecNone
 
 // ParseCodec reads a --compress value.
 func ParseCodec(s string) (Codec, error) {
