@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -10,11 +12,11 @@ import (
 )
 
 // linkSource makes a filesystem with a few MiB that compress well (text
-// lines) and one snapshot.
-func linkSource(t *testing.T, pool, name string) string {
+// lines) and one snapshot, to be sent to dstPool.
+func linkSource(t *testing.T, pool, name, dstPool string) string {
 	t.Helper()
 	src := pool + "/" + name
-	zfs(t, "create", "-o", "compression=off", src)
+	zfs(t, append([]string{"create", "-o", "compression=off"}, receivable(src, dstPool)...)...)
 	var b strings.Builder
 	for i := 0; b.Len() < 2<<20; i++ {
 		fmt.Fprintf(&b, "%06d zrep replicates ZFS filesystems over ssh, compressed on the wire\n", i)
@@ -22,6 +24,16 @@ func linkSource(t *testing.T, pool, name string) string {
 	writeFile(t, src, "log", b.String())
 	snapshot(t, src, "s1")
 	return src
+}
+
+// receivable are the zfs create options that let a filesystem of src's
+// pool be received on dstPool: zfs-fuse receives file systems up to ZPL
+// version 4 only, so one made by OpenZFS for it must be that old.
+func receivable(src, dstPool string) []string {
+	if machineOf(src).platform == "openzfs" && machineOf(dstPool).platform == "zfs-fuse" {
+		return []string{"-o", "version=4", src}
+	}
+	return []string{src}
 }
 
 // wireOf returns the bytes and wire bytes of the report's steps.
@@ -62,7 +74,7 @@ func TestCompressEachCodec(t *testing.T) {
 				{"remote-to-remote", tp, tp, remote, remote},
 			} {
 				name := strings.ReplaceAll(dir.name, "-", "")
-				src := linkSource(t, dir.src, name)
+				src := linkSource(t, dir.src, name, dir.dst)
 				dst := dir.dst + "/" + name + "_" + codec
 				if src == dst {
 					t.Fatal("source and destination coincide")
@@ -87,7 +99,7 @@ func TestCompressEachCodec(t *testing.T) {
 func TestPlanShowsCompression(t *testing.T) {
 	requireHost(t)
 	hp, tp := newHostPool(t), newPool(t)
-	src := linkSource(t, hp, "l")
+	src := linkSource(t, hp, "l", tp)
 	r := zrep(t, "plan", "--compress", "lz4", local(src), remote(tp+"/p")).mustExit(t, 0)
 	if !strings.Contains(r.stdout, "lz4") || !strings.Contains(r.stdout, "decompresses on") {
 		t.Errorf("the plan does not show the compression:\n%s", r.stdout)
@@ -102,10 +114,18 @@ func TestPlanShowsCompression(t *testing.T) {
 // extra flags, and pauses its zfs send once the stream flows.
 func pullBig(t *testing.T, args ...string) (r *running, src, dst string, resume func()) {
 	t.Helper()
-	src = bigSource(t)
 	requireHost(t)
 	// Room for a retry while the first attempt's partial data is freed.
-	dst = newPoolOn(t, lab.host, 512<<20) + "/big"
+	dp := newPoolOn(t, lab.host, 512<<20)
+	dst = dp + "/big"
+	mib := 160
+	if lab.target.platform == "openzfs" {
+		mib = 48
+	}
+	src = newPoolSize(t, int64(mib+128)<<20) + "/big"
+	zfs(t, append([]string{"create", "-o", "compression=off"}, receivable(src, dp)...)...)
+	writeBulk(t, src, "big.bin", mib)
+	snapshot(t, src, "big")
 	argv := append([]string{"run", "--json", "--retries", "3"}, args...)
 	r = startZrep(t, nil, append(argv, remote(src), local(dst))...)
 	return r, src, dst, pauseSender(t, src)
@@ -226,5 +246,44 @@ func TestBandwidthLimitLowerBound(t *testing.T) {
 	_, wire := wireOf(t, r)
 	if min := time.Duration(0.8 * float64(wire) / rate * float64(time.Second)); took < min {
 		t.Errorf("%d wire bytes at 1M/s took %s, less than %s", wire, took, min)
+	}
+}
+
+// On OpenZFS a compressed transfer cut half-way (its remote zfs send
+// killed once the receive has read a third of the stream) is resumed.
+func TestCompressedTransferCutResumes(t *testing.T) {
+	requireLab(t)
+	if lab.target.platform != "openzfs" {
+		t.Skip("resumable receive is OpenZFS's")
+	}
+	sp, dp := newPoolSize(t, 256<<20), newPoolSize(t, 256<<20)
+	src, dst := sp+"/r", dp+"/r"
+	zfs(t, "create", "-o", "compression=off", src)
+	const mib = 24
+	machineOf(src).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$2"M /dev/urandom >"$mp/data"; sync`, src, fmt.Sprint(mib))
+	snapshot(t, src, "s1")
+	r := startZrep(t, nil, "run", "--json", "--retries", "3", "--compress", "zstd", "--bwlimit", "4M", remote(src), remote(dst))
+	m := machineOf(dst)
+	var recv []proc
+	if !waitUntil(2*time.Minute, func() bool {
+		recv = recv[:0]
+		for _, p := range m.zfsProcesses(t, "receive", dst) {
+			out, err := m.run(context.Background(), nil, "sh", "-c", `awk '$1 == "rchar:" {print $2}' /proc/"$1"/io`, "io", fmt.Sprint(p.pid))
+			if n, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64); err == nil && n >= mib<<20/3 {
+				recv = append(recv, p)
+			}
+		}
+		return len(recv) > 0
+	}) {
+		t.Fatal("the receive never read a third of the stream")
+	}
+	for _, p := range remotePipelineProcs(t, src, "zfs") {
+		machineOf(src).signal(t, p.pid, syscall.SIGKILL)
+	}
+	res := r.wait(t, 5*time.Minute).mustExit(t, 0)
+	mustMatch(t, dst, snapshots(t, src))
+	f := res.report(t).filesystem(t, src)
+	if len(f.Steps) != 1 || !f.Steps[0].Resumed || receives(res) < 2 {
+		t.Errorf("the cut transfer was not resumed: %v, %d receives", f.Steps, receives(res))
 	}
 }

@@ -154,6 +154,8 @@ var stderrRules = []stderrRule{
 	{"incomplete stream", pdu.Retryable, nil, ""},
 	{"checksum mismatch", pdu.Retryable, nil, ""},
 	{"failed to read from stream", pdu.Retryable, nil, ""},
+	// OpenZFS's zfs send interrupted (its reader, a compressor, died).
+	{"signal received", pdu.Retryable, nil, ""},
 	{"dataset is busy", pdu.Retryable, nil, ""},
 	{"Broken pipe", pdu.Retryable, nil, ""},
 	{"Connection reset", pdu.Retryable, ErrConnection, ""},

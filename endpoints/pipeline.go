@@ -65,10 +65,11 @@ type stageStatus struct {
 
 // pipelineStatus folds the per-program status lines of a remote pipeline
 // into the one status line remoteStatus reads, so that classify judges the
-// pipeline as a whole: it failed if any program failed. The status kept
-// is zfs's when zfs failed; otherwise that of the first program that
-// failed on its own (not merely of SIGPIPE, 141, because the program
-// after it had died), whose failure is then named on a line of its own.
+// pipeline as a whole: it failed if any program failed. The status kept is
+// that of a program killed by a signal from outside, if one was (the
+// others then only lost their reader or writer), else zfs's if zfs failed,
+// else that of the first program that failed on its own (not merely of
+// SIGPIPE, 141); a codec's failure is named on a line of its own.
 // stderr without stage lines is returned unchanged.
 func pipelineStatus(stderr string) string {
 	var stages []stageStatus
@@ -101,13 +102,16 @@ func pipelineStatus(stderr string) string {
 		s := &stages[i]
 		switch {
 		case s.code == 0:
-		case s.name == "zfs":
+		case cause == nil:
 			cause = s
-		case cause == nil || cause.code == 141 && s.code != 141:
+		case killedBySignal(s.code) && !killedBySignal(cause.code):
+			// A program killed from outside (not by SIGPIPE) is the
+			// cause; the others only lost their reader or writer.
 			cause = s
-		}
-		if cause != nil && cause.name == "zfs" {
-			break
+		case cause.name != "zfs" && s.name == "zfs" && !killedBySignal(cause.code):
+			cause = s
+		case cause.code == 141 && s.code != 141:
+			cause = s
 		}
 	}
 	if cause == nil {
@@ -135,6 +139,11 @@ func stageFailed(stderr string) bool {
 	}
 	return false
 }
+
+// killedBySignal reports whether a shell status says the program was
+// killed by a signal other than SIGPIPE (141), which only means that the
+// program after it went away.
+func killedBySignal(code int) bool { return code > 128 && code < 255 && code != 141 }
 
 // remotePid reads the pid a remote pipeline reported first on stderr, or 0.
 func remotePid(stderr string) int {

@@ -53,6 +53,7 @@ func TestRemotePipelineStatus(t *testing.T) {
 			{"sender killed, compressor fine", [][]string{{"sh", "-c", "printf data; kill -KILL $$"}, {"gzip", "-c"}}, pdu.Retryable, "exited with status 137"},
 			{"compressor fails", [][]string{{"printf", "data"}, {"gzip", "-c", "--no-such-option"}}, pdu.Permanent, "gzip in the remote pipeline exited with status 1"},
 			{"decompressor fails before zfs receive", [][]string{{"gzip", "-d", "-c"}, {"cat"}}, pdu.Permanent, "gzip in the remote pipeline exited with status 1"},
+			{"compressor killed, zfs complains", [][]string{{"sh", "-c", "sleep 1; echo \"warning: cannot send 'tank/x@s': signal received\" >&2; exit 1"}, {"sh", "-c", "kill -KILL $$"}}, pdu.Retryable, "status 137"},
 			{"zfs fails, its reader then too", [][]string{{"sh", "-c", "echo 'cannot open tank/x@s: dataset does not exist' >&2; exit 1"}, {"gzip", "-c"}}, pdu.Permanent, "does not exist"},
 		} {
 			t.Run(shell+"/"+c.name, func(t *testing.T) {
