@@ -14,7 +14,8 @@
 #
 # Settings: LINK_MIB (size of each data set, default 1024), LINK_RATES
 # (default "100mbit 1gbit none"), LINK_REPS (default 3), LINK_SYNCOID
-# (default 1), LINK_BWLIMIT (default 8M, checked on the unshaped link),
+# (default 1), LINK_METHODS (a subset of the methods, for a quick look;
+# the table's targets then lack their comparisons), LINK_BWLIMIT (default 8M, checked on the unshaped link),
 # BENCH_KEEP=1 keeps the raw rounds.
 set -euo pipefail
 
@@ -186,6 +187,7 @@ run() {
 
 methods="bare hand zrep-none zrep-zstd zrep-lz4 zrep-gzip"
 [ "$LINK_SYNCOID" = 1 ] && command -v syncoid >/dev/null && methods="$methods syncoid syncoid-zstd-fast"
+methods=${LINK_METHODS:-$methods}
 for rep in $(seq 1 "$LINK_REPS"); do
 	for rate in $LINK_RATES; do
 		shape "$rate"

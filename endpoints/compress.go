@@ -88,7 +88,7 @@ func (c Codec) versionArgv() []string {
 func (c Codec) newEncoder(w io.Writer) (io.WriteCloser, error) {
 	switch c {
 	case CodecZstd:
-		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithLowerEncoderMem(true))
+		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedFastest))
 	case CodecLZ4:
 		zw := lz4.NewWriter(w)
 		if err := zw.Apply(lz4.CompressionLevelOption(lz4.Fast), lz4.ConcurrencyOption(-1)); err != nil {

@@ -469,9 +469,12 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, stream io.R
 	if err != nil {
 		return err
 	}
-	in, release := e.linkReceiveInput(ctx, stream, req.Wire)
-	defer release()
+	in, afterStart, err := e.linkReceiveInput(ctx, stream, req.Wire)
+	if err != nil {
+		return fmt.Errorf("receive %s: %w", e.where(req.Filesystem), err)
+	}
 	p, err := e.door.startWith(ctx, argv, full, in, nil, onKill)
+	afterStart()
 	if err != nil {
 		return err
 	}

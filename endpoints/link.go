@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -287,31 +288,40 @@ func (l *linkStream) Close() error {
 // linkReceiveInput is what a receiving side feeds its zfs receive (or the
 // ssh carrying it): stream compressed for the link and counted and limited
 // on the wire where the side compresses; limited where only a limit is
-// set; stream itself otherwise. release ends the compressing goroutine if
-// the receiver ended first.
-func (e *Endpoint) linkReceiveInput(ctx context.Context, stream io.Reader, wire *pdu.WireCount) (in io.Reader, release func()) {
+// set; stream itself otherwise. afterStart must be called once the
+// process started (or failed to).
+//
+// Compressed, the encoder writes straight into the pipe that is the
+// child's stdin (1 MiB, growPipe), with no copy in between; closing the
+// parent's read end after the start means the encoder's writes fail at
+// once if the child goes away.
+func (e *Endpoint) linkReceiveInput(ctx context.Context, stream io.Reader, wire *pdu.WireCount) (in io.Reader, afterStart func(), err error) {
 	lim := e.opts.Link.Limit
 	if !e.compresses() {
 		if lim == nil {
-			return stream, func() {}
+			return stream, func() {}, nil
 		}
-		return &wireReader{ctx: ctx, r: stream, lim: lim}, func() {}
+		return &wireReader{ctx: ctx, r: stream, lim: lim}, func() {}, nil
 	}
 	wire.Add(0)
-	pr, pw := io.Pipe()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	growPipe(pw)
 	go func() {
 		ww := &wireWriter{ctx: ctx, w: pw, wire: wire, lim: lim}
 		enc, err := e.opts.Link.Compress.newEncoder(ww)
 		if err == nil {
 			_, err = io.Copy(enc, stream)
-			if cerr := enc.Close(); err == nil {
-				err = cerr
+			if err == nil {
+				err = enc.Close()
 			}
 		}
 		// An error ends the compressed stream early, which the remote
 		// decompressor and zfs receive report; the sender's own error
 		// comes from its Close.
-		pw.CloseWithError(err)
+		pw.Close()
 	}()
-	return pr, func() { pr.CloseWithError(io.ErrClosedPipe) }
+	return pr, func() { pr.Close() }, nil
 }
