@@ -133,8 +133,10 @@ func stageFailed(stderr string) bool {
 		if !ok {
 			continue
 		}
-		if _, code, ok := strings.Cut(rest, ":"); ok && code != "0" {
-			return true
+		if _, code, ok := strings.Cut(rest, ":"); ok {
+			if n, err := strconv.Atoi(code); err == nil && n != 0 {
+				return true
+			}
 		}
 	}
 	return false
