@@ -110,25 +110,26 @@ func TestPlanShowsCompression(t *testing.T) {
 	}
 }
 
-// pullBig starts a pull of a big source from the target over ssh with
-// extra flags, and pauses its zfs send once the stream flows.
-func pullBig(t *testing.T, args ...string) (r *running, src, dst string, resume func()) {
+// pullBig starts a pull over ssh of a source on the target holding random
+// data, held to 4 MiB/s on the wire so that a kill lands mid-stream, with
+// extra flags.
+func pullBig(t *testing.T, args ...string) (r *running, src, dst string) {
 	t.Helper()
 	requireHost(t)
 	// Room for a retry while the first attempt's partial data is freed.
 	dp := newPoolOn(t, lab.host, 512<<20)
 	dst = dp + "/big"
-	mib := 160
+	mib := 32
 	if lab.target.platform == "openzfs" {
-		mib = 48
+		mib = 24 // random data comes slowly on the emulated guest
 	}
 	src = newPoolSize(t, int64(mib+128)<<20) + "/big"
 	zfs(t, append([]string{"create", "-o", "compression=off"}, receivable(src, dp)...)...)
-	writeBulk(t, src, "big.bin", mib)
+	machineOf(src).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$2"M /dev/urandom >"$mp/data"; sync`, src, fmt.Sprint(mib))
 	snapshot(t, src, "big")
-	argv := append([]string{"run", "--json", "--retries", "3"}, args...)
+	argv := append([]string{"run", "--json", "--retries", "3", "--bwlimit", "4M"}, args...)
 	r = startZrep(t, nil, append(argv, remote(src), local(dst))...)
-	return r, src, dst, pauseSender(t, src)
+	return r, src, dst
 }
 
 // remotePipelineProcs are the target's processes of the pull's remote
@@ -155,39 +156,45 @@ func remotePipelineProcs(t *testing.T, src, prog string) []proc {
 }
 
 // A remote zfs send killed in the middle of a compressed stream (whose
-// compressor then ends its output cleanly) never makes a completed step:
-// the step is redone and the run completes with the source's guids.
+// compressor then ends its output cleanly) never makes a plain completed
+// step: the step is redone, or, where the stream arrived whole anyway,
+// completed with the send's failure as a warning; the guids match.
 func TestCompressedSendKilledMidStream(t *testing.T) {
-	requireHost(t)
-	r, src, dst, resume := pullBig(t, "--compress", "zstd")
-	defer resume()
-	m := machineOf(src)
-	for _, p := range remotePipelineProcs(t, src, "zfs") {
-		m.signal(t, p.pid, syscall.SIGKILL)
-	}
-	resume()
+	r, src, dst := pullBig(t, "--compress", "zstd")
+	killRemote(t, src, "zfs")
 	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
-	if receives(res) < 2 {
-		t.Fatalf("the step was not redone (%d receives)", receives(res))
-	}
 	mustMatch(t, dst, snapshots(t, src))
+	if receives(res) >= 2 {
+		return
+	}
+	// One receive: the whole stream arrived anyway (zfs-fuse's daemon, not
+	// the killed zfs command, writes it), and zrep completed the step only
+	// because the snapshot is there with the source's guid, reporting the
+	// killed send as a warning: it heard zfs send's status behind the
+	// compressor's clean end.
+	f := res.report(t).filesystem(t, src)
+	if !strings.Contains(f.Problem, "warning") || !strings.Contains(f.Problem, "zfs send") {
+		t.Fatalf("one receive and no warning about the killed zfs send: %q", f.Problem)
+	}
+}
+
+// killRemote kills the pull's remote program prog once it runs.
+func killRemote(t *testing.T, src, prog string) {
+	t.Helper()
+	var ps []proc
+	if !waitUntil(time.Minute, func() bool { ps = remotePipelineProcs(t, src, prog); return len(ps) > 0 }) {
+		t.Fatalf("no remote %s to kill", prog)
+	}
+	for _, p := range ps {
+		machineOf(src).signal(t, p.pid, syscall.SIGKILL)
+	}
 }
 
 // A compressor that dies in the middle of the stream fails the attempt;
 // the step is redone and completes.
 func TestCompressorKilledMidStream(t *testing.T) {
-	requireHost(t)
-	r, src, dst, resume := pullBig(t, "--compress", "gzip")
-	defer resume()
-	m := machineOf(src)
-	var gz []proc
-	if !waitUntil(30*time.Second, func() bool { gz = remotePipelineProcs(t, src, "gzip"); return len(gz) > 0 }) {
-		t.Fatal("no remote gzip to kill")
-	}
-	for _, p := range gz {
-		m.signal(t, p.pid, syscall.SIGKILL)
-	}
-	resume()
+	r, src, dst := pullBig(t, "--compress", "gzip")
+	killRemote(t, src, "gzip")
 	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
 	if receives(res) < 2 {
 		t.Fatalf("the step was not redone (%d receives)", receives(res))
