@@ -60,12 +60,13 @@ func commonFlags() []cli.Flag {
 			Usage: "set `PROP=VALUE` on every received dataset (zfs receive -o; repeatable)"},
 		&cli.StringSliceFlag{Name: "recv-exclude", EnvVars: envVar("recv-exclude"),
 			Usage: "do not receive property `PROP` from the stream (zfs receive -x; repeatable)"},
+		linkFlag(),
 	}
 }
 
 // runFlags are the flags of run only.
 func runFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.DurationFlag{Name: "retry-wait", Value: 10 * time.Second, EnvVars: envVar("retry-wait"),
 			Usage: "wait `DURATION` after a planning error or a retryable step error"},
 		&cli.IntFlag{Name: "retries", Value: 3, EnvVars: envVar("retries"),
@@ -76,7 +77,7 @@ func runFlags() []cli.Flag {
 			Usage: "`WHEN` to show a progress bar on stderr: auto (when stderr is a terminal), always or never"},
 		&cli.StringFlag{Name: "lock-dir", Value: defaultLockDir, EnvVars: envVar("lock-dir"),
 			Usage: "`DIR` of the per-destination lock files"},
-	}
+	}, linkRunFlags()...)
 }
 
 // defaultJobs is how many filesystems run at once unless --jobs says
@@ -94,6 +95,7 @@ type job struct {
 	ssh      endpoints.SSHOptions
 	json     bool
 	logger   *slog.Logger
+	link     link
 }
 
 // parseJob checks the arguments and flags shared by plan and run.
@@ -168,6 +170,10 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	j.cfg.CursorID = cursorID(dst)
 
 	if j.ssh, err = parseSSHOptions(c); err != nil {
+		return nil, err
+	}
+
+	if j.link, err = parseLink(c, &j.cfg); err != nil {
 		return nil, err
 	}
 
@@ -256,11 +262,12 @@ func parseLevel(s string) (slog.Level, error) {
 
 // endpoints opens the two sides. Nothing is contacted until they are used.
 func (j *job) endpoints(recursive bool) (src, dst *endpoints.Endpoint) {
+	srcLink, dstLink := j.link.options(j.src, j.dst)
 	src = endpoints.New(j.src, endpoints.Options{
-		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"),
+		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"), Link: srcLink,
 	})
 	dst = endpoints.New(j.dst, endpoints.Options{
-		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"),
+		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"), Link: dstLink,
 	})
 	return src, dst
 }

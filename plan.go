@@ -47,6 +47,7 @@ func planAction(c *cli.Context) error {
 		}
 		return &exitError{code: exitPlanning, err: fmt.Errorf("planning failed: %w", err)}
 	}
+	plan.Link = j.link.describe(j.src, j.dst)
 	if j.json {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")

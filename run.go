@@ -75,6 +75,9 @@ func runAction(c *cli.Context) error {
 	// sender) keeps the client's output open through the connection, and
 	// zrep would wait for it.
 	defer context.AfterFunc(ctx, func() { closeEndpoints(j, src, dst) })()
+	if err := checkLink(ctx, src, dst); err != nil {
+		return &exitError{code: exitFailed, err: err}
+	}
 	snapshot, err := takeRunSnapshot(ctx, j, ret, c.Bool("recursive"), src)
 	if err != nil {
 		return err

@@ -154,6 +154,8 @@ var stderrRules = []stderrRule{
 	{"incomplete stream", pdu.Retryable, nil, ""},
 	{"checksum mismatch", pdu.Retryable, nil, ""},
 	{"failed to read from stream", pdu.Retryable, nil, ""},
+	// OpenZFS's zfs send interrupted (its reader, a compressor, died).
+	{"signal received", pdu.Retryable, nil, ""},
 	{"dataset is busy", pdu.Retryable, nil, ""},
 	// zfs-fuse answers a rollback or a receive -F right after an unmount
 	// with "I/O error" now and then; a retry after the wait succeeds. A
@@ -174,6 +176,7 @@ func classify(argv []string, host string, st exitStatus, stderr string) error {
 	// wrapper (remoteCommand), so a failure is zfs's, not ssh's.
 	ran, ranOK := false, false
 	if remote {
+		stderr = pipelineStatus(stderr)
 		if code, rest, ok := remoteStatus(stderr); ok {
 			ran, ranOK, stderr = true, code == 0, rest
 			if st.signal == 0 && code != 0 {

@@ -30,6 +30,8 @@ type Options struct {
 	// Holds lists each snapshot's user holds (`userrefs`) too, for
 	// pruning, which leaves held snapshots alone.
 	Holds bool
+	// Link is how the side's streams cross the link: compression, rate.
+	Link Link
 }
 
 // Endpoint runs zfs on one side, locally or over ssh, and is both the
@@ -43,6 +45,8 @@ type Endpoint struct {
 
 	capsMu sync.Mutex
 	caps   *Capabilities
+
+	linkCheck linkCheck
 }
 
 // New returns an endpoint for side. It contacts nothing: the ssh login and
@@ -305,7 +309,7 @@ func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, erro
 			return nil, pdu.PermanentError(fmt.Errorf("send %s: resuming needs zfs send -t, which %s lacks: %w", e.where(req.Filesystem), caps, ErrUnsupported))
 		}
 	}
-	full, err := e.argv(ctx, argv)
+	full, onKill, err := e.streamArgv(ctx, argv, true)
 	if err != nil {
 		return nil, err
 	}
@@ -317,13 +321,13 @@ func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, erro
 	// goroutine); the reader reads its other end with whatever buffer it
 	// likes, or splices it into the receiver's stdin (WriteTo).
 	growPipe(pw)
-	p, err := e.door.start(ctx, argv, full, nil, pw)
+	p, err := e.door.startWith(ctx, argv, full, nil, pw, onKill)
 	pw.Close()
 	if err != nil {
 		pr.Close()
 		return nil, err
 	}
-	return &sendStream{p: p, r: pr}, nil
+	return e.linkSendStream(ctx, &sendStream{p: p, r: pr}, req.Wire), nil
 }
 
 // sendStream is a running `zfs send`.
@@ -493,7 +497,20 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, stream io.R
 	if err != nil {
 		return pdu.PermanentError(err)
 	}
-	return e.run(ctx, argv, stream, nil)
+	full, onKill, err := e.streamArgv(ctx, argv, false)
+	if err != nil {
+		return err
+	}
+	in, afterStart, err := e.linkReceiveInput(ctx, stream, req.Wire)
+	if err != nil {
+		return fmt.Errorf("receive %s: %w", e.where(req.Filesystem), err)
+	}
+	p, err := e.door.startWith(ctx, argv, full, in, nil, onKill)
+	afterStart()
+	if err != nil {
+		return err
+	}
+	return p.wait()
 }
 
 // CreatePlaceholder creates fs, not mountable, with zrep:placeholder=on set

@@ -73,6 +73,8 @@ type process struct {
 	waitOnce sync.Once
 	waitErr  error
 	stopped  bool // stop was called: we ended it, not zfs
+
+	onKill func(stderr string) // see startWith; may be nil
 }
 
 // run runs argv to completion: stdin (may be nil) is fed to it, its stdout
@@ -88,20 +90,27 @@ func (r *runner) run(ctx context.Context, zfsArgv, argv []string, stdin io.Reade
 
 // start starts argv and returns without waiting; see run.
 func (r *runner) start(ctx context.Context, zfsArgv, argv []string, stdin io.Reader, stdout io.Writer) (*process, error) {
+	return r.startWith(ctx, zfsArgv, argv, stdin, stdout, nil)
+}
+
+// startWith is start for a command that also needs onKill, called with its
+// stderr so far whenever zrep ends it, before its local process group is
+// signalled (a remote pipeline ends its remote process group so).
+func (r *runner) startWith(ctx context.Context, zfsArgv, argv []string, stdin io.Reader, stdout io.Writer, onKill func(stderr string)) (*process, error) {
 	r.recordArgv(zfsArgv)
-	return r.launch(ctx, zfsArgv, argv, stdin, stdout)
+	return r.launch(ctx, zfsArgv, argv, stdin, stdout, onKill)
 }
 
 // launch is start without the argv log: for a script of several zfs
 // commands, whose caller records those that ran.
-func (r *runner) launch(ctx context.Context, zfsArgv, argv []string, stdin io.Reader, stdout io.Writer) (*process, error) {
+func (r *runner) launch(ctx context.Context, zfsArgv, argv []string, stdin io.Reader, stdout io.Writer, onKill func(stderr string)) (*process, error) {
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	// zfs's messages are classified by their English text.
 	cmd.Env = append(os.Environ(), "LC_ALL=C")
 	cmd.Stdout = stdout
 	st := &stderrTail{}
 	cmd.Stderr = st
-	p := &process{r: r, ctx: ctx, zfsArgv: zfsArgv, cmd: cmd, stderr: st, done: make(chan struct{})}
+	p := &process{r: r, ctx: ctx, zfsArgv: zfsArgv, cmd: cmd, stderr: st, done: make(chan struct{}), onKill: onKill}
 	// exec's own stdin copying would make Wait wait for a Read on stdin
 	// that may never return (a stalled sender), even after the child is
 	// gone; zrep feeds the child itself so that Wait does not.
@@ -163,6 +172,9 @@ func (r *runner) runDetached(ctx context.Context, argv []string, stderr *os.File
 // kill ends the process group: SIGTERM now, SIGKILL if it is still there
 // after killGrace.
 func (p *process) kill() error {
+	if p.onKill != nil {
+		p.onKill(p.stderr.String())
+	}
 	pid := p.cmd.Process.Pid
 	err := killGroup(pid, syscall.SIGTERM)
 	go func() {
@@ -226,6 +238,10 @@ func (p *process) wait() error {
 		p.r.log.Debug("end", "role", p.r.role, "host", p.r.host, "argv", p.cmd.Args,
 			"duration", d, "exit", st.code, "signal", st.signal, "err", err)
 		switch {
+		case err == nil && p.onKill != nil && stageFailed(p.stderr.String()):
+			// A remote pipeline that exited 0 because its last program
+			// did, after an earlier one failed.
+			p.waitErr = classify(p.zfsArgv, p.r.host, st, p.stderr.String())
 		case err == nil:
 		case p.ctx.Err() != nil:
 			p.waitErr = fmt.Errorf("%s: %w", describe(p.zfsArgv, p.r.host), context.Cause(p.ctx))
@@ -243,8 +259,10 @@ func (p *process) wait() error {
 
 // recordArgv appends zfsArgv to the argv log, one whole line per write so
 // concurrent writers (two endpoints, two zrep processes) do not interleave.
+// Other programs zrep runs on a side (a codec's version probe) are not
+// zfs invocations and are not recorded.
 func (r *runner) recordArgv(zfsArgv []string) {
-	if r.argvLog == "" {
+	if r.argvLog == "" || len(zfsArgv) == 0 || zfsArgv[0] != "zfs" {
 		return
 	}
 	line, err := json.Marshal(struct {

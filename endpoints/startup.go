@@ -48,7 +48,7 @@ func (e *Endpoint) listStartup(ctx context.Context) (*startupResult, error) {
 	}
 	growPipe(pw)
 	// Errors name the listing: the command's exit status is the listing's.
-	p, err := e.door.launch(ctx, st.openZFS, argv, nil, pw)
+	p, err := e.door.launch(ctx, st.openZFS, argv, nil, pw, nil)
 	pw.Close()
 	if err != nil {
 		pr.Close()

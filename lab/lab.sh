@@ -26,6 +26,9 @@ install() {
 	command -v zfs >/dev/null 2>&1 && command -v zfs-fuse >/dev/null 2>&1 || missing+=(zfs-fuse)
 	[ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 	command -v ssh >/dev/null 2>&1 || missing+=(openssh-client)
+	# --compress's programs on the lab's "remote" side (gzip is always there).
+	command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+	command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "lab: installing ${missing[*]}" >&2
 		apt-get update -qq >&2

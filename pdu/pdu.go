@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -180,6 +181,9 @@ type SendReq struct {
 	ResumeToken string
 	// Options are the operator's stream flags.
 	Options SendOptions
+	// Wire, when set, counts the bytes the sender moves over a link
+	// (compressed, if they are); see WireCount.
+	Wire *WireCount
 }
 
 // SendOptions are the `zfs send` flags the operator chose; they apply to
@@ -211,6 +215,9 @@ type ReceiveReq struct {
 	Resumable bool
 	// Options are the operator's property overrides.
 	Options ReceiveOptions
+	// Wire, when set, counts the bytes the receiver moves over a link
+	// (compressed, if they are); see WireCount.
+	Wire *WireCount
 }
 
 // ReceiveOptions are the `zfs receive` property flags the operator chose;
@@ -269,4 +276,31 @@ type Stream interface {
 type SizeEstimate struct {
 	Bytes int64
 	Known bool
+}
+
+// WireCount counts the bytes of one transfer that crossed a link, after
+// compression. An endpoint that compresses a stream for the link counts
+// into it; one that moves the stream as it is need not, since then the
+// wire carries exactly the stream's bytes. Safe for concurrent use; a nil
+// WireCount counts nothing.
+type WireCount struct {
+	n       atomic.Int64
+	counted atomic.Bool
+}
+
+// Add counts n bytes (0 marks the count as kept without adding).
+func (w *WireCount) Add(n int64) {
+	if w == nil {
+		return
+	}
+	w.counted.Store(true)
+	w.n.Add(n)
+}
+
+// Load returns the bytes counted, and whether anyone counted at all.
+func (w *WireCount) Load() (n int64, counted bool) {
+	if w == nil {
+		return 0, false
+	}
+	return w.n.Load(), w.counted.Load()
 }

@@ -85,6 +85,9 @@ type step struct {
 	gapFree  bool
 	// bytes counts the bytes of the current attempt while they flow.
 	bytes atomic.Int64
+	// sendWire and recvWire count the current attempt's bytes on the
+	// link, where an endpoint compresses (see wireBytes).
+	sendWire, recvWire atomic.Pointer[pdu.WireCount]
 
 	// Guarded by Replication.mu.
 	state       StepState
@@ -333,6 +336,7 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 		Intermediates:  len(run) > 1,
 		ResumeToken:    token,
 		Options:        e.cfg.Send,
+		Wire:           &pdu.WireCount{},
 	}
 	recvReq := &pdu.ReceiveReq{
 		Filesystem:           f.pf.dst,
@@ -343,8 +347,18 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 		Rollback:  f.forceReceive || (e.cfg.Rollback && first.from != nil && first.fromFS == ""),
 		Resumable: true,
 		Options:   e.cfg.Receive,
+		Wire:      &pdu.WireCount{},
 	}
 	last.bytes.Store(0)
+	last.sendWire.Store(sendReq.Wire)
+	last.recvWire.Store(recvReq.Wire)
+
+	// A stream that moves no byte for StallTimeout is ended: the
+	// processes go with the context, and its cause is the error.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var streamDone atomic.Bool
+	defer e.watchStall(ctx, cancel, e.cfg.StallTimeout, &last.bytes, &streamDone)()
 
 	stream, err := e.sender.Send(ctx, sendReq)
 	if err != nil {
@@ -353,7 +367,7 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 	if stream == nil {
 		return pdu.PermanentError(fmt.Errorf("send %s (%s): endpoint returned no stream", f.pf.src, runName(run)))
 	}
-	recvErr := e.receiver.Receive(ctx, recvReq, &countingReader{ctx: ctx, r: stream, n: &last.bytes})
+	recvErr := e.receiver.Receive(ctx, recvReq, &countingReader{ctx: ctx, r: stream, n: &last.bytes, done: &streamDone})
 	sendErr := stream.Close()
 	if recvErr != nil {
 		recvErr = fmt.Errorf("receive %s: %w", f.pf.dst, recvErr)
@@ -544,9 +558,10 @@ const streamBufferSize = 1 << 20
 // countingReader counts the bytes of a send stream as they pass, and stops
 // the stream when ctx ends.
 type countingReader struct {
-	ctx context.Context
-	r   io.Reader
-	n   *atomic.Int64
+	ctx  context.Context
+	r    io.Reader
+	n    *atomic.Int64
+	done *atomic.Bool // set once the stream has ended, well or not
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
@@ -555,6 +570,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
+	if err != nil && c.done != nil {
+		c.done.Store(true)
+	}
 	return n, err
 }
 
@@ -567,7 +585,11 @@ func (c *countingReader) WriteTo(w io.Writer) (int64, error) {
 		return 0, err
 	}
 	if wt, ok := c.r.(io.WriterTo); ok {
-		return wt.WriteTo(&countingWriter{ctx: c.ctx, w: w, n: c.n})
+		n, err := wt.WriteTo(&countingWriter{ctx: c.ctx, w: w, n: c.n})
+		if c.done != nil {
+			c.done.Store(true)
+		}
+		return n, err
 	}
 	buf := make([]byte, streamBufferSize)
 	var total int64
@@ -612,3 +634,16 @@ func (c *countingWriter) Unwrap() io.Writer { return c.w }
 
 // Add counts n bytes moved to Unwrap() directly.
 func (c *countingWriter) Add(n int64) { c.n.Add(n) }
+
+// wireBytes is what the current attempt of s moved over the link: the
+// receiver's count where it compressed for its link, else the sender's,
+// else the stream's own bytes, which is what crossed uncompressed.
+func (s *step) wireBytes() int64 {
+	if n, ok := s.recvWire.Load().Load(); ok {
+		return n
+	}
+	if n, ok := s.sendWire.Load().Load(); ok {
+		return n
+	}
+	return s.bytes.Load()
+}

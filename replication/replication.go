@@ -62,6 +62,9 @@ type Config struct {
 	// (Sender.SetCursor), which later runs can send from after that
 	// snapshot is destroyed. Empty leaves the source untouched.
 	CursorID string
+	// StallTimeout ends a transfer whose stream moves no byte for that
+	// long, with a retryable error (ErrStalled); 0 never does.
+	StallTimeout time.Duration
 	// Clock is the source of time; nil means the real clock.
 	Clock Clock
 	// Logger receives the engine's logs; nil discards them.

@@ -22,9 +22,11 @@ type Report struct {
 	Pending []*FilesystemReport `json:"pending"`
 	// Active is a filesystem whose step runs now; with several jobs the
 	// others running are in Pending.
-	Active          *FilesystemReport `json:"active"`
-	Bytes           int64             `json:"bytes"`
-	DurationSeconds float64           `json:"duration_seconds"`
+	Active *FilesystemReport `json:"active"`
+	Bytes  int64             `json:"bytes"`
+	// WireBytes is Bytes as they crossed the link, after compression.
+	WireBytes       int64   `json:"wire_bytes"`
+	DurationSeconds float64 `json:"duration_seconds"`
 }
 
 // FilesystemReport is the progress of one filesystem.
@@ -53,8 +55,11 @@ type StepReport struct {
 	ExpectedBytes *int64 `json:"expected_bytes"`
 	// Bytes counts the bytes sent so far. When steps share one stream,
 	// the last of them counts the stream's bytes.
-	Bytes   int64 `json:"bytes"`
-	Resumed bool  `json:"resumed"`
+	Bytes int64 `json:"bytes"`
+	// WireBytes are the bytes that crossed the link: after compression,
+	// equal to Bytes without it.
+	WireBytes int64 `json:"wire_bytes"`
+	Resumed   bool  `json:"resumed"`
 }
 
 // Report returns the replication's progress. It is safe to call from any
@@ -87,6 +92,7 @@ func (r *Replication) Report() *Report {
 	for _, f := range r.filesystems {
 		for _, s := range f.steps {
 			rep.Bytes += s.bytes.Load()
+			rep.WireBytes += s.wireBytes()
 		}
 	}
 	switch {
@@ -121,6 +127,7 @@ func (f *fsReplication) report() *FilesystemReport {
 			Status:        s.state.String(),
 			ExpectedBytes: s.expected,
 			Bytes:         s.bytes.Load(),
+			WireBytes:     s.wireBytes(),
 			Resumed:       s.resumed,
 		}
 		fr.Bytes += sr.Bytes
@@ -203,7 +210,10 @@ func (r *Report) WriteText(w io.Writer) error {
 type PlanReport struct {
 	// Snapshot is the snapshot set a run would take first (--snapshot),
 	// nil when none.
-	Snapshot    *string           `json:"snapshot"`
+	Snapshot *string `json:"snapshot"`
+	// Link says how streams cross the link (compression, rate limit); the
+	// caller fills it in, the engine knows nothing of it.
+	Link        string            `json:"link,omitempty"`
 	Filesystems []*FilesystemPlan `json:"filesystems"`
 }
 
@@ -249,6 +259,9 @@ func (p *PlanReport) WriteText(w io.Writer) error {
 	tw := &textWriter{w: w}
 	if p.Snapshot != nil {
 		tw.printf("would take snapshot %s\n\n", *p.Snapshot)
+	}
+	if p.Link != "" {
+		tw.printf("link: %s\n\n", p.Link)
 	}
 	for i, f := range p.Filesystems {
 		if i > 0 {

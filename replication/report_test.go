@@ -38,7 +38,7 @@ func TestReportJSON(t *testing.T) {
 	if err := json.Unmarshal(js, &top); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(keys(top), " "); got != "active bytes completed duration_seconds pending problem snapshot status" {
+	if got := strings.Join(keys(top), " "); got != "active bytes completed duration_seconds pending problem snapshot status wire_bytes" {
 		t.Errorf("report keys %s", got)
 	}
 	if top["status"] != "Completed" || top["active"] != nil || top["problem"] != "" {
@@ -58,8 +58,11 @@ func TestReportJSON(t *testing.T) {
 		t.Errorf("pruned must be present with empty lists: %s", p)
 	}
 	st := fs["steps"].([]any)[0].(map[string]any)
-	if got := strings.Join(keys(st), " "); got != "bytes expected_bytes from resumed status to" {
+	if got := strings.Join(keys(st), " "); got != "bytes expected_bytes from resumed status to wire_bytes" {
 		t.Errorf("step keys %s", got)
+	}
+	if st["wire_bytes"] != st["bytes"] || st["bytes"] == 0.0 {
+		t.Errorf("uncompressed, the wire carries the stream's bytes: %v", st)
 	}
 	if st["from"] != nil || st["to"] != "s1" || st["expected_bytes"] != nil || st["status"] != "Completed" || st["resumed"] != false {
 		t.Errorf("step %v", st)
@@ -73,7 +76,7 @@ func TestReportJSON(t *testing.T) {
 
 func TestReportBeforeDrive(t *testing.T) {
 	js, _ := json.Marshal(replication.NewReplication(replication.Config{}).Report())
-	want := `{"status":"Planning","problem":"","snapshot":null,"completed":[],"pending":[],"active":null,"bytes":0,"duration_seconds":0}`
+	want := `{"status":"Planning","problem":"","snapshot":null,"completed":[],"pending":[],"active":null,"bytes":0,"wire_bytes":0,"duration_seconds":0}`
 	if string(js) != want {
 		t.Errorf("got %s\nwant %s", js, want)
 	}
