@@ -262,12 +262,18 @@ func parseLevel(s string) (slog.Level, error) {
 
 // endpoints opens the two sides. Nothing is contacted until they are used.
 func (j *job) endpoints(recursive bool) (src, dst *endpoints.Endpoint) {
+	return j.openEndpoints(recursive, false)
+}
+
+// openEndpoints opens the two sides, with the link's compression and rate
+// on each; holds makes their listings carry user holds (pruning, --hold).
+func (j *job) openEndpoints(recursive, holds bool) (src, dst *endpoints.Endpoint) {
 	srcLink, dstLink := j.link.options(j.src, j.dst)
 	src = endpoints.New(j.src, endpoints.Options{
-		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"), Link: srcLink,
+		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"), Link: srcLink, Holds: holds,
 	})
 	dst = endpoints.New(j.dst, endpoints.Options{
-		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"), Link: dstLink,
+		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"), Link: dstLink, Holds: holds,
 	})
 	return src, dst
 }

@@ -85,14 +85,7 @@ func (r *retention) listsHolds() bool { return r.prune.Retention.Enabled() || r.
 // retentionEndpoints opens the two sides as job.endpoints does, listing
 // user holds when pruning needs them.
 func retentionEndpoints(j *job, recursive bool, r *retention) (src, dst *endpoints.Endpoint) {
-	holds := r.listsHolds()
-	src = endpoints.New(j.src, endpoints.Options{
-		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"), Holds: holds,
-	})
-	dst = endpoints.New(j.dst, endpoints.Options{
-		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"), Holds: holds,
-	})
-	return src, dst
+	return j.openEndpoints(recursive, r.listsHolds())
 }
 
 // snapshotConfig is the snapshot set of a job on its source.
