@@ -375,24 +375,7 @@ func (s *sendStream) WriteTo(w io.Writer) (int64, error) {
 			return n, err
 		}
 	}
-	buf := make([]byte, 1<<20)
-	var total int64
-	for {
-		n, err := s.Read(buf)
-		if n > 0 {
-			m, werr := w.Write(buf[:n])
-			total += int64(m)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	return copyChunks(w, s)
 }
 
 // Close stops the sender if its output was not read to the end, waits for

@@ -251,10 +251,16 @@ func (l *linkStream) Read(b []byte) (int, error) {
 
 // WriteTo copies in large chunks.
 func (l *linkStream) WriteTo(w io.Writer) (int64, error) {
+	return copyChunks(w, l)
+}
+
+// copyChunks copies r to w through one 1 MiB buffer, with r's own Read (a
+// plain loop, so that io.Copy does not call WriteTo back).
+func copyChunks(w io.Writer, r io.Reader) (int64, error) {
 	buf := make([]byte, 1<<20)
 	var total int64
 	for {
-		n, err := l.Read(buf)
+		n, err := r.Read(buf)
 		if n > 0 {
 			m, werr := w.Write(buf[:n])
 			total += int64(m)
