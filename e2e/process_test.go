@@ -149,6 +149,7 @@ func waitUntil(limit time.Duration, cond func() bool) bool {
 // about a second, the emulated guest in several.
 func bigSource(t *testing.T) string {
 	t.Helper()
+	requireLab(t)
 	mib := 160
 	if lab.target.platform == "openzfs" {
 		mib = 48

@@ -225,7 +225,6 @@ func TestSnapshotNameCollision(t *testing.T) {
 // destination behind, the newest common snapshot stays on both sides and
 // the source keeps every snapshot not yet replicated.
 func TestPruneDestinationBehindLastOne(t *testing.T) {
-	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/b", dp+"/b"
 	createFS(t, src, "x")
@@ -272,7 +271,6 @@ func TestPruneSkipsHeldSnapshots(t *testing.T) {
 // TestRunPrunesNothingOnAFailedFilesystem: a filesystem whose replication
 // fails keeps every snapshot on both sides; the others are pruned.
 func TestRunPrunesNothingOnAFailedFilesystem(t *testing.T) {
-	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/t", dp+"/t"
 	createFS(t, src+"/a", "a")
@@ -312,7 +310,6 @@ zfs umount "$1" || true`, fs)
 // TestPruneLeavesPlaceholders: the snapshots on a placeholder (here one
 // made by hand) are never pruned.
 func TestPruneLeavesPlaceholders(t *testing.T) {
-	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/p", dp+"/p"
 	createFS(t, src+"/kid", "k")
@@ -332,7 +329,6 @@ func TestPruneLeavesPlaceholders(t *testing.T) {
 // TestPruneNeverOutsideSourceAndDestination: siblings of SRC and DST with
 // the same snapshot names are left alone, and no destroy names them.
 func TestPruneNeverOutsideSourceAndDestination(t *testing.T) {
-	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/in", dp+"/in"
 	createFS(t, src, "x")
@@ -365,7 +361,6 @@ func TestPruneNeverOutsideSourceAndDestination(t *testing.T) {
 // TestPruneLeavesForeignSnapshots: under the default --prune-match only
 // zrep's names are candidates; --prune-match takes over another tool's.
 func TestPruneLeavesForeignSnapshots(t *testing.T) {
-	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/f", dp+"/f"
 	createFS(t, src, "x")
@@ -430,7 +425,6 @@ done; true`, "release", fs)
 // run takes a set, sends one step per filesystem after the first, and
 // prunes what the policies say.
 func TestCronTwiceWithSnapshotAndRetention(t *testing.T) {
-	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/cron", dp+"/cron"
 	createFS(t, src, "x")
@@ -484,7 +478,6 @@ func TestCronTwiceWithSnapshotAndRetention(t *testing.T) {
 // flags names the set it would take and what it would prune, and runs no
 // snapshot, destroy or hold (assertSafe checks the argv log of plan).
 func TestPlanShowsSnapshotAndPruningAndChangesNothing(t *testing.T) {
-	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/plan", dp+"/plan"
 	createFS(t, src, "x")
