@@ -120,22 +120,7 @@ shape() {
 # The sshd of the namespace; sessions find the syncoid shim first on PATH.
 SHIM=$WORK/shim
 mkdir -p "$SHIM"
-cat >"$SHIM/zfs" <<'EOS'
-#!/bin/sh
-# syncoid 2.1 lists snapshots with `zfs get -t snapshot`, which zfs-fuse
-# lacks; zfs-fuse lists them with -d 1 anyway.
-if [ "$1" = get ]; then
-	skip=0
-	for a; do
-		shift
-		if [ "$skip" = 1 ]; then skip=0; continue; fi
-		if [ "$a" = -t ]; then skip=1; continue; fi
-		set -- "$@" "$a"
-	done
-fi
-exec /usr/sbin/zfs "$@"
-EOS
-chmod +x "$SHIM/zfs"
+install -m 755 bench/syncoid-zfs-shim "$SHIM/zfs"
 LAB=$ZREP_LAB_DIR KEY=$ZREP_LAB_SSH_KEY KH=$WORK/known_hosts
 echo "[127.0.0.1]:$LINK_PORT $(cut -d' ' -f1,2 "$LAB/host_key.pub")" >"$KH"
 cat >"$WORK/sshd_config" <<CONF

@@ -261,20 +261,7 @@ SSHD_PID=$(cat "$WORK/sshd.pid")
 # (sshd's SetEnv); zrep's sshd has no shim.
 SHIM=$WORK/shim
 mkdir -p "$SHIM"
-cat >"$SHIM/zfs" <<'EOS'
-#!/bin/sh
-if [ "$1" = get ]; then
-	skip=0
-	for a; do
-		shift
-		if [ "$skip" = 1 ]; then skip=0; continue; fi
-		if [ "$a" = -t ]; then skip=1; continue; fi
-		set -- "$@" "$a"
-	done
-fi
-exec /usr/sbin/zfs "$@"
-EOS
-chmod +x "$SHIM/zfs"
+install -m 755 bench/syncoid-zfs-shim "$SHIM/zfs"
 SPORT=$((BENCH_SSH_PORT + 1))
 SSHD2_LOG=$WORK/sshd-syncoid.log
 sed -e "s/^Port .*/Port $SPORT/" -e "s|^PidFile .*|PidFile $WORK/sshd2.pid|" "$WORK/sshd_config" >"$WORK/sshd2_config"
