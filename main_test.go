@@ -62,22 +62,7 @@ func TestUsageErrors(t *testing.T) {
 		{"zrep", "run", "--recv-exclude", "-x", "tank/a", "tank/b"},
 		{"zrep", "plan", "--recv-exclude", "Mount Point", "tank/a", "tank/b"},
 	}
-	for _, args := range cases {
-		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			t.Setenv("ZREP_ARGV_LOG", filepath.Join(t.TempDir(), "argv"))
-			code := runApp(context.Background(), args, &stdout, &stderr)
-			if code != exitUsage {
-				t.Fatalf("exit %d, want %d; stderr %q", code, exitUsage, stderr.String())
-			}
-			if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 {
-				t.Errorf("want one line on stderr, got:\n%s", stderr.String())
-			}
-			if _, err := os.Stat(os.Getenv("ZREP_ARGV_LOG")); err == nil {
-				t.Errorf("a usage error ran zfs")
-			}
-		})
-	}
+	assertUsageErrors(t, cases)
 }
 
 func TestEnvironmentVariables(t *testing.T) {
@@ -157,5 +142,27 @@ func TestLockNames(t *testing.T) {
 	}
 	if strings.ContainsAny(lockName(endpoints.Side{Dataset: "a b/c'd"}), " /'") {
 		t.Errorf("unescaped lock name")
+	}
+}
+
+// assertUsageErrors runs each command line: exit 2, one line on stderr,
+// and no zfs run.
+func assertUsageErrors(t *testing.T, cases [][]string) {
+	t.Helper()
+	for _, args := range cases {
+		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			t.Setenv("ZREP_ARGV_LOG", filepath.Join(t.TempDir(), "argv"))
+			code := runApp(context.Background(), args, &stdout, &stderr)
+			if code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr %q", code, exitUsage, stderr.String())
+			}
+			if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 {
+				t.Errorf("want one line on stderr, got:\n%s", stderr.String())
+			}
+			if _, err := os.Stat(os.Getenv("ZREP_ARGV_LOG")); err == nil {
+				t.Errorf("a usage error ran zfs")
+			}
+		})
 	}
 }

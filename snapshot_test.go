@@ -1,13 +1,6 @@
 package main
 
-import (
-	"bytes"
-	"context"
-	"os"
-	"path/filepath"
-	"strings"
-	"testing"
-)
+import "testing"
 
 // Bad snapshot and retention flags are usage errors (exit 2), caught
 // before any side is contacted.
@@ -30,20 +23,5 @@ func TestRetentionUsageErrors(t *testing.T) {
 		{"zrep", "snapshot", "--exclude", "[", "tank/a"},
 		{"zrep", "snapshot", "tank/a@x"},
 	}
-	for _, args := range cases {
-		t.Run(strings.Join(args[1:], " "), func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			t.Setenv("ZREP_ARGV_LOG", filepath.Join(t.TempDir(), "argv"))
-			code := runApp(context.Background(), args, &stdout, &stderr)
-			if code != exitUsage {
-				t.Fatalf("exit %d, want %d; stderr %q", code, exitUsage, stderr.String())
-			}
-			if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 {
-				t.Errorf("want one line on stderr, got:\n%s", stderr.String())
-			}
-			if _, err := os.Stat(os.Getenv("ZREP_ARGV_LOG")); err == nil {
-				t.Errorf("a usage error ran zfs")
-			}
-		})
-	}
+	assertUsageErrors(t, cases)
 }
