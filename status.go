@@ -132,7 +132,7 @@ func snapshotTime(v *pdu.FilesystemVersion, prefix string) time.Time {
 			return t
 		}
 	}
-	return v.Creation
+	return v.CreatedAt()
 }
 
 // judgeStatus builds the status of the listed filesystems fss of dataset

@@ -12,7 +12,7 @@ import (
 )
 
 func snap(name string, txg uint64, created time.Time) *pdu.FilesystemVersion {
-	return &pdu.FilesystemVersion{Name: name, Type: pdu.Snapshot, Guid: txg, CreateTXG: txg, Creation: created}
+	return &pdu.FilesystemVersion{Name: name, Type: pdu.Snapshot, Guid: txg, CreateTXG: txg, Creation: created.Unix()}
 }
 
 func TestJudgeStatus(t *testing.T) {
@@ -39,7 +39,7 @@ func TestJudgeStatus(t *testing.T) {
 			check, "WARNING", "is 1h30m old, more than 1h0m", "warning=1", "auto_20201130T083000Z", 5400},
 		{"newest by creation order, not name", []*pdu.Filesystem{{Path: "b/a", Versions: []*pdu.FilesystemVersion{
 			snap("b", 1, now.Add(-3*time.Hour)), snap("a", 2, now.Add(-time.Minute)),
-			{Name: "bm", Type: pdu.Bookmark, CreateTXG: 3, Creation: now}}}},
+			{Name: "bm", Type: pdu.Bookmark, CreateTXG: 3, Creation: now.Unix()}}}},
 			check, "OK", "at most 1m0s old (stalest b/a@a)", "oldest_age=60s", "a", 60},
 		{"no snapshot", []*pdu.Filesystem{{Path: "b/a"}}, check, "CRITICAL", "b/a: no snapshot", "filesystems=1 critical=1", "", 0},
 		{"a placeholder needs none", []*pdu.Filesystem{{Path: "b", Placeholder: true},

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/zrep/zrep/pdu"
 )
@@ -267,13 +266,13 @@ func (p *getParser) flush() error {
 		if !ok {
 			return fmt.Errorf("zfs listed %q with %s %q, not a number (was -p given?)", r.name, propCreateTXG, r.createTXG)
 		}
-		var creation time.Time
+		var creation int64
 		if r.hasCreation {
 			secs, ok := parseInt(r.creation)
 			if !ok {
 				return fmt.Errorf("zfs listed %q with creation %q, not seconds since 1970 (was -p given?)", r.name, r.creation)
 			}
-			creation = time.Unix(secs, 0)
+			creation = secs
 		}
 		if len(p.slab) == 0 {
 			p.slab = make([]pdu.FilesystemVersion, 1024)
@@ -282,8 +281,9 @@ func (p *getParser) flush() error {
 		p.slab = p.slab[1:]
 		// userrefs is "-" for a bookmark, and absent unless asked for.
 		refs, _ := parseUint(r.userRefs)
+		refs = min(refs, math.MaxUint32)
 		fs := p.filesystem(r.name[:i])
-		*v = pdu.FilesystemVersion{Name: p.versionName(fs, r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation, UserRefs: refs}
+		*v = pdu.FilesystemVersion{Name: p.versionName(fs, r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation, UserRefs: uint32(refs)}
 		p.addVersion(fs, v)
 	default:
 		// Other types (a snapshot of a volume is still "snapshot") are
@@ -535,7 +535,7 @@ func (r *datasetRecord) version(typ string) (*pdu.FilesystemVersion, string, err
 		if err != nil {
 			return nil, "", fmt.Errorf("zfs listed %q with creation %q, not seconds since 1970 (was -p given?)", r.name, c.value)
 		}
-		v.Creation = time.Unix(secs, 0)
+		v.Creation = secs
 	}
 	return v, fsName, nil
 }

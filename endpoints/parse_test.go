@@ -121,7 +121,7 @@ func TestParseGetCreation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := fss[0].Versions[2].Creation, time.Unix(1795625901, 0); !got.Equal(want) {
+	if got, want := fss[0].Versions[2].CreatedAt(), time.Unix(1795625901, 0); !got.Equal(want) {
 		t.Fatalf("creation of @s 3 = %v, want %v", got, want)
 	}
 }
@@ -386,7 +386,7 @@ func fullSummary(fss []*pdu.Filesystem) string {
 	for _, fs := range fss {
 		fmt.Fprintf(&b, "%q %q %q\n", fs.Path, fs.ResumeToken, fs.Origin)
 		for _, v := range fs.Versions {
-			fmt.Fprintf(&b, " %q %d\n", v.Name, v.Creation.Unix())
+			fmt.Fprintf(&b, " %q %d\n", v.Name, v.Creation)
 		}
 	}
 	return b.String()

@@ -35,7 +35,7 @@ func SnapshotTime(v *pdu.FilesystemVersion) time.Time {
 			return t
 		}
 	}
-	return v.Creation
+	return v.CreatedAt()
 }
 
 // RetentionPolicy says which snapshots to keep, with the semantics of

@@ -71,7 +71,7 @@ func TestSnapshotTime(t *testing.T) {
 		{"manual", creation},
 	}
 	for _, tt := range tests {
-		v := &pdu.FilesystemVersion{Name: tt.name, Type: pdu.Snapshot, Creation: creation}
+		v := &pdu.FilesystemVersion{Name: tt.name, Type: pdu.Snapshot, Creation: creation.Unix()}
 		if got := replication.SnapshotTime(v); !got.Equal(tt.want) {
 			t.Errorf("SnapshotTime(@%s) = %v, want %v", tt.name, got, tt.want)
 		}

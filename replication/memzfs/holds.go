@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/zrep/zrep/pdu"
 	"github.com/zrep/zrep/replication"
@@ -78,7 +77,7 @@ func (e *Endpoint) TakeSnapshots(ctx context.Context, req *pdu.SnapshotReq) (*pd
 		d := z.datasets[fs]
 		d.versions = append(d.versions, &version{FilesystemVersion: pdu.FilesystemVersion{
 			Name: req.Name, Type: pdu.Snapshot, Guid: lastGuid.Add(1), CreateTXG: z.txg,
-			Creation: time.Unix(int64(z.txg), 0).UTC(),
+			Creation: int64(z.txg),
 		}, written: DefaultSnapshotSize})
 		d.modified = false
 	}

@@ -23,7 +23,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/zrep/zrep/pdu"
 	"github.com/zrep/zrep/replication"
@@ -177,7 +176,7 @@ func (z *ZFS) SnapshotSize(fs, name string, size int64) *pdu.FilesystemVersion {
 	z.txg++
 	v := &version{FilesystemVersion: pdu.FilesystemVersion{
 		Name: name, Type: pdu.Snapshot, Guid: lastGuid.Add(1), CreateTXG: z.txg,
-		Creation: time.Unix(int64(z.txg), 0).UTC(),
+		Creation: int64(z.txg),
 	}, written: size}
 	d.versions = append(d.versions, v)
 	d.modified = false
@@ -401,7 +400,7 @@ func (d *dataset) copyVersions() []*pdu.FilesystemVersion {
 
 func copyVersion(v *version) *pdu.FilesystemVersion {
 	c := v.FilesystemVersion
-	c.UserRefs = uint64(len(v.holds))
+	c.UserRefs = uint32(len(v.holds))
 	return &c
 }
 
@@ -908,7 +907,7 @@ func (e *Endpoint) commit(fs string, fromGuid uint64, origin string, first bool,
 	}
 	z.txg++
 	d.versions = append(d.versions, &version{FilesystemVersion: pdu.FilesystemVersion{
-		Name: s.name, Type: pdu.Snapshot, Guid: s.guid, CreateTXG: z.txg, Creation: time.Unix(int64(z.txg), 0).UTC(),
+		Name: s.name, Type: pdu.Snapshot, Guid: s.guid, CreateTXG: z.txg, Creation: int64(z.txg),
 	}, written: s.size})
 	z.record("Receive %s@%s", fs, s.name)
 	return nil
