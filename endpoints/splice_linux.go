@@ -6,20 +6,25 @@ import (
 	"context"
 	"os"
 	"syscall"
+	"time"
 	"unsafe"
 )
 
 const (
 	// spliceChunk is the most one splice(2) call is asked to move.
 	spliceChunk = 1 << 20
-	// pipeSize is what the pipes of a transfer are enlarged to (best
-	// effort; the default is 64 KiB): fewer wake-ups of zfs send, zrep
-	// and zfs receive per GiB.
-	pipeSize = 1 << 20
+	// pipeSizes are what the pipes of a transfer are enlarged to, the
+	// first the system allows (best effort; the default is 64 KiB, an
+	// unprivileged user may go up to /proc/sys/fs/pipe-max-size, 1 MiB by
+	// default): fewer wake-ups of zfs send, zrep and zfs receive per GiB,
+	// and room for zrep's naps (splicePipes) at a few hundred MiB/s.
+	pipeSizeLarge = 4 << 20
+	pipeSize      = 1 << 20
 
 	spliceFMove     = 0x1 // SPLICE_F_MOVE
 	spliceFNonblock = 0x2 // SPLICE_F_NONBLOCK
 	fSetPipeSz      = 1031
+	fGetPipeSz      = 1032
 	pollIn          = 0x1
 	pollOut         = 0x4
 	pollErr         = 0x8
@@ -33,7 +38,9 @@ func growPipe(f *os.File) {
 		return
 	}
 	rc.Control(func(fd uintptr) {
-		syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, pipeSize)
+		if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, pipeSizeLarge); e != 0 {
+			syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, pipeSize)
+		}
 	})
 }
 
@@ -45,6 +52,15 @@ func growPipe(f *os.File) {
 // wait. handled is false, with nothing moved, when splice cannot be used
 // (not pipes); the caller then copies. It returns at src's EOF with a nil
 // error, or at the first error (EPIPE: the reader of dst went away).
+//
+// Waking up costs zrep more than moving the data: a reader that takes 16
+// KiB at a time from a full pipe (ssh) would wake zrep 65,000 times per
+// GiB. So once the rates of both neighbours are known (pacer), zrep naps
+// where a neighbour moves little at a time: when the destination's reader
+// took only a little of a full pipe, until it has drained it to a quarter;
+// when the source is empty, until the sender has filled half of it; and
+// never past the moment the receiver would run dry. A reader that drains
+// in large bites is refilled at once.
 func splicePipes(ctx context.Context, dst, src *os.File, add func(int64)) (written int64, handled bool, err error) {
 	rc, err := src.SyscallConn()
 	if err != nil {
@@ -54,15 +70,28 @@ func splicePipes(ctx context.Context, dst, src *os.File, add func(int64)) (writt
 	if err != nil {
 		return 0, false, nil
 	}
+	pc := newPacer(pipeCapacity(rc), pipeCapacity(wc))
+	// waitedForRoom: the last wait was for room in dst.
+	waitedForRoom := false
 	for {
 		if err := ctx.Err(); err != nil {
 			return written, true, err
 		}
 		var n int64
 		var serr error
+		var nap time.Duration
 		rerr := rc.Read(func(rfd uintptr) bool {
 			srcEmpty := false
 			werr := wc.Write(func(wfd uintptr) bool {
+				if waitedForRoom {
+					waitedForRoom = false
+					// Woken by the first room in dst: if its reader took
+					// only a little, let it take more before refilling.
+					if nap = pc.roomNap(time.Now(), written, queued(rfd), queued(wfd)); nap > 0 {
+						serr = syscall.EAGAIN
+						return true
+					}
+				}
 				for {
 					n, serr = syscall.Splice(int(rfd), nil, int(wfd), nil, spliceChunk, spliceFMove|spliceFNonblock)
 					if serr == syscall.EINTR {
@@ -81,13 +110,18 @@ func splicePipes(ctx context.Context, dst, src *os.File, add func(int64)) (writt
 					case perr != nil:
 						serr = perr
 						return true
-					case !in:
-						srcEmpty = true
-						return true
-					case !out:
+					case in && out:
+						continue // the state changed meanwhile; retry
+					case in:
+						waitedForRoom = true
 						return false // wait until dst has room
 					}
-					// Both ready again: the state changed meanwhile; retry.
+					if nap = pc.dataNap(time.Now(), written, queued(rfd), queued(wfd)); nap > 0 {
+						serr = syscall.EAGAIN
+						return true
+					}
+					srcEmpty = true
+					return true
 				}
 			})
 			if werr != nil {
@@ -103,6 +137,12 @@ func splicePipes(ctx context.Context, dst, src *os.File, add func(int64)) (writt
 		switch {
 		case rerr != nil:
 			return written, true, rerr
+		case serr == syscall.EAGAIN:
+			// A nap is at most maxNap: blocking the thread for it is
+			// cheaper and more punctual than parking the goroutine.
+			ts := syscall.NsecToTimespec(nap.Nanoseconds())
+			syscall.Nanosleep(&ts, nil)
+			continue
 		case serr == syscall.EINVAL && written == 0:
 			return 0, false, nil // not pipes
 		case serr != nil:
@@ -113,6 +153,127 @@ func splicePipes(ctx context.Context, dst, src *os.File, add func(int64)) (writt
 		written += n
 		add(n)
 	}
+}
+
+// pacer decides how long splicePipes may nap, from the rates at which the
+// sender fills the source pipe and the receiver drains the destination
+// pipe, measured over the transfer so far.
+type pacer struct {
+	capIn, capOut int64
+	// The last sample: when, how much the receiver had taken in all
+	// (written minus what still waits in its pipe), how much the sender
+	// had given (written plus what waits in the source pipe).
+	t                  time.Time
+	consumed, produced int64
+	// Rates in bytes per second, smoothed; 0 until measured.
+	rateIn, rateOut float64
+}
+
+const (
+	// paceWindow is the shortest interval a rate is measured over.
+	paceWindow = 20 * time.Millisecond
+	// minNap is the shortest nap worth a sleep; below it zrep waits on the
+	// poller instead.
+	minNap = 100 * time.Microsecond
+	// oversleep is how late a nap may end (napping is nanosleep(2), not
+	// a Go timer, which may wake a millisecond late).
+	oversleep = 100 * time.Microsecond
+	// maxNap bounds a nap whatever the rates say.
+	maxNap = 20 * time.Millisecond
+)
+
+func newPacer(capIn, capOut int64) *pacer {
+	return &pacer{capIn: capIn, capOut: capOut}
+}
+
+// sample updates the rates at time now, with written bytes moved so far,
+// qIn bytes waiting in the source pipe and qOut in the destination pipe.
+// It reports whether both rates are known.
+func (p *pacer) sample(now time.Time, written int64, qIn, qOut int) bool {
+	consumed, produced := written-int64(qOut), written+int64(qIn)
+	switch {
+	case p.t.IsZero():
+		p.t, p.consumed, p.produced = now, consumed, produced
+		return false
+	case now.Sub(p.t) >= paceWindow:
+		dt := now.Sub(p.t).Seconds()
+		p.rateIn = smooth(p.rateIn, float64(produced-p.produced)/dt)
+		p.rateOut = smooth(p.rateOut, float64(consumed-p.consumed)/dt)
+		p.t, p.consumed, p.produced = now, consumed, produced
+	}
+	return p.rateIn > 0 && p.rateOut > 0 && p.capIn > 0 && p.capOut > 0
+}
+
+// dry is how long the receiver can go on with qOut bytes waiting for it,
+// keeping an eighth of its pipe in hand and allowing for a late wake-up.
+func (p *pacer) dry(qOut int) time.Duration {
+	return seconds(float64(int64(qOut)-p.capOut/8)/p.rateOut) - oversleep
+}
+
+// roomNap is how long to wait, after the destination pipe's first free
+// byte woke zrep, before refilling it: none if its reader took half of it
+// or more (a reader that drains in large bites must not starve), else until
+// it has drained to a quarter. The parameters are sample's.
+func (p *pacer) roomNap(now time.Time, written int64, qIn, qOut int) time.Duration {
+	if !p.sample(now, written, qIn, qOut) || int64(qOut) <= p.capOut/2 {
+		return 0
+	}
+	want := seconds(float64(int64(qOut)-p.capOut/4) / p.rateOut)
+	return bounded(min(want, p.dry(qOut)))
+}
+
+// dataNap is how long to wait, when the source pipe is empty, for the
+// sender to fill half of it, no longer than the receiver has data for.
+// 0 means: wait for the sender's next write. The parameters are sample's.
+func (p *pacer) dataNap(now time.Time, written int64, qIn, qOut int) time.Duration {
+	if !p.sample(now, written, qIn, qOut) {
+		return 0
+	}
+	want := seconds(float64(p.capIn/2-int64(qIn)) / p.rateIn)
+	return bounded(min(want, p.dry(qOut)))
+}
+
+// bounded is d within [minNap, maxNap], or 0 where it is too short.
+func bounded(d time.Duration) time.Duration {
+	if d < minNap {
+		return 0
+	}
+	return min(d, maxNap)
+}
+
+func smooth(old, sample float64) float64 {
+	if old == 0 {
+		return sample
+	}
+	return 0.7*old + 0.3*sample
+}
+
+func seconds(s float64) time.Duration {
+	if s <= 0 {
+		return 0
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// pipeCapacity is the size of the pipe behind c, 0 if unknown.
+func pipeCapacity(c syscall.RawConn) int64 {
+	var size int64
+	c.Control(func(fd uintptr) {
+		r, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, fGetPipeSz, 0)
+		if e == 0 {
+			size = int64(r)
+		}
+	})
+	return size
+}
+
+// queued is how many bytes wait in the pipe fd is an end of.
+func queued(fd uintptr) int {
+	var n int32
+	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, fd, syscall.TIOCINQ, uintptr(unsafe.Pointer(&n))); e != 0 {
+		return 0
+	}
+	return int(n)
 }
 
 type pollFd struct {

@@ -33,6 +33,7 @@ type counter struct {
 	w      io.Writer
 	n      atomic.Int64
 	writes atomic.Int64
+	adds   atomic.Int64
 }
 
 func (c *counter) Write(b []byte) (int, error) {
@@ -42,7 +43,7 @@ func (c *counter) Write(b []byte) (int, error) {
 	return n, err
 }
 func (c *counter) Unwrap() io.Writer { return c.w }
-func (c *counter) Add(n int64)       { c.n.Add(n) }
+func (c *counter) Add(n int64)       { c.n.Add(n); c.adds.Add(1) }
 
 // countingSource is the engine's countingReader in short: a WriterTo over
 // the stream.
@@ -101,6 +102,33 @@ func TestSpliceSlowSenderAndReceiver(t *testing.T) {
 	}
 	if n := src.c.n.Load(); n != 1500000 {
 		t.Fatalf("counted %d bytes", n)
+	}
+}
+
+func TestSpliceFewWakeupsForASmallBitesReader(t *testing.T) {
+	// A fast sender and a receiver that reads 16 KiB at a time, as ssh
+	// does: zrep lets the receiver drain its pipe before refilling it,
+	// rather than topping it up after every read.
+	ctx := context.Background()
+	const size = 256 << 20
+	s := startSend(t, ctx, "head", "-c", strconv.Itoa(size), "/dev/zero")
+	src := &countingSource{s: s, c: &counter{}}
+	var out strings.Builder
+	err := newRunner(nil, "destination", "").run(ctx, []string{"zfs", "receive"},
+		[]string{"sh", "-c", "dd bs=16k status=none | wc -c"}, src, &out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if got := strings.TrimSpace(out.String()); got != strconv.Itoa(size) {
+		t.Fatalf("receiver got %s bytes, want %d", got, size)
+	}
+	splices := src.c.adds.Load()
+	t.Logf("%d splices, %d KiB each on average", splices, size/1024/max(splices, 1))
+	if splices > size/(128<<10) {
+		t.Fatalf("%d splices for %d MiB: want at most one per 128 KiB", splices, size>>20)
 	}
 }
 
@@ -171,5 +199,65 @@ func TestSendStreamWriteToOtherWriterCopies(t *testing.T) {
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPacerNaps(t *testing.T) {
+	const mib = 1 << 20
+	t0 := time.Unix(1000, 0)
+	// 1 MiB pipes; 100 ms into the transfer the receiver has taken 20 MB
+	// (200 MB/s) and the sender given 20 MB and 1.5 MiB (about 216 MB/s).
+	measured := func() *pacer {
+		p := newPacer(mib, mib)
+		if d := p.roomNap(t0, 0, 0, 0); d != 0 {
+			t.Fatalf("first call napped %v; want the poller until rates are known", d)
+		}
+		p.sample(t0.Add(100*time.Millisecond), 20e6+mib, mib/2, mib)
+		return p
+	}
+	p := measured()
+	if p.rateOut < 199e6 || p.rateOut > 201e6 || p.rateIn < 215e6 || p.rateIn > 217e6 {
+		t.Fatalf("rates in %.0f, out %.0f; want about 216e6 and 200e6", p.rateIn, p.rateOut)
+	}
+	now := t0.Add(101 * time.Millisecond)
+	tests := []struct {
+		name     string
+		nap      func(p *pacer) time.Duration
+		qOut     int
+		min, max time.Duration
+	}{
+		// The reader took 16 KiB of a full pipe: until a quarter is left,
+		// 770,048 B at 200 MB/s.
+		{"reader took a little", func(p *pacer) time.Duration { return p.roomNap(now, 20e6+mib, mib/2, mib-16<<10) }, mib - 16<<10, 3800 * time.Microsecond, 3900 * time.Microsecond},
+		// The reader took more than half: refill at once.
+		{"reader took a lot", func(p *pacer) time.Duration { return p.roomNap(now, 20e6+mib, mib/2, mib/2-4096) }, mib/2 - 4096, 0, 0},
+		// Empty source, full destination: until the sender filled half
+		// its pipe (524,288 B at 216 MB/s).
+		{"source empty", func(p *pacer) time.Duration { return p.dataNap(now, 20e6+mib, 0, mib) }, mib, 2400 * time.Microsecond, 2500 * time.Microsecond},
+		// Empty source, little waiting for the receiver: never past the
+		// moment it would run dry.
+		{"source empty, receiver low", func(p *pacer) time.Duration { return p.dataNap(now, 20e6+mib, 0, mib/4) }, mib / 4, 400 * time.Microsecond, 600 * time.Microsecond},
+		// Empty source and a receiver about to run dry: the poller.
+		{"receiver nearly dry", func(p *pacer) time.Duration { return p.dataNap(now, 20e6+mib, 0, mib/8) }, mib / 8, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := measured()
+			d := tt.nap(p)
+			if d < tt.min || d > tt.max {
+				t.Fatalf("nap = %v, want %v to %v", d, tt.min, tt.max)
+			}
+			dry := time.Duration(float64(int64(tt.qOut)-mib/8) / p.rateOut * float64(time.Second))
+			if d > 0 && d > dry {
+				t.Fatalf("nap %v outlasts what the receiver has waiting (%v)", d, dry)
+			}
+		})
+	}
+	// However slow the receiver, a nap is bounded.
+	p = newPacer(mib, mib)
+	p.sample(t0, 0, 0, 0)
+	p.sample(t0.Add(time.Second), 1000+mib, 1000, mib)
+	if d := p.roomNap(t0.Add(1001*time.Millisecond), 1000+mib, 1000, mib-100); d != maxNap {
+		t.Fatalf("nap at 1 kB/s = %v, want the bound %v", d, maxNap)
 	}
 }
