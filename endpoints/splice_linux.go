@@ -13,13 +13,13 @@ import (
 const (
 	// spliceChunk is the most one splice(2) call is asked to move.
 	spliceChunk = 1 << 20
-	// pipeSizes are what the pipes of a transfer are enlarged to, the
-	// first the system allows (best effort; the default is 64 KiB, an
-	// unprivileged user may go up to /proc/sys/fs/pipe-max-size, 1 MiB by
-	// default): fewer wake-ups of zfs send, zrep and zfs receive per GiB,
-	// and room for zrep's naps (splicePipes) at a few hundred MiB/s.
-	pipeSizeLarge = 4 << 20
-	pipeSize      = 1 << 20
+	// pipeSize is what the pipes of a transfer are enlarged to (best
+	// effort; the default is 64 KiB, and 1 MiB is what
+	// /proc/sys/fs/pipe-max-size allows without CAP_SYS_RESOURCE): fewer
+	// wake-ups of zfs send, zrep and zfs receive per GiB. 4 MiB pipes
+	// halved zrep's CPU again but slowed zfs-fuse's local transfers by a
+	// fifth (measured, docs/performance.md).
+	pipeSize = 1 << 20
 
 	spliceFMove     = 0x1 // SPLICE_F_MOVE
 	spliceFNonblock = 0x2 // SPLICE_F_NONBLOCK
@@ -38,9 +38,7 @@ func growPipe(f *os.File) {
 		return
 	}
 	rc.Control(func(fd uintptr) {
-		if _, _, e := syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, pipeSizeLarge); e != 0 {
-			syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, pipeSize)
-		}
+		syscall.Syscall(syscall.SYS_FCNTL, fd, fSetPipeSz, pipeSize)
 	})
 }
 
