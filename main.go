@@ -42,6 +42,7 @@ const (
 )
 
 func main() {
+	replication.TuneGC()
 	os.Exit(runApp(context.Background(), os.Args, os.Stdout, os.Stderr))
 }
 

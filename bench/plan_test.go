@@ -254,6 +254,13 @@ func (m *meter) report(b *testing.B) {
 
 // BenchmarkParseGet is the parser alone on both sides' listings, read from
 // the files (no process, no pipe).
+// TestMain runs the benchmarks with the garbage collector set as zrep's
+// main sets it.
+func TestMain(m *testing.M) {
+	replication.TuneGC()
+	os.Exit(m.Run())
+}
+
 func BenchmarkParseGet(b *testing.B) {
 	for _, sc := range scales() {
 		b.Run(sc.String(), func(b *testing.B) {

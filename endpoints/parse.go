@@ -150,12 +150,27 @@ type getParser struct {
 const maxInterned = 4096
 
 // getRecord is what the lines of one dataset said; its buffers are reused.
+// Numbers are parsed as their lines are read; bad keeps the first value
+// that was not a number, for the error.
 type getRecord struct {
 	name                                      []byte
-	typ, guid, createTXG, creation, ph, phSrc []byte
-	token, origin, userRefs                   []byte
+	typ, ph, phSrc                            []byte
+	token, origin                             []byte
+	guid, createTXG, userRefs                 uint64
+	creation                                  int64
+	bad                                       []byte
+	badProp                                   string
 	hasTyp, hasGuid, hasTXG, hasCreation, has bool
-	hasToken, hasOrigin                       bool
+	hasToken, hasOrigin, version              bool
+}
+
+// number parses value as prop's, remembering the first that is not one.
+func (r *getRecord) number(prop string, value []byte) uint64 {
+	n, ok := parseUint(value)
+	if !ok && r.badProp == "" {
+		r.bad, r.badProp = append(r.bad[:0], value...), prop
+	}
+	return n
 }
 
 func (p *getParser) line(n int, line []byte) error {
@@ -179,29 +194,50 @@ func (p *getParser) line(n int, line []byte) error {
 		r.has = true
 		rest = after
 	}
-	prop, rest, ok := bytes.Cut(rest, tab)
-	if !ok {
+	// Property names and sources are short: a loop beats IndexByte's
+	// set-up on them.
+	i := 0
+	for i < len(rest) && rest[i] != '\t' {
+		i++
+	}
+	if i == len(rest) {
 		return badGetLine(n, line)
 	}
+	prop, rest := rest[:i], rest[i+1:]
 	value, source := rest, []byte(nil)
-	if i := bytes.LastIndexByte(rest, '\t'); i >= 0 {
-		value, source = rest[:i], rest[i+1:]
+	for j := len(rest) - 1; j >= 0; j-- {
+		if rest[j] == '\t' {
+			value, source = rest[:j], rest[j+1:]
+			break
+		}
 	}
 	switch string(prop) {
 	case propType:
 		r.typ, r.hasTyp = append(r.typ[:0], value...), true
+		r.version = string(value) == "snapshot" || string(value) == "bookmark"
 	case propGuid:
-		r.guid, r.hasGuid = append(r.guid[:0], value...), true
+		r.guid, r.hasGuid = r.number(propGuid, value), true
 	case propCreateTXG:
-		r.createTXG, r.hasTXG = append(r.createTXG[:0], value...), true
+		r.createTXG, r.hasTXG = r.number(propCreateTXG, value), true
 	case propCreation:
-		r.creation, r.hasCreation = append(r.creation[:0], value...), true
+		secs, ok := parseInt(value)
+		if !ok && r.badProp == "" {
+			r.bad, r.badProp = append(r.bad[:0], value...), propCreation
+		}
+		r.creation, r.hasCreation = secs, true
+	case propUserRefs:
+		// "-" for a bookmark.
+		r.userRefs, _ = parseUint(value)
+	}
+	if r.version {
+		// The rest are properties of filesystems; a snapshot's are "-".
+		return nil
+	}
+	switch string(prop) {
 	case propPlaceholder:
 		r.ph, r.phSrc = append(r.ph[:0], value...), append(r.phSrc[:0], source...)
 	case propResumeToken:
 		r.token, r.hasToken = append(r.token[:0], value...), true
-	case propUserRefs:
-		r.userRefs = append(r.userRefs[:0], value...)
 	case propOrigin:
 		r.origin, r.hasOrigin = append(r.origin[:0], value...), true
 	}
@@ -222,8 +258,8 @@ func (p *getParser) flush() error {
 		return nil
 	}
 	defer func() {
-		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken, r.hasOrigin = false, false, false, false, false, false, false
-		r.ph, r.phSrc, r.userRefs = r.ph[:0], r.phSrc[:0], r.userRefs[:0]
+		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken, r.hasOrigin, r.version = false, false, false, false, false, false, false, false
+		r.ph, r.phSrc, r.userRefs, r.badProp = r.ph[:0], r.phSrc[:0], 0, ""
 	}()
 	if !r.hasTyp {
 		return fmt.Errorf("zfs listed %q without its type", r.name)
@@ -255,24 +291,19 @@ func (p *getParser) flush() error {
 		if !r.hasGuid {
 			return fmt.Errorf("zfs listed %q without its %s", r.name, propGuid)
 		}
-		guid, ok := parseUint(r.guid)
-		if !ok {
-			return fmt.Errorf("zfs listed %q with %s %q, not a number (was -p given?)", r.name, propGuid, r.guid)
-		}
 		if !r.hasTXG {
 			return fmt.Errorf("zfs listed %q without its %s", r.name, propCreateTXG)
 		}
-		txg, ok := parseUint(r.createTXG)
-		if !ok {
-			return fmt.Errorf("zfs listed %q with %s %q, not a number (was -p given?)", r.name, propCreateTXG, r.createTXG)
+		switch r.badProp {
+		case "":
+		case propCreation:
+			return fmt.Errorf("zfs listed %q with creation %q, not seconds since 1970 (was -p given?)", r.name, r.bad)
+		default:
+			return fmt.Errorf("zfs listed %q with %s %q, not a number (was -p given?)", r.name, r.badProp, r.bad)
 		}
-		var creation int64
+		guid, txg, creation := r.guid, r.createTXG, int64(0)
 		if r.hasCreation {
-			secs, ok := parseInt(r.creation)
-			if !ok {
-				return fmt.Errorf("zfs listed %q with creation %q, not seconds since 1970 (was -p given?)", r.name, r.creation)
-			}
-			creation = secs
+			creation = r.creation
 		}
 		if len(p.slab) == 0 {
 			p.slab = make([]pdu.FilesystemVersion, 1024)
@@ -280,8 +311,7 @@ func (p *getParser) flush() error {
 		v := &p.slab[0]
 		p.slab = p.slab[1:]
 		// userrefs is "-" for a bookmark, and absent unless asked for.
-		refs, _ := parseUint(r.userRefs)
-		refs = min(refs, math.MaxUint32)
+		refs := min(r.userRefs, math.MaxUint32)
 		fs := p.filesystem(r.name[:i])
 		*v = pdu.FilesystemVersion{Name: p.versionName(fs, r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation, UserRefs: uint32(refs)}
 		p.addVersion(fs, v)
