@@ -196,7 +196,8 @@ command -v jq >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q
 
 WORK=$(mktemp -d /tmp/zrep-bench.XXXXXX)
 ZREP=$REPO/bin/zrep
-[ -x "$ZREP" ] || go build -o "$ZREP" .
+# Always the working tree's zrep, never a binary left from before.
+make -s -C "$REPO" build >/dev/null
 MEASURE=$WORK/measure
 go build -o "$MEASURE" ./bench/measure
 RESULTS=$WORK/results.jsonl
