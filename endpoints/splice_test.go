@@ -58,26 +58,34 @@ func (r *countingSource) WriteTo(w io.Writer) (int64, error) {
 	return r.s.WriteTo(r.c)
 }
 
-func TestSpliceMovesAndCountsEveryByte(t *testing.T) {
+// transfer moves send's output into recv through zrep, as a step does;
+// recv must print the byte count it got, which must be want, as must
+// zrep's count. It returns zrep's counter.
+func transfer(t *testing.T, send, recv []string, want int) *counter {
+	t.Helper()
 	ctx := context.Background()
-	const size = 40<<20 + 12345
-	s := startSend(t, ctx, "head", "-c", strconv.Itoa(size), "/dev/zero")
+	s := startSend(t, ctx, send...)
 	src := &countingSource{s: s, c: &counter{}}
 	var out strings.Builder
-	err := newRunner(nil, "destination", "").run(ctx, []string{"zfs", "receive"}, []string{"wc", "-c"}, src, &out)
-	if err != nil {
+	if err := newRunner(nil, "destination", "").run(ctx, []string{"zfs", "receive"}, recv, src, &out); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatalf("send: %v", err)
 	}
-	if got := strings.TrimSpace(out.String()); got != strconv.Itoa(size) {
-		t.Fatalf("receiver got %s bytes, want %d", got, size)
+	if got := strings.TrimSpace(out.String()); got != strconv.Itoa(want) {
+		t.Fatalf("receiver got %s bytes, want %d", got, want)
 	}
-	if n := src.c.n.Load(); n != size {
-		t.Fatalf("counted %d bytes, want %d", n, size)
+	if n := src.c.n.Load(); n != int64(want) {
+		t.Fatalf("counted %d bytes, want %d", n, want)
 	}
-	if w := src.c.writes.Load(); w != 0 {
+	return src.c
+}
+
+func TestSpliceMovesAndCountsEveryByte(t *testing.T) {
+	const size = 40<<20 + 12345
+	c := transfer(t, []string{"head", "-c", strconv.Itoa(size), "/dev/zero"}, []string{"wc", "-c"}, size)
+	if w := c.writes.Load(); w != 0 {
 		t.Fatalf("%d writes through zrep; want all spliced", w)
 	}
 }
@@ -85,47 +93,18 @@ func TestSpliceMovesAndCountsEveryByte(t *testing.T) {
 func TestSpliceSlowSenderAndReceiver(t *testing.T) {
 	// A sender that writes in bursts and a receiver that reads slowly: the
 	// splice loop waits on both sides in turn.
-	ctx := context.Background()
-	s := startSend(t, ctx, "sh", "-c", "for i in 1 2 3 4 5; do head -c 300000 /dev/zero; sleep 0.05; done")
-	src := &countingSource{s: s, c: &counter{}}
-	var out strings.Builder
-	err := newRunner(nil, "destination", "").run(ctx, []string{"zfs", "receive"},
-		[]string{"sh", "-c", "n=0; while true; do k=$(head -c 100000 | wc -c); [ $k = 0 ] && break; n=$((n+k)); sleep 0.01; done; echo $n"}, src, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	if got := strings.TrimSpace(out.String()); got != "1500000" {
-		t.Fatalf("receiver got %s bytes, want 1500000", got)
-	}
-	if n := src.c.n.Load(); n != 1500000 {
-		t.Fatalf("counted %d bytes", n)
-	}
+	transfer(t, []string{"sh", "-c", "for i in 1 2 3 4 5; do head -c 300000 /dev/zero; sleep 0.05; done"},
+		[]string{"sh", "-c", "n=0; while true; do k=$(head -c 100000 | wc -c); [ $k = 0 ] && break; n=$((n+k)); sleep 0.01; done; echo $n"},
+		1500000)
 }
 
 func TestSpliceFewWakeupsForASmallBitesReader(t *testing.T) {
 	// A fast sender and a receiver that reads 16 KiB at a time, as ssh
 	// does: zrep lets the receiver drain its pipe before refilling it,
 	// rather than topping it up after every read.
-	ctx := context.Background()
 	const size = 256 << 20
-	s := startSend(t, ctx, "head", "-c", strconv.Itoa(size), "/dev/zero")
-	src := &countingSource{s: s, c: &counter{}}
-	var out strings.Builder
-	err := newRunner(nil, "destination", "").run(ctx, []string{"zfs", "receive"},
-		[]string{"sh", "-c", "dd bs=16k status=none | wc -c"}, src, &out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatalf("send: %v", err)
-	}
-	if got := strings.TrimSpace(out.String()); got != strconv.Itoa(size) {
-		t.Fatalf("receiver got %s bytes, want %d", got, size)
-	}
-	splices := src.c.adds.Load()
+	c := transfer(t, []string{"head", "-c", strconv.Itoa(size), "/dev/zero"}, []string{"sh", "-c", "dd bs=16k status=none | wc -c"}, size)
+	splices := c.adds.Load()
 	t.Logf("%d splices, %d KiB each on average", splices, size/1024/max(splices, 1))
 	if splices > size/(128<<10) {
 		t.Fatalf("%d splices for %d MiB: want at most one per 128 KiB", splices, size>>20)
