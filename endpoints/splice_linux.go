@@ -136,10 +136,18 @@ func splicePipes(ctx context.Context, dst, src *os.File, add func(int64)) (writt
 		case rerr != nil:
 			return written, true, rerr
 		case serr == syscall.EAGAIN:
-			// A nap is at most maxNap: blocking the thread for it is
-			// cheaper and more punctual than parking the goroutine.
-			ts := syscall.NsecToTimespec(nap.Nanoseconds())
-			syscall.Nanosleep(&ts, nil)
+			if nap < timerNap {
+				// Blocking the thread is cheaper and more punctual
+				// than a Go timer, which may wake a millisecond late.
+				ts := syscall.NsecToTimespec(nap.Nanoseconds())
+				syscall.Nanosleep(&ts, nil)
+			} else {
+				// A thread blocked for 10 ms is taken for a stuck
+				// system call: Go's monitor hands its processor over
+				// and polls every 20 µs for a while. A long nap parks
+				// the goroutine instead, a millisecond early.
+				time.Sleep(nap - time.Millisecond)
+			}
 			continue
 		case serr == syscall.EINVAL && written == 0:
 			return 0, false, nil // not pipes
@@ -173,9 +181,12 @@ const (
 	// minNap is the shortest nap worth a sleep; below it zrep waits on the
 	// poller instead.
 	minNap = 100 * time.Microsecond
-	// oversleep is how late a nap may end (napping is nanosleep(2), not
-	// a Go timer, which may wake a millisecond late).
+	// oversleep is how late a nap may end (a short nap is nanosleep(2),
+	// not a Go timer, which may wake a millisecond late).
 	oversleep = 100 * time.Microsecond
+	// timerNap is the shortest nap taken on a Go timer (slow links)
+	// rather than in nanosleep(2).
+	timerNap = 8 * time.Millisecond
 	// maxNap bounds a nap whatever the rates say.
 	maxNap = 20 * time.Millisecond
 )
