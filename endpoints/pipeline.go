@@ -163,25 +163,6 @@ func killRemoteGroupArgv(pid int) []string {
 	return []string{"kill", "-s", "KILL", "--", "-" + strconv.Itoa(pid)}
 }
 
-// wrapScript turns a remote script (remotePipeline's) into the ssh argv
-// that runs it, logging in first if this is the side's first command.
-func (c *sshConn) wrapScript(ctx context.Context, script string) ([]string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closed {
-		return nil, fmt.Errorf("ssh %s: endpoint already closed", c.side.Host)
-	}
-	if !c.started {
-		if err := c.startMaster(ctx); err != nil {
-			return nil, err
-		}
-		c.started = true
-	}
-	argv := sshBaseArgv(c.side, c.opts, c.controlPath())
-	argv = append(argv, "-o", "ControlMaster=no")
-	return append(argv, "--", c.side.Host, script), nil
-}
-
 // killGroup ends the remote process group that a pipeline reported in
 // stderr, if it did and has not reported its end; it runs through the
 // shared connection with a context of its own, since it runs when the

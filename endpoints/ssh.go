@@ -123,11 +123,17 @@ func sshBaseArgv(side Side, o SSHOptions, controlPath string) []string {
 // if it is gone, ssh logs in on its own rather than becoming a master whose
 // background process would hold our stderr pipe open.
 func sshCommandArgv(side Side, o SSHOptions, controlPath string, zfsArgv []string) []string {
+	return sshScriptArgv(side, o, controlPath, remoteCommand(zfsArgv))
+}
+
+// sshScriptArgv runs a remote shell script (one line, its words already
+// quoted) on side's host through the shared master connection.
+func sshScriptArgv(side Side, o SSHOptions, controlPath, script string) []string {
 	argv := sshBaseArgv(side, o, controlPath)
 	if controlPath != "" {
 		argv = append(argv, "-o", "ControlMaster=no")
 	}
-	return append(argv, "--", side.Host, remoteCommand(zfsArgv))
+	return append(argv, "--", side.Host, script)
 }
 
 // sshMasterArgv starts the shared master connection: it authenticates, then
@@ -167,6 +173,12 @@ func (c *sshConn) controlPath() string { return filepath.Join(c.dir, "cm") }
 // wrap turns a zfs argv into the argv that runs it on the remote host,
 // logging in first if this is the side's first command.
 func (c *sshConn) wrap(ctx context.Context, zfsArgv []string) ([]string, error) {
+	return c.wrapScript(ctx, remoteCommand(zfsArgv))
+}
+
+// wrapScript turns a remote script (remoteCommand's or remotePipeline's)
+// into the ssh argv that runs it, logging in first if this is the side's first command.
+func (c *sshConn) wrapScript(ctx context.Context, script string) ([]string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -178,7 +190,7 @@ func (c *sshConn) wrap(ctx context.Context, zfsArgv []string) ([]string, error) 
 		}
 		c.started = true
 	}
-	return sshCommandArgv(c.side, c.opts, c.controlPath(), zfsArgv), nil
+	return sshScriptArgv(c.side, c.opts, c.controlPath(), script), nil
 }
 
 func (c *sshConn) startMaster(ctx context.Context) error {
