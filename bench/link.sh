@@ -125,25 +125,9 @@ shape() {
 SHIM=$WORK/shim
 mkdir -p "$SHIM"
 install -m 755 bench/syncoid-zfs-shim "$SHIM/zfs"
-LAB=$ZREP_LAB_DIR KEY=$ZREP_LAB_SSH_KEY KH=$WORK/known_hosts
-echo "[127.0.0.1]:$LINK_PORT $(cut -d' ' -f1,2 "$LAB/host_key.pub")" >"$KH"
-cat >"$WORK/sshd_config" <<CONF
-ListenAddress 127.0.0.1
-Port $LINK_PORT
-HostKey $LAB/host_key
-PidFile $WORK/sshd.pid
-AuthorizedKeysFile $LAB/authorized_keys
-AllowUsers $ZREP_LAB_SSH_USER
-PermitRootLogin yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-SetEnv PATH=$SHIM:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-CONF
-/usr/sbin/sshd -f "$WORK/sshd_config" -E "$WORK/sshd.log"
-for _ in $(seq 1 50); do [ -s "$WORK/sshd.pid" ] && break; sleep 0.1; done
-SSHD_PID=$(cat "$WORK/sshd.pid")
+. bench/sshd.sh
+KEY=$ZREP_LAB_SSH_KEY KH=$WORK/known_hosts
+SSHD_PID=$(bench_sshd sshd "$LINK_PORT" "SetEnv PATH=$SHIM:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 R=$ZREP_LAB_SSH_USER@127.0.0.1
 SSH="ssh -p $LINK_PORT -i $KEY -o UserKnownHostsFile=$KH -o BatchMode=yes"
 ZREP=("$REPO/bin/zrep" run -q --json --progress never --lock-dir "$WORK/lock"

@@ -228,30 +228,11 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The bench-private sshd: the lab's keys and user, VERBOSE logging.
-LAB=$ZREP_LAB_DIR
+. bench/sshd.sh
 KEY=$ZREP_LAB_SSH_KEY
 KH=$WORK/known_hosts
 SSHD_LOG=$WORK/sshd.log
-echo "[127.0.0.1]:$BENCH_SSH_PORT $(cut -d' ' -f1,2 "$LAB/host_key.pub")" >"$KH"
-cat >"$WORK/sshd_config" <<CONF
-ListenAddress 127.0.0.1
-Port $BENCH_SSH_PORT
-HostKey $LAB/host_key
-PidFile $WORK/sshd.pid
-AuthorizedKeysFile $LAB/authorized_keys
-AllowUsers $ZREP_LAB_SSH_USER
-PermitRootLogin yes
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-MaxStartups 100:30:200
-MaxSessions 100
-LogLevel VERBOSE
-CONF
-/usr/sbin/sshd -f "$WORK/sshd_config" -E "$SSHD_LOG"
-for _ in $(seq 1 50); do [ -s "$WORK/sshd.pid" ] && break; sleep 0.1; done
-SSHD_PID=$(cat "$WORK/sshd.pid")
+SSHD_PID=$(bench_sshd sshd "$BENCH_SSH_PORT" "MaxStartups 100:30:200" "MaxSessions 100" "LogLevel VERBOSE")
 
 # syncoid 2.1 lists snapshots with `zfs get -t snapshot`, which zfs-fuse
 # lacks, and its fallback for that is broken for a remote side (it puts
@@ -265,12 +246,8 @@ mkdir -p "$SHIM"
 install -m 755 bench/syncoid-zfs-shim "$SHIM/zfs"
 SPORT=$((BENCH_SSH_PORT + 1))
 SSHD2_LOG=$WORK/sshd-syncoid.log
-sed -e "s/^Port .*/Port $SPORT/" -e "s|^PidFile .*|PidFile $WORK/sshd2.pid|" "$WORK/sshd_config" >"$WORK/sshd2_config"
-echo "SetEnv PATH=$SHIM:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" >>"$WORK/sshd2_config"
-echo "[127.0.0.1]:$SPORT $(cut -d' ' -f1,2 "$LAB/host_key.pub")" >>"$KH"
-/usr/sbin/sshd -f "$WORK/sshd2_config" -E "$SSHD2_LOG"
-for _ in $(seq 1 50); do [ -s "$WORK/sshd2.pid" ] && break; sleep 0.1; done
-SSHD2_PID=$(cat "$WORK/sshd2.pid")
+SSHD2_PID=$(bench_sshd sshd-syncoid "$SPORT" "MaxStartups 100:30:200" "MaxSessions 100" "LogLevel VERBOSE" \
+	"SetEnv PATH=$SHIM:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 REMOTE=$ZREP_LAB_SSH_USER@127.0.0.1
 SSH=(ssh -p "$BENCH_SSH_PORT" -i "$KEY" -o UserKnownHostsFile="$KH" -o BatchMode=yes)
 ZREP_SSH=(--ssh-port "$BENCH_SSH_PORT" -i "$KEY" --ssh-option UserKnownHostsFile="$KH" --ssh-option BatchMode=yes)
