@@ -88,9 +88,15 @@ func retentionEndpoints(j *job, recursive bool, r *retention) (src, dst *endpoin
 	return j.openEndpoints(recursive, r.listsHolds())
 }
 
-// snapshotConfig is the snapshot set of a job on its source.
+// laterSnapshotNames bounds how many seconds run --snapshot moves its
+// set's name on when the name is taken: by another run from the same
+// source (another destination's crontab line) in the same second.
+const laterSnapshotNames = 60
+
+// snapshotConfig is the snapshot set of a job on its source: run --snapshot
+// (and plan, which shows it) takes the next free name rather than fail.
 func (r *retention) snapshotConfig(j *job, recursive bool) replication.SnapshotConfig {
-	return replication.SnapshotConfig{Recursive: recursive, Exclude: j.cfg.Exclude, Prefix: r.prefix, Now: time.Now()}
+	return replication.SnapshotConfig{Recursive: recursive, Exclude: j.cfg.Exclude, Prefix: r.prefix, Now: time.Now(), LaterNames: laterSnapshotNames}
 }
 
 // takeRunSnapshot takes run --snapshot's set before planning; its error

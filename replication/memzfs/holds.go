@@ -69,7 +69,7 @@ func (e *Endpoint) TakeSnapshots(ctx context.Context, req *pdu.SnapshotReq) (*pd
 			return nil, pdu.PermanentError(fmt.Errorf("dataset %s does not exist", fs))
 		}
 		if d.find(pdu.Snapshot, req.Name) != nil {
-			return nil, pdu.PermanentError(fmt.Errorf("snapshot %s@%s already exists", fs, req.Name))
+			return nil, pdu.PermanentError(fmt.Errorf("snapshot %s@%s already exists: %w", fs, req.Name, pdu.ErrSnapshotExists))
 		}
 	}
 	z.txg++

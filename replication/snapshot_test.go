@@ -1,0 +1,239 @@
+package replication_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/zrep/zrep/pdu"
+	"github.com/zrep/zrep/replication"
+	"github.com/zrep/zrep/replication/memzfs"
+)
+
+// runSnapshotConfig is run --snapshot's set over tank at the clock's time.
+func runSnapshotConfig(w *world) replication.SnapshotConfig {
+	return replication.SnapshotConfig{Recursive: true, Prefix: "zrep_", Now: w.clock.Now(), LaterNames: 60, Clock: w.clock}
+}
+
+// TestTakeSnapshotNextNameWhenTaken: a second run in the same second finds
+// its name taken in the listing and takes the set a second later under the
+// next name, atomically, after waiting for that second.
+func TestTakeSnapshotNextNameWhenTaken(t *testing.T) {
+	w := newWorld(t, "tank/a")
+	w.clock.now = w.clock.now.Add(300 * time.Millisecond)
+	side := w.src.Sender("tank", true)
+	first, err := replication.TakeSnapshot(context.Background(), side, runSnapshotConfig(w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := replication.TakeSnapshot(context.Background(), side, runSnapshotConfig(w))
+	if err != nil {
+		t.Fatalf("the second set in the same second: %v", err)
+	}
+	if first.Name != "zrep_20250101T000000Z" || second.Name != "zrep_20250101T000001Z" || !second.Atomic {
+		t.Errorf("sets %+v and %+v, want zrep_20250101T000000Z then zrep_20250101T000001Z", first, second)
+	}
+	if got, want := w.clock.Waits(), []time.Duration{700 * time.Millisecond}; !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v: the name must not lie ahead of the clock", got, want)
+	}
+	for _, fs := range []string{"tank", "tank/a"} {
+		assertSnapshots(t, w.src, fs, first.Name, second.Name)
+	}
+	var sets int
+	for _, c := range w.src.Calls() {
+		if strings.HasPrefix(c, "Snapshot ") {
+			sets++
+		}
+	}
+	if sets != 2 {
+		t.Errorf("%d snapshot commands, want one per set: %v", sets, w.src.Calls())
+	}
+}
+
+// TestTakeSnapshotNextNameAfterALostRace: the other run takes the name
+// between this run's listing and its snapshot command; the command fails
+// taking nothing, and the set is taken under the next name.
+func TestTakeSnapshotNextNameAfterALostRace(t *testing.T) {
+	w := newWorld(t, "tank/a", "tank/b")
+	side := w.src.Sender("tank", true)
+	raced := false
+	w.src.Hook = func(op memzfs.Op, fs string) error {
+		if op == memzfs.OpTakeSnapshots && !raced {
+			raced = true
+			w.src.Snapshot("tank/b", "zrep_20250101T000000Z")
+		}
+		return nil
+	}
+	set, err := replication.TakeSnapshot(context.Background(), side, runSnapshotConfig(w))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set.Name != "zrep_20250101T000001Z" || !slices.Equal(set.Filesystems, []string{"tank", "tank/a", "tank/b"}) {
+		t.Errorf("set %+v", set)
+	}
+	assertSnapshots(t, w.src, "tank", set.Name)
+	assertSnapshots(t, w.src, "tank/a", set.Name)
+	assertSnapshots(t, w.src, "tank/b", "zrep_20250101T000000Z", set.Name)
+}
+
+// TestTakeSnapshotLaterNamesBounded: with every name of the allowed
+// seconds taken, the set fails naming the first, and nothing is taken;
+// without LaterNames (zrep snapshot) a taken name is an error at once.
+func TestTakeSnapshotLaterNamesBounded(t *testing.T) {
+	w := newWorld(t, "tank/a")
+	side := w.src.Sender("tank", true)
+	var taken []string
+	for i := range 4 {
+		taken = append(taken, replication.SnapshotName("zrep_", w.clock.now.Add(time.Duration(i)*time.Second)))
+		w.src.Snapshot("tank/a", taken[i])
+	}
+	cfg := runSnapshotConfig(w)
+	cfg.LaterNames = 3
+	_, err := replication.TakeSnapshot(context.Background(), side, cfg)
+	var nc *replication.NameCollisionError
+	if !errors.As(err, &nc) || nc.Snapshot != "tank/a@"+taken[0] {
+		t.Errorf("every name taken: %v", err)
+	}
+	cfg.LaterNames = 0
+	if _, err := replication.TakeSnapshot(context.Background(), side, cfg); !errors.As(err, &nc) {
+		t.Errorf("without later names: %v", err)
+	}
+	assertSnapshots(t, w.src, "tank")
+	assertSnapshots(t, w.src, "tank/a", taken...)
+	if len(w.clock.Waits()) != 0 {
+		t.Errorf("waited %v for names that were never free", w.clock.Waits())
+	}
+
+	// A race lost on the last allowed name ends the tries too.
+	cfg.LaterNames = 4
+	w.src.Hook = func(op memzfs.Op, fs string) error {
+		if op == memzfs.OpTakeSnapshots {
+			w.src.Snapshot("tank", replication.SnapshotName("zrep_", w.clock.Now()))
+		}
+		return nil
+	}
+	_, err = replication.TakeSnapshot(context.Background(), side, cfg)
+	if !errors.Is(err, pdu.ErrSnapshotExists) {
+		t.Errorf("race lost on the last name: %v", err)
+	}
+}
+
+// TestTakeSnapshotWaitEndsWithTheContext: a cancelled run does not wait
+// for a later name.
+func TestTakeSnapshotWaitEndsWithTheContext(t *testing.T) {
+	w := newWorld(t)
+	w.src.Snapshot("tank", replication.SnapshotName("zrep_", w.clock.now))
+	ctx, cancel := context.WithCancelCause(context.Background())
+	stop := errors.New("stop")
+	w.clock.onTimer = func(time.Duration) bool { cancel(stop); return false }
+	if _, err := replication.TakeSnapshot(ctx, w.src.Sender("tank", true), runSnapshotConfig(w)); !errors.Is(err, stop) {
+		t.Errorf("cancelled wait: %v", err)
+	}
+	assertSnapshots(t, w.src, "tank", replication.SnapshotName("zrep_", w.clock.now))
+}
+
+// destination is one of several backup machines of one source.
+type destination struct {
+	z  *memzfs.ZFS
+	id string
+}
+
+// cronRound is one crontab line's run: run --snapshot --hold --keep-source
+// last=1 --keep-dest last=2 from w.src to d.
+func cronRound(t *testing.T, w *world, d destination) (*replication.Report, *replication.SnapshotSet) {
+	t.Helper()
+	src := w.src.Sender("tank", true)
+	set, err := replication.TakeSnapshot(context.Background(), src, runSnapshotConfig(w))
+	if err != nil {
+		t.Fatalf("snapshot for destination %s: %v", d.id, err)
+	}
+	cfg := w.config()
+	cfg.CursorID = d.id
+	r := replication.NewReplication(cfg)
+	dst := d.z.Receiver("backup/tank", true)
+	r.Drive(context.Background(), src, dst)
+	r.Prune(context.Background(), src, dst, replication.PruneOptions{Retention: retention(t, "last=1", "last=2"), Hold: true})
+	rep := r.Report()
+	if rep.Status != replication.Completed.String() || rep.Failed() {
+		t.Fatalf("run to destination %s: %+v", d.id, allFilesystems(rep)["tank"])
+	}
+	return rep, set
+}
+
+// TestTwoDestinationsInTheSameSecond: two destinations, each its own
+// crontab line, started in the same second, round after round: each takes
+// its own set, goes on incrementally, and the source keeps each one's
+// base under its hold.
+func TestTwoDestinationsInTheSameSecond(t *testing.T) {
+	for _, bookmarks := range []bool{false, true} {
+		t.Run(fmt.Sprintf("bookmarks=%v", bookmarks), func(t *testing.T) {
+			w := newWorld(t, "tank/a")
+			w.src.NoBookmarks = !bookmarks
+			dests := []destination{{memzfs.New(), "00000000000000aa"}, {memzfs.New(), "00000000000000bb"}}
+			for _, d := range dests {
+				d.z.CreateFilesystem("backup")
+			}
+			for round := range 3 {
+				start := w.clock.Now()
+				var names []string
+				for _, d := range dests {
+					// The second line starts in the first one's second.
+					w.clock.now = start
+					rep, set := cronRound(t, w, d)
+					names = append(names, set.Name)
+					for _, fs := range []string{"tank", "tank/a"} {
+						f := allFilesystems(rep)[fs]
+						if round > 0 && (len(f.Steps) == 0 || f.Steps[0].From == nil) {
+							t.Errorf("round %d, destination %s, %s: sent in full: %s", round, d.id, fs, stepsText(f))
+						}
+						dfs := "backup/" + fs
+						if got := d.z.SnapshotNames(dfs); len(got) == 0 || got[len(got)-1] != set.Name {
+							t.Errorf("round %d: %s on %s has %v, want %s newest", round, dfs, d.id, got, set.Name)
+						}
+					}
+				}
+				if names[0] == names[1] {
+					t.Fatalf("round %d: both runs took %s", round, names[0])
+				}
+				// Every destination's base is on the source, held for it,
+				// with the guid the destination has.
+				for _, d := range dests {
+					for _, fs := range []string{"tank", "tank/a"} {
+						base := newest(d.z.Versions("backup/" + fs))
+						sv := find(w.src.Versions(fs), base.Name)
+						if sv == nil || sv.Guid != base.Guid {
+							t.Fatalf("round %d: the source lost %s@%s, the base of %s", round, fs, base.Name, d.id)
+						}
+						if tags := w.src.Holds(fs, base.Name); !slices.Contains(tags, replication.HoldTag(d.id)) {
+							t.Errorf("round %d: %s@%s holds %v, want %s", round, fs, base.Name, tags, replication.HoldTag(d.id))
+						}
+					}
+				}
+				w.clock.now = w.clock.Now().Add(time.Minute)
+			}
+		})
+	}
+}
+
+func newest(vs []*pdu.FilesystemVersion) *pdu.FilesystemVersion {
+	var n *pdu.FilesystemVersion
+	for _, v := range vs {
+		if v.Type == pdu.Snapshot && (n == nil || v.CreateTXG > n.CreateTXG) {
+			n = v
+		}
+	}
+	return n
+}
+
+func find(vs []*pdu.FilesystemVersion, name string) *pdu.FilesystemVersion {
+	for _, v := range vs {
+		if v.Type == pdu.Snapshot && v.Name == name {
+			return v
+		}
+	}
+	return nil
+}
