@@ -113,6 +113,14 @@ func takeRunSnapshot(ctx context.Context, j *job, r *retention, recursive bool, 
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("snapshot of %s failed, nothing replicated: %w", j.src, err)}
 	}
 	logSnapshotSet(j.logger, set)
+	if r.prune.Hold {
+		// Until this run has replicated the set, the other destinations'
+		// runs from this source must not prune it.
+		if err := replication.HoldSet(ctx, src, set, replication.HoldTag(j.cfg.CursorID)); err != nil {
+			j.logger.Warn("cannot hold the new snapshot set until it is replicated; another destination's run may prune it",
+				"snapshot", set.Name, "err", err)
+		}
+	}
 	return &set.Name, nil
 }
 

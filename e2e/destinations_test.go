@@ -60,8 +60,10 @@ func lastOf(s []string) string {
 // destination, each with its own line `run -r --snapshot --hold
 // --keep-source last=1 --keep-dest last=2`, run one after the other and
 // then started at the same moment: every run exits 0 and, after its first,
-// sends incrementally; each destination's newest snapshot has the
-// source's guid, and the source keeps each destination's base, held.
+// sends incrementally; each run holds its set before sending it (so that
+// the other run cannot prune it meanwhile); each destination's newest
+// snapshot has the source's guid, and the source keeps each destination's
+// base, held.
 func TestTwoDestinationsAlternatelyAndAtOnce(t *testing.T) {
 	sp, lp, op := newPool(t), newPool(t), newPool(t)
 	src := sp + "/two"
@@ -81,6 +83,9 @@ func TestTwoDestinationsAlternatelyAndAtOnce(t *testing.T) {
 				t.Fatalf("round %d: the run to %s names no snapshot", round, dests[i])
 			}
 			sets = append(sets, *rep.Snapshot)
+			if !heldBeforeSent(r, *rep.Snapshot) {
+				t.Errorf("round %d: the run to %s did not hold its set %s before sending it", round, dests[i], *rep.Snapshot)
+			}
 			for _, fs := range []string{src, src + "/kid"} {
 				f := rep.filesystem(t, fs)
 				if round > 0 && (len(f.Steps) == 0 || slices.ContainsFunc(f.Steps, func(s stepReport) bool { return s.From == nil })) {
@@ -137,4 +142,28 @@ func TestTwoDestinationsAlternatelyAndAtOnce(t *testing.T) {
 			t.Logf("%s: %v; userrefs %s", fs, snapshots(t, fs), strconv.Quote(zfs(t, "get", "-H", "-r", "-o", "name,value", "userrefs", fs)))
 		}
 	}
+}
+
+// heldBeforeSent says whether the run put a hold on set before its first
+// zfs send: until then, another destination's run could prune it.
+func heldBeforeSent(r result, set string) bool {
+	for _, c := range r.argv {
+		if c.Role != "source" || len(c.Argv) < 2 {
+			continue
+		}
+		last := c.Argv[len(c.Argv)-1]
+		switch c.Argv[1] {
+		case "hold":
+			if strings.HasSuffix(last, "@"+set) {
+				return true
+			}
+		case "send":
+			if !slices.ContainsFunc(c.Argv[2:], func(a string) bool {
+				return strings.HasPrefix(a, "-") && !strings.HasPrefix(a, "--") && strings.Contains(a, "n")
+			}) {
+				return false
+			}
+		}
+	}
+	return false
 }

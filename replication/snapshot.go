@@ -156,6 +156,23 @@ func TakeSnapshot(ctx context.Context, side SnapshotTaker, cfg SnapshotConfig) (
 	}
 }
 
+// HoldSet puts the user hold tag on every snapshot of set, right after it
+// was taken: the run that took it has not replicated it yet, and another
+// run from the same source (another destination's) must not prune it
+// meanwhile. Pruning after the replication moves the hold on as usual.
+func HoldSet(ctx context.Context, side Holder, set *SnapshotSet, tag string) error {
+	var errs []error
+	for _, fs := range set.Filesystems {
+		if err := side.Hold(ctx, fs, &pdu.FilesystemVersion{Name: set.Name, Type: pdu.Snapshot}, tag); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // SnapshotNameTime is the time in name, a name SnapshotName made with
 // prefix.
 func SnapshotNameTime(prefix, name string) (time.Time, bool) {

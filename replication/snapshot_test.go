@@ -146,11 +146,29 @@ type destination struct {
 // last=1 --keep-dest last=2 from w.src to d.
 func cronRound(t *testing.T, w *world, d destination) (*replication.Report, *replication.SnapshotSet) {
 	t.Helper()
+	set := takeHeldSet(t, w, d)
+	return replicateAndPrune(t, w, d), set
+}
+
+// takeHeldSet is run --snapshot --hold's first part: the set, held for d.
+func takeHeldSet(t *testing.T, w *world, d destination) *replication.SnapshotSet {
+	t.Helper()
 	src := w.src.Sender("tank", true)
 	set, err := replication.TakeSnapshot(context.Background(), src, runSnapshotConfig(w))
 	if err != nil {
 		t.Fatalf("snapshot for destination %s: %v", d.id, err)
 	}
+	if err := replication.HoldSet(context.Background(), src, set, replication.HoldTag(d.id)); err != nil {
+		t.Fatalf("hold the set for destination %s: %v", d.id, err)
+	}
+	return set
+}
+
+// replicateAndPrune is the rest of the run: replicate to d, then move the
+// hold and prune with --keep-source last=1 --keep-dest last=2.
+func replicateAndPrune(t *testing.T, w *world, d destination) *replication.Report {
+	t.Helper()
+	src := w.src.Sender("tank", true)
 	cfg := w.config()
 	cfg.CursorID = d.id
 	r := replication.NewReplication(cfg)
@@ -161,7 +179,38 @@ func cronRound(t *testing.T, w *world, d destination) (*replication.Report, *rep
 	if rep.Status != replication.Completed.String() || rep.Failed() {
 		t.Fatalf("run to destination %s: %+v", d.id, allFilesystems(rep)["tank"])
 	}
-	return rep, set
+	return rep
+}
+
+// TestFreshSetHeldUntilReplicated: while one destination's run has taken
+// its set and not yet replicated it, the other destination's run (later
+// set, --keep-source last=1) leaves it alone: it is held; the first run
+// then replicates it and moves its hold there.
+func TestFreshSetHeldUntilReplicated(t *testing.T) {
+	w := newWorld(t, "tank/a")
+	dests := []destination{{memzfs.New(), "00000000000000aa"}, {memzfs.New(), "00000000000000bb"}}
+	for _, d := range dests {
+		d.z.CreateFilesystem("backup")
+		cronRound(t, w, d)
+		w.clock.now = w.clock.Now().Add(time.Minute)
+	}
+	slow := takeHeldSet(t, w, dests[0])
+	guids := map[string]uint64{}
+	for _, fs := range []string{"tank", "tank/a"} {
+		guids[fs] = find(w.src.Versions(fs), slow.Name).Guid
+	}
+	rep, _ := cronRound(t, w, dests[1])
+	for _, fs := range []string{"tank", "tank/a"} {
+		if f := allFilesystems(rep)[fs]; !slices.Contains(f.Held.Source, slow.Name) {
+			t.Errorf("%s: the other run's fresh set %s is not reported held: %+v", fs, slow.Name, f.Held)
+		}
+	}
+	replicateAndPrune(t, w, dests[0])
+	for _, fs := range []string{"tank", "tank/a"} {
+		if dv := find(dests[0].z.Versions("backup/"+fs), slow.Name); dv == nil || dv.Guid != guids[fs] {
+			t.Errorf("%s@%s did not reach its destination: %v", fs, slow.Name, dv)
+		}
+	}
 }
 
 // TestTwoDestinationsInTheSameSecond: two destinations, each its own

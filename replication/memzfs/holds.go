@@ -101,6 +101,11 @@ func (e *Endpoint) Hold(ctx context.Context, fs string, snap *pdu.FilesystemVers
 		return pdu.PermanentError(fmt.Errorf("dataset %s does not exist", fs))
 	}
 	v := d.byGuid(snap.Guid, pdu.Snapshot)
+	if snap.Guid == 0 {
+		// A snapshot just taken is known by its name only, as zfs hold
+		// names it.
+		v = d.find(pdu.Snapshot, snap.Name)
+	}
 	if v == nil {
 		return pdu.PermanentError(fmt.Errorf("snapshot %s@%s does not exist", fs, snap.Name))
 	}
