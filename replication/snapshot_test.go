@@ -286,3 +286,19 @@ func find(vs []*pdu.FilesystemVersion, name string) *pdu.FilesystemVersion {
 	}
 	return nil
 }
+
+// TestPlanSnapshotNamesTheNextFreeName: plan --snapshot shows the name a
+// run would take, the next free one, and takes and waits for nothing.
+func TestPlanSnapshotNamesTheNextFreeName(t *testing.T) {
+	w := newWorld(t, "tank/a")
+	w.src.Snapshot("tank/a", "zrep_20250101T000000Z")
+	w.src.Snapshot("tank", "zrep_20250101T000001Z")
+	calls := len(w.src.Calls())
+	set, err := replication.PlanSnapshot(context.Background(), w.sender(), runSnapshotConfig(w))
+	if err != nil || set.Name != "zrep_20250101T000002Z" {
+		t.Fatalf("planned %+v, %v; want zrep_20250101T000002Z", set, err)
+	}
+	if got := w.src.Calls()[calls:]; slices.ContainsFunc(got, func(c string) bool { return strings.HasPrefix(c, "Snapshot ") }) || len(w.clock.Waits()) != 0 {
+		t.Errorf("planning took or waited: calls %v, waits %v", got, w.clock.Waits())
+	}
+}
