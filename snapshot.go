@@ -105,12 +105,17 @@ func takeRunSnapshot(ctx context.Context, j *job, r *retention, recursive bool, 
 	if !r.snapshot {
 		return nil, nil
 	}
-	set, err := replication.TakeSnapshot(ctx, src, r.snapshotConfig(j, recursive))
+	cfg := r.snapshotConfig(j, recursive)
+	set, err := replication.TakeSnapshot(ctx, src, cfg)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
 			return nil, &exitError{code: exitCode(cause), err: fmt.Errorf("snapshot: %w", cause)}
 		}
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("snapshot of %s failed, nothing replicated: %w", j.src, err)}
+	}
+	if first := replication.SnapshotName(cfg.Prefix, cfg.Now); set.Name != first {
+		j.logger.Info("the snapshot name of this second is taken (by another run from this source?); took the set under the next free name",
+			"taken", first, "snapshot", set.Name)
 	}
 	logSnapshotSet(j.logger, set)
 	if r.prune.Hold {
