@@ -100,8 +100,9 @@ func (r *retention) snapshotConfig(j *job, recursive bool) replication.SnapshotC
 }
 
 // takeRunSnapshot takes run --snapshot's set before planning; its error
-// ends the run (exit 1) before anything is sent.
-func takeRunSnapshot(ctx context.Context, j *job, r *retention, recursive bool, src *endpoints.Endpoint) (*string, error) {
+// ends the run (exit 1) before anything is sent. With --hold the set is
+// held until the run has replicated it (releaseRunSnapshot).
+func takeRunSnapshot(ctx context.Context, j *job, r *retention, recursive bool, src *endpoints.Endpoint) (*replication.SnapshotSet, error) {
 	if !r.snapshot {
 		return nil, nil
 	}
@@ -126,7 +127,19 @@ func takeRunSnapshot(ctx context.Context, j *job, r *retention, recursive bool, 
 				"snapshot", set.Name, "err", err)
 		}
 	}
-	return &set.Name, nil
+	return set, nil
+}
+
+// releaseRunSnapshot takes --hold's hold off the run's set where it was
+// not replicated.
+func releaseRunSnapshot(ctx context.Context, j *job, r *retention, set *replication.SnapshotSet, rep *replication.Report, src *endpoints.Endpoint) {
+	if set == nil || !r.prune.Hold || ctx.Err() != nil {
+		return
+	}
+	if err := replication.ReleaseUnreplicatedSet(ctx, src, set, replication.HoldTag(j.cfg.CursorID), rep); err != nil {
+		j.logger.Warn("cannot release the hold on the snapshot set where it was not replicated; release it by hand (zfs release) before destroying it",
+			"snapshot", set.Name, "tag", replication.HoldTag(j.cfg.CursorID), "err", err)
+	}
 }
 
 func logSnapshotSet(log *slog.Logger, set *replication.SnapshotSet) {

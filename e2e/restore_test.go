@@ -106,7 +106,8 @@ func TestRestoreToANewPoolOverSSH(t *testing.T) {
 }
 
 // TestFailbackAfterFailover: the backup side took over (new data, its own
-// snapshot) while the old source, back again, took a snapshot of its own.
+// snapshot) while the old source, back again, took a snapshot of its own
+// (its crontab line with --snapshot --hold, failing against the backup).
 // Failback to the old source is refused without --rollback (exit 1,
 // nothing destroyed) and works with it; then the normal direction goes on
 // with nothing sent in full.
@@ -124,15 +125,25 @@ func TestFailbackAfterFailover(t *testing.T) {
 		writeFile(t, fs, "f", "written during the failover")
 	}
 	zrep(t, "snapshot", "-r", side(dst)).mustExit(t, 0)
-	// The old source comes back and snapshots what it has.
+	// The old source comes back, and its crontab line runs before it is
+	// stopped: it snapshots what it has, and fails to send it to the
+	// backup, which has diverged.
 	for _, fs := range []string{src, src + "/kid"} {
 		writeFile(t, fs, "f", "the old source's own")
-		history(t, fs, "own")
 	}
+	cron := zrepUTC(t, "run", "-r", "--json", "--snapshot", "--hold", side(src), side(dst)).mustExit(t, 1)
+	own := *cron.report(t).Snapshot
 	before := map[string][]string{src: snapshots(t, src), src + "/kid": snapshots(t, src+"/kid")}
+	for fs := range before {
+		// Its set was not replicated: no hold of the run is left on it to
+		// stop the failback's rollback.
+		if refs, _ := property(t, fs+"@"+own, "userrefs"); refs != "0" {
+			t.Errorf("%s@%s, not replicated, keeps %s holds", fs, own, refs)
+		}
+	}
 
 	r := zrep(t, "run", "-r", side(dst), side(src)).mustExit(t, 1)
-	if out := r.stdout + r.stderr; !strings.Contains(out, "own") || !strings.Contains(out, "--rollback") {
+	if out := r.stdout + r.stderr; !strings.Contains(out, own) || !strings.Contains(out, "--rollback") {
 		t.Errorf("the refusal does not name the old source's snapshot and --rollback:\n%s", out)
 	}
 	for fs, snaps := range before {

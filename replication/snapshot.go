@@ -173,6 +173,30 @@ func HoldSet(ctx context.Context, side Holder, set *SnapshotSet, tag string) err
 	return errors.Join(errs...)
 }
 
+// ReleaseUnreplicatedSet takes the hold tag that HoldSet put on the set
+// off the filesystems that rep does not show completed: there the hold
+// only guarded the set while the run was sending it, and left behind it
+// would keep the set from a later rollback (a failback) or from pruning.
+// On completed filesystems pruning has moved the hold already.
+func ReleaseUnreplicatedSet(ctx context.Context, side Holder, set *SnapshotSet, tag string, rep *Report) error {
+	done := map[string]bool{}
+	for _, f := range rep.Completed {
+		if f.Status == FilesystemCompleted.String() {
+			done[f.Filesystem] = true
+		}
+	}
+	var errs []error
+	for _, fs := range set.Filesystems {
+		if done[fs] {
+			continue
+		}
+		if _, err := side.Release(ctx, fs, []*pdu.FilesystemVersion{{Name: set.Name, Type: pdu.Snapshot}}, tag); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // SnapshotNameTime is the time in name, a name SnapshotName made with
 // prefix.
 func SnapshotNameTime(prefix, name string) (time.Time, bool) {

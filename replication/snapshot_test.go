@@ -302,3 +302,37 @@ func TestPlanSnapshotNamesTheNextFreeName(t *testing.T) {
 		t.Errorf("planning took or waited: calls %v, waits %v", got, w.clock.Waits())
 	}
 }
+
+// TestReleaseUnreplicatedSet: where the run's set was not replicated (the
+// filesystem failed), its hold comes off, so that it cannot block a later
+// rollback or pruning; where it was, the hold stays on the new base.
+func TestReleaseUnreplicatedSet(t *testing.T) {
+	w := newWorld(t, "tank/a")
+	d := destination{w.dst, "00000000000000aa"}
+	tag := replication.HoldTag(d.id)
+	set := takeHeldSet(t, w, d)
+	w.dst.Hook = func(op memzfs.Op, fs string) error {
+		if op == memzfs.OpReceive && fs == "backup/tank/a" {
+			return pdu.PermanentError(errors.New("out of space"))
+		}
+		return nil
+	}
+	cfg := w.config()
+	cfg.CursorID = d.id
+	r := replication.NewReplication(cfg)
+	r.Drive(context.Background(), w.sender(), w.receiver())
+	r.Prune(context.Background(), w.sender(), w.receiver(), replication.PruneOptions{Hold: true})
+	rep := r.Report()
+	if !rep.Failed() {
+		t.Fatalf("tank/a should have failed: %+v", allFilesystems(rep)["tank/a"])
+	}
+	if err := replication.ReleaseUnreplicatedSet(context.Background(), w.src.Sender("tank", true), set, tag, rep); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.src.Holds("tank", set.Name); !slices.Equal(got, []string{tag}) {
+		t.Errorf("replicated tank@%s holds %v, want %s", set.Name, got, tag)
+	}
+	if got := w.src.Holds("tank/a", set.Name); len(got) != 0 {
+		t.Errorf("unreplicated tank/a@%s still holds %v", set.Name, got)
+	}
+}

@@ -136,7 +136,11 @@ func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.Filesyst
 	}
 	var released []*pdu.FilesystemVersion
 	for _, s := range snaps {
-		if v := d.byGuid(s.Guid, pdu.Snapshot); v != nil && v.holds[tag] {
+		v := d.byGuid(s.Guid, pdu.Snapshot)
+		if s.Guid == 0 {
+			v = d.find(pdu.Snapshot, s.Name)
+		}
+		if v != nil && v.holds[tag] {
 			delete(v.holds, tag)
 			released = append(released, s)
 			z.record("Release %s %s@%s", tag, fs, s.Name)
