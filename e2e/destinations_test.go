@@ -125,6 +125,8 @@ func TestTwoDestinationsAlternatelyAndAtOnce(t *testing.T) {
 		// At the same moment, as two crontab lines of the same minute.
 		results := make([]result, len(dests))
 		var wg sync.WaitGroup
+		// Both start together just after a second begins, so that both
+		// runs want that second's name.
 		start := time.Now().Truncate(time.Second).Add(time.Second)
 		for i, dst := range dests {
 			wg.Add(1)
