@@ -78,7 +78,7 @@ func runAction(c *cli.Context) error {
 	if err := checkLink(ctx, src, dst); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
-	snapshot, err := takeRunSnapshot(ctx, j, ret, c.Bool("recursive"), src)
+	set, err := takeRunSnapshot(ctx, j, ret, c.Bool("recursive"), src)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,10 @@ func runAction(c *cli.Context) error {
 	r.Prune(ctx, src, dst, ret.prune)
 
 	rep := r.Report()
-	rep.Snapshot = snapshot
+	releaseRunSnapshot(ctx, j, ret, set, rep, src)
+	if set != nil {
+		rep.Snapshot = &set.Name
+	}
 	outcome := runOutcome(ctx, rep)
 	if path := c.String("metrics-file"); path != "" {
 		m := runMetrics{source: j.src.String(), destination: j.dst.String(), start: start, end: time.Now(), exitCode: exitCode(outcome), report: rep}

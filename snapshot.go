@@ -88,26 +88,58 @@ func retentionEndpoints(j *job, recursive bool, r *retention) (src, dst *endpoin
 	return j.openEndpoints(recursive, r.listsHolds())
 }
 
-// snapshotConfig is the snapshot set of a job on its source.
+// laterSnapshotNames bounds how many seconds run --snapshot moves its
+// set's name on when the name is taken: by another run from the same
+// source (another destination's crontab line) in the same second.
+const laterSnapshotNames = 60
+
+// snapshotConfig is the snapshot set of a job on its source: run --snapshot
+// (and plan, which shows it) takes the next free name rather than fail.
 func (r *retention) snapshotConfig(j *job, recursive bool) replication.SnapshotConfig {
-	return replication.SnapshotConfig{Recursive: recursive, Exclude: j.cfg.Exclude, Prefix: r.prefix, Now: time.Now()}
+	return replication.SnapshotConfig{Recursive: recursive, Exclude: j.cfg.Exclude, Prefix: r.prefix, Now: time.Now(), LaterNames: laterSnapshotNames}
 }
 
 // takeRunSnapshot takes run --snapshot's set before planning; its error
-// ends the run (exit 1) before anything is sent.
-func takeRunSnapshot(ctx context.Context, j *job, r *retention, recursive bool, src *endpoints.Endpoint) (*string, error) {
+// ends the run (exit 1) before anything is sent. With --hold the set is
+// held until the run has replicated it (releaseRunSnapshot).
+func takeRunSnapshot(ctx context.Context, j *job, r *retention, recursive bool, src *endpoints.Endpoint) (*replication.SnapshotSet, error) {
 	if !r.snapshot {
 		return nil, nil
 	}
-	set, err := replication.TakeSnapshot(ctx, src, r.snapshotConfig(j, recursive))
+	cfg := r.snapshotConfig(j, recursive)
+	set, err := replication.TakeSnapshot(ctx, src, cfg)
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
 			return nil, &exitError{code: exitCode(cause), err: fmt.Errorf("snapshot: %w", cause)}
 		}
 		return nil, &exitError{code: exitFailed, err: fmt.Errorf("snapshot of %s failed, nothing replicated: %w", j.src, err)}
 	}
+	if first := replication.SnapshotName(cfg.Prefix, cfg.Now); set.Name != first {
+		j.logger.Info("the snapshot name of this second is taken (by another run from this source?); took the set under the next free name",
+			"taken", first, "snapshot", set.Name)
+	}
 	logSnapshotSet(j.logger, set)
-	return &set.Name, nil
+	if r.prune.Hold {
+		// Until this run has replicated the set, the other destinations'
+		// runs from this source must not prune it.
+		if err := replication.HoldSet(ctx, src, set, replication.HoldTag(j.cfg.CursorID)); err != nil {
+			j.logger.Warn("cannot hold the new snapshot set until it is replicated; another destination's run may prune it",
+				"snapshot", set.Name, "err", err)
+		}
+	}
+	return set, nil
+}
+
+// releaseRunSnapshot takes --hold's hold off the run's set where it was
+// not replicated.
+func releaseRunSnapshot(ctx context.Context, j *job, r *retention, set *replication.SnapshotSet, rep *replication.Report, src *endpoints.Endpoint) {
+	if set == nil || !r.prune.Hold || ctx.Err() != nil {
+		return
+	}
+	if err := replication.ReleaseUnreplicatedSet(ctx, src, set, replication.HoldTag(j.cfg.CursorID), rep); err != nil {
+		j.logger.Warn("cannot release the hold on the snapshot set where it was not replicated; release it by hand (zfs release) before destroying it",
+			"snapshot", set.Name, "tag", replication.HoldTag(j.cfg.CursorID), "err", err)
+	}
 }
 
 func logSnapshotSet(log *slog.Logger, set *replication.SnapshotSet) {

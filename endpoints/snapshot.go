@@ -184,6 +184,10 @@ func (e *Endpoint) TakeSnapshots(ctx context.Context, req *pdu.SnapshotReq) (*pd
 				return nil, fmt.Errorf("snapshot %s after %d of %d filesystems (the earlier ones keep @%s): %w",
 					e.where(req.Filesystems[i]), i, len(argvs), req.Name, err)
 			}
+			if stderrSays(err, "already exists") {
+				// The first command failed: nothing of the set was taken.
+				return nil, fmt.Errorf("snapshot %s: %w: %w", e.where(req.Filesystems[i]), pdu.ErrSnapshotExists, err)
+			}
 			return nil, fmt.Errorf("snapshot %s: %w", e.where(req.Filesystems[i]), err)
 		}
 	}
