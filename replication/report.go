@@ -233,7 +233,10 @@ type PlanReport struct {
 	Snapshot *string `json:"snapshot"`
 	// Link says how streams cross the link (compression, rate limit); the
 	// caller fills it in, the engine knows nothing of it.
-	Link        string            `json:"link,omitempty"`
+	Link string `json:"link,omitempty"`
+	// Hooks are the hooks a run would run ("pre-snapshot: CMD"); plan
+	// runs none. The caller fills them in.
+	Hooks       []string          `json:"hooks,omitempty"`
 	Filesystems []*FilesystemPlan `json:"filesystems"`
 }
 
@@ -282,6 +285,12 @@ func (p *PlanReport) WriteText(w io.Writer) error {
 	}
 	if p.Link != "" {
 		tw.printf("link: %s\n\n", p.Link)
+	}
+	for _, h := range p.Hooks {
+		tw.printf("would run hook %s\n", h)
+	}
+	if len(p.Hooks) > 0 {
+		tw.printf("\n")
 	}
 	for i, f := range p.Filesystems {
 		if i > 0 {
