@@ -65,8 +65,8 @@ func TestPreSnapshotHookFails(t *testing.T) {
 		remote    bool
 	}{
 		{"exits non-zero", "echo frozen badly >&2; exit 3", nil, "status 3", false},
-		{"outlasts --hook-timeout", "sleep 600", []string{"--hook-timeout", "1s"}, "--hook-timeout", false},
-		{"remote, outlasts --hook-timeout", "sleep 600", []string{"--hook-timeout", "1s"}, "--hook-timeout", true},
+		{"outlasts --hook-timeout", "sleep 6137", []string{"--hook-timeout", "1s"}, "--hook-timeout", false},
+		{"remote, outlasts --hook-timeout", "sleep 6137", []string{"--hook-timeout", "1s"}, "--hook-timeout", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			os.Remove(thawed)
@@ -94,7 +94,7 @@ func TestPreSnapshotHookFails(t *testing.T) {
 	}
 	// The remote group is ended by a command of its own: give it a moment.
 	if !waitUntil(10*time.Second, func() bool {
-		out := lab.host.must(t, "sh", "-c", "ps -eo pid=,args= | awk '$2 == \"sleep\" && $3 == \"600\"'")
+		out := lab.host.must(t, "sh", "-c", "ps -eo pid=,args= | awk '$2 == \"sleep\" && $3 == \"6137\"'")
 		return strings.TrimSpace(out) == ""
 	}) {
 		t.Errorf("a timed-out hook still runs")
