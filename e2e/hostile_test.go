@@ -104,7 +104,7 @@ func TestHostilePropertyValues(t *testing.T) {
 				if over == "ssh" {
 					spell = remote(src)
 				}
-				r := zrep(t, "run", "-r", "--json", spell, side(dst))
+				r := zrep(t, "run", "-r", "--json", "--initial", "all", spell, side(dst))
 				mustReplicateAll(t, r, src, dst)
 				if v, src := property(t, dst+"/a", "zrep:placeholder"); v == "on" && src == "local" {
 					t.Errorf("%s/a was made a placeholder", dst)
@@ -116,7 +116,7 @@ func TestHostilePropertyValues(t *testing.T) {
 				for _, fs := range []string{"", "/a", "/b"} {
 					snapshot(t, src+fs, "s3")
 				}
-				r = zrep(t, "run", "-r", "--json", spell, side(dst))
+				r = zrep(t, "run", "-r", "--json", "--initial", "all", spell, side(dst))
 				mustReplicateAll(t, r, src, dst)
 			})
 		}

@@ -124,7 +124,7 @@ func TestParseGetUserRefs(t *testing.T) {
 		"pool/a@s2\tcreatetxg\t6\t-",
 		"pool/a@s2\tuserrefs\t0\t-",
 	}, "\n") + "\n"
-	fss, err := ParseGet(strings.NewReader(in))
+	fss, err := ParseGet(strings.NewReader(in), "pool/a")
 	if err != nil {
 		t.Fatal(err)
 	}
