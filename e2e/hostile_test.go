@@ -195,8 +195,9 @@ esac`, shellQuote(mark), shellQuote(victim), names[0]))
 		}
 	}
 	// The data arrived all the same, guid for guid.
-	got := snapshots(t, dst)
-	if last, want := got[len(got)-1], snapshots(t, src); last != want[len(want)-1] {
-		t.Errorf("destination's newest %s, source's %s", last, want[len(want)-1])
+	newest := "zrep_" + day1.Add(10*time.Hour).Format("20060102T150405Z")
+	want := newest + "=" + strings.TrimSpace(zfs(t, "get", "-H", "-p", "-o", "value", "guid", src+"@"+newest))
+	if got := snapshots(t, dst); len(got) == 0 || got[len(got)-1] != want {
+		t.Errorf("destination's snapshots %v, want the newest %s", got, want)
 	}
 }

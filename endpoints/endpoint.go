@@ -323,6 +323,9 @@ func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pd
 // DestroySnapshots destroys the snapshots of one filesystem and reports
 // each outcome: in `zfs destroy fs@a,b,c` lists where the platform has
 // them (OpenZFS), else with one command each (zfs-fuse, and bookmarks).
+// Just before, it reads their guids in one command: a snapshot whose guid
+// is not the request's (replaced since it was listed) or that is gone is
+// left and reported, the others destroyed.
 // The error covers only a request zrep refuses (a filesystem outside the
 // side's dataset) or a probe that failed.
 func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapshotsReq) (*pdu.DestroySnapshotsRes, error) {
@@ -333,6 +336,35 @@ func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapsho
 	if err != nil {
 		return nil, fmt.Errorf("destroy snapshots of %s: %w", e.where(req.Filesystem), err)
 	}
+	snaps, refused, err := e.checkGuids(ctx, req.Filesystem, req.Snapshots)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.destroyChecked(ctx, caps, req.Filesystem, snaps)
+	if err != nil {
+		return nil, err
+	}
+	// In the request's order.
+	byVersion := map[*pdu.FilesystemVersion]*pdu.DestroySnapshotRes{}
+	for _, r := range append(res.Results, refused...) {
+		byVersion[r.Snapshot] = r
+	}
+	res.Results = res.Results[:0]
+	for _, v := range req.Snapshots {
+		if r := byVersion[v]; r != nil {
+			res.Results = append(res.Results, r)
+			delete(byVersion, v)
+		}
+	}
+	return res, nil
+}
+
+// destroyChecked destroys snaps, whose guids were checked.
+func (e *Endpoint) destroyChecked(ctx context.Context, caps Capabilities, fs string, snaps []*pdu.FilesystemVersion) (*pdu.DestroySnapshotsRes, error) {
+	if len(snaps) == 0 {
+		return &pdu.DestroySnapshotsRes{}, nil
+	}
+	req := &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: snaps}
 	snapshotsOnly := true
 	for _, v := range req.Snapshots {
 		snapshotsOnly = snapshotsOnly && v != nil && v.Type == pdu.Snapshot

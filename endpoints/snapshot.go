@@ -313,3 +313,90 @@ func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.Filesyst
 	}
 	return released, errors.Join(errs...)
 }
+
+// guidsArgv reads the guids of versions of fs, in one command.
+func guidsArgv(fs string, vs []*pdu.FilesystemVersion) ([]string, error) {
+	if err := CheckDatasetName(fs); err != nil {
+		return nil, fmt.Errorf("check guids: %w", err)
+	}
+	argv := []string{"zfs", "get", "-H", "-p", "-o", "name,value", propGuid}
+	for _, v := range vs {
+		if v == nil {
+			return nil, fmt.Errorf("check guids of %s: no snapshot given", fs)
+		}
+		if err := checkVersionName(v.Name); err != nil {
+			return nil, fmt.Errorf("check guids of %s: %w", fs, err)
+		}
+		argv = append(argv, v.FullPath(fs))
+	}
+	return argv, nil
+}
+
+// parseGuids reads `zfs get -H -p -o name,value guid NAME...` output:
+// every line a name asked for, once, and a number.
+func parseGuids(out string, names map[string]bool) (map[string]uint64, error) {
+	guids := map[string]uint64{}
+	for i, line := range strings.SplitAfter(out, "\n") {
+		if line == "" {
+			continue
+		}
+		l, ok := strings.CutSuffix(line, "\n")
+		f := strings.Split(l, "\t")
+		if !ok || len(f) != 2 {
+			return nil, fmt.Errorf("zfs get guid output line %d: want name and guid separated by a tab, got %q", i+1, line)
+		}
+		if !names[f[0]] {
+			return nil, fmt.Errorf("zfs get guid output line %d: %q, which was not asked for", i+1, f[0])
+		}
+		if _, dup := guids[f[0]]; dup {
+			return nil, fmt.Errorf("zfs get guid output line %d: %q a second time", i+1, f[0])
+		}
+		g, ok := parseUint([]byte(f[1]))
+		if !ok {
+			return nil, fmt.Errorf("zfs listed %q with guid %q, which is not a number", f[0], f[1])
+		}
+		guids[f[0]] = g
+	}
+	return guids, nil
+}
+
+// checkGuids reads the guids of snaps of fs, in commands of up to
+// destroyBatch names, and returns those whose guid is the one the request
+// carries; each of the others (gone, or replaced by another of the same
+// name) gets a result saying so. An error means nothing could be checked.
+func (e *Endpoint) checkGuids(ctx context.Context, fs string, snaps []*pdu.FilesystemVersion) (ok []*pdu.FilesystemVersion, refused []*pdu.DestroySnapshotRes, err error) {
+	for start := 0; start < len(snaps); start += destroyBatch {
+		group := snaps[start:min(start+destroyBatch, len(snaps))]
+		argv, err := guidsArgv(fs, group)
+		if err != nil {
+			return nil, nil, pdu.PermanentError(err)
+		}
+		names := map[string]bool{}
+		for _, v := range group {
+			names[v.FullPath(fs)] = true
+		}
+		var out bytes.Buffer
+		// A snapshot that is gone makes zfs say so and exit 1 after
+		// printing the others.
+		if err := e.run(ctx, argv, nil, &out); err != nil && !errors.Is(err, ErrDatasetNotExist) {
+			return nil, nil, fmt.Errorf("check guids of snapshots of %s before destroying them: %w", e.where(fs), err)
+		}
+		guids, err := parseGuids(out.String(), names)
+		if err != nil {
+			return nil, nil, pdu.PermanentError(fmt.Errorf("check guids of snapshots of %s before destroying them: %w", e.where(fs), err))
+		}
+		for _, v := range group {
+			g, found := guids[v.FullPath(fs)]
+			switch {
+			case !found:
+				refused = append(refused, &pdu.DestroySnapshotRes{Snapshot: v, Error: "gone before its destroy (its guid could not be read); nothing destroyed"})
+			case v.Guid == 0 || g != v.Guid:
+				refused = append(refused, &pdu.DestroySnapshotRes{Snapshot: v, Error: fmt.Sprintf(
+					"guid %d is not the %d zrep listed: replaced by another of the same name since; left in place", g, v.Guid)})
+			default:
+				ok = append(ok, v)
+			}
+		}
+	}
+	return ok, refused, nil
+}

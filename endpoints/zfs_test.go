@@ -423,19 +423,34 @@ func TestZFSDestroySnapshotsReportsEach(t *testing.T) {
 	pool := testPool(t)
 	ctx := ctxT(t)
 	fs := pool + "/dst"
-	sh(t, "zfs create "+fs+" && zfs snapshot "+fs+"@a && zfs snapshot "+q(fs+"@b c"))
+	sh(t, "zfs create "+fs+" && zfs snapshot "+fs+"@a && zfs snapshot "+q(fs+"@b c")+" && zfs snapshot "+fs+"@gone && zfs snapshot "+fs+"@new")
 	dst := newEndpoint(t, fs, endpoints.Options{Role: "destination"})
-	res, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: []*pdu.FilesystemVersion{
-		{Name: "a"}, {Name: "gone"}, {Name: "b c"},
-	}})
+	vs, err := dst.ListFilesystemVersions(ctx, fs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Results[0].Error != "" || res.Results[1].Error == "" || res.Results[2].Error != "" {
-		t.Fatalf("results: %q %q %q", res.Results[0].Error, res.Results[1].Error, res.Results[2].Error)
+	// After the listing, one is destroyed and one replaced by another of
+	// its name: both are left and reported, the others destroyed.
+	sh(t, "zfs destroy "+fs+"@gone && zfs destroy "+fs+"@new && zfs snapshot "+fs+"@new")
+	res, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: vs})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if vs, _ := dst.ListFilesystemVersions(ctx, fs); len(vs) != 0 {
-		t.Fatalf("left: %s", versionNames(vs))
+	var got []string
+	for _, r := range res.Results {
+		got = append(got, r.Snapshot.Name+"="+r.Error)
+	}
+	if len(res.Results) != 4 || res.Results[0].Error != "" || res.Results[1].Error != "" ||
+		!strings.Contains(res.Results[2].Error, "gone") || !strings.Contains(res.Results[3].Error, "replaced") {
+		t.Fatalf("results: %q", got)
+	}
+	if vs, _ := dst.ListFilesystemVersions(ctx, fs); versionNames(vs) != "@new" {
+		t.Fatalf("left: %s, want @new", versionNames(vs))
+	}
+	// A version without a guid is never destroyed.
+	res, err = dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: []*pdu.FilesystemVersion{{Name: "new"}}})
+	if err != nil || len(res.Results) != 1 || res.Results[0].Error == "" {
+		t.Fatalf("destroy without a guid: %+v, %v", res, err)
 	}
 	if _, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: pool + "/other"}); pdu.ClassOf(err) != pdu.Permanent {
 		t.Fatalf("destroy outside the endpoint: %v", err)
