@@ -91,7 +91,7 @@ func rootValuesArgv(root string) []string {
 // userValueArgv reads one property of one dataset alone: its output, less
 // one trailing newline, is the value, whatever it holds.
 func userValueArgv(ds, prop string) ([]string, error) {
-	if err := checkZFSName([]byte(ds)); err != nil {
+	if _, err := checkZFSName([]byte(ds)); err != nil {
 		return nil, fmt.Errorf("read %s of %q: %w", prop, ds, err)
 	}
 	if err := CheckPropertyName(prop); err != nil {

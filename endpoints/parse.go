@@ -178,6 +178,7 @@ const maxInterned = 4096
 // getRecord is what the lines of one dataset said; its buffers are reused.
 type getRecord struct {
 	name                    []byte
+	delim                   int // the position of '@' or '#' in name, or -1
 	typ                     []byte
 	token, origin           []byte
 	guid, createTXG         uint64
@@ -227,10 +228,11 @@ func (p *getParser) line(n int, line []byte) error {
 		if err := p.flush(); err != nil {
 			return err
 		}
-		if err := checkListedName(name, p.root); err != nil {
+		delim, err := checkListedName(name, p.root)
+		if err != nil {
 			return fmt.Errorf("zfs get output line %d: %w", n, err)
 		}
-		r.name = append(r.name[:0], name...)
+		r.name, r.delim = append(r.name[:0], name...), delim
 		r.has = true
 		rest = after
 	}
@@ -244,19 +246,16 @@ func (p *getParser) line(n int, line []byte) error {
 		return badGetLine(n, line)
 	}
 	prop, rest := rest[:i], rest[i+1:]
-	j := 0
-	for j < len(rest) && rest[j] != '\t' {
-		j++
+	// The source is shorter than the value: found from the end. A tab in
+	// the value fails its syntax check below (no syntax takes one).
+	j := len(rest) - 1
+	for j >= 0 && rest[j] != '\t' {
+		j--
 	}
-	if j == len(rest) {
+	if j < 0 {
 		return badGetLine(n, line)
 	}
 	value := rest[:j]
-	for _, c := range rest[j+1:] {
-		if c == '\t' {
-			return badGetLine(n, line)
-		}
-	}
 	bit := propBit(prop)
 	if bit == 0 {
 		return fmt.Errorf("zfs get output line %d: property %q of %q, which zrep did not ask for", n, prop, r.name)
@@ -312,63 +311,80 @@ func badGetLine(n int, line []byte) error {
 	return fmt.Errorf("zfs get output line %d: want name, property, value and source separated by tabs, got %q", n, line)
 }
 
-// nameBytes are the bytes of ZFS dataset, snapshot and bookmark names:
-// letters, digits, `_-.: ` and the separators `/@#`.
-var nameBytes = func() (t [256]bool) {
+// nameClass sorts the bytes of ZFS dataset, snapshot and bookmark names:
+// letters, digits and `_-.: ` (nameChar), and the separators `/` and `@#`;
+// 0 for every other byte.
+var nameClass = func() (t [256]uint8) {
 	for c := 0; c < 256; c++ {
-		t[c] = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_-.: /@#", byte(c)) >= 0
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_-.: ", byte(c)) >= 0:
+			t[c] = nameChar
+		case c == '/':
+			t[c] = nameSlash
+		case c == '@' || c == '#':
+			t[c] = nameDelim
+		}
 	}
 	return
 }()
 
+const (
+	nameChar = 1 + iota
+	nameSlash
+	nameDelim
+)
+
 // checkListedName checks that name, listed by zfs, is a valid ZFS name
-// (a dataset, or a snapshot or bookmark of one) that is root or inside it.
-func checkListedName(name []byte, root string) error {
-	if !bytes.HasPrefix(name, []byte(root)) || len(name) > len(root) && strings.IndexByte("/@#", name[len(root)]) < 0 {
-		return fmt.Errorf("zfs listed %q, which is not %s or inside it", name, root)
+// (a dataset, or a snapshot or bookmark of one) that is root or inside it,
+// and returns the position of its '@' or '#', -1 if it has none.
+func checkListedName(name []byte, root string) (int, error) {
+	if !bytes.HasPrefix(name, []byte(root)) || len(name) > len(root) && nameClass[name[len(root)]] < nameSlash {
+		return -1, fmt.Errorf("zfs listed %q, which is not %s or inside it", name, root)
 	}
-	if err := checkZFSName(name); err != nil {
-		return fmt.Errorf("zfs listed %q: %w", name, err)
+	delim, err := checkZFSName(name)
+	if err != nil {
+		return -1, fmt.Errorf("zfs listed %q: %w", name, err)
 	}
-	return nil
+	return delim, nil
 }
 
-// checkZFSName checks the syntax of a dataset, snapshot or bookmark name.
-func checkZFSName(name []byte) error {
-	if len(name) == 0 || name[0] == '/' || name[0] == '@' || name[0] == '#' {
-		return errors.New("not a ZFS name")
+var errNotZFSName = errors.New("not a ZFS name")
+
+// checkZFSName checks the syntax of a dataset, snapshot or bookmark name
+// and returns the position of its '@' or '#', -1 if it has none.
+func checkZFSName(name []byte) (int, error) {
+	if len(name) == 0 {
+		return -1, errNotZFSName
 	}
-	delim := false
-	prev := byte('/')
-	for _, c := range name {
-		if !nameBytes[c] {
-			return fmt.Errorf("%q is not allowed in a ZFS name", c)
-		}
-		switch c {
-		case '/':
-			if delim || prev == '/' {
-				return errors.New("not a ZFS name")
+	delim := -1
+	prev := uint8(nameSlash)
+	for i, c := range name {
+		k := nameClass[c]
+		if k != nameChar {
+			switch {
+			case k == 0:
+				return -1, fmt.Errorf("%q is not allowed in a ZFS name", c)
+			case delim >= 0 || prev != nameChar:
+				return -1, errNotZFSName
+			case k == nameDelim:
+				delim = i
 			}
-		case '@', '#':
-			if delim || prev == '/' {
-				return errors.New("not a ZFS name")
-			}
-			delim = true
 		}
-		prev = c
+		prev = k
 	}
-	if prev == '/' || prev == '@' || prev == '#' {
-		return errors.New("not a ZFS name")
+	if prev != nameChar {
+		return -1, errNotZFSName
 	}
-	return nil
+	return delim, nil
 }
 
 // checkSnapshotName checks that name is a snapshot's full name, fs@snap.
 func checkSnapshotName(name []byte) error {
-	if bytes.Count(name, []byte{'@'}) != 1 || bytes.IndexByte(name, '#') >= 0 {
-		return errors.New("not a snapshot name")
+	i, err := checkZFSName(name)
+	if err == nil && (i < 0 || name[i] != '@') {
+		err = errors.New("not a snapshot name")
 	}
-	return checkZFSName(name)
+	return err
 }
 
 // flush turns the record read so far into a filesystem or a version, and
@@ -385,7 +401,7 @@ func (p *getParser) flush() error {
 	if !r.hasTyp {
 		return fmt.Errorf("zfs listed %q without its type", r.name)
 	}
-	i := bytes.IndexAny(r.name, "@#")
+	i := r.delim
 	switch string(r.typ) {
 	case "filesystem", "volume":
 		if i >= 0 {

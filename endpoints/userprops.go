@@ -86,7 +86,7 @@ func parseSources(br *bufio.Reader, root, stop string) ([]propSource, string, er
 		if len(f) != 3 {
 			return nil, "", fmt.Errorf("zfs get (sources) output line %d: want name, property and source separated by tabs, got %q", n, line)
 		}
-		if err := checkListedName(f[0], root); err != nil {
+		if _, err := checkListedName(f[0], root); err != nil {
 			return nil, "", fmt.Errorf("zfs get (sources) output line %d: %w", n, err)
 		}
 		ps := propSource{name: string(f[0]), source: string(f[2])}
@@ -100,7 +100,7 @@ func parseSources(br *bufio.Reader, root, stop string) ([]propSource, string, er
 		}
 		if !ps.set() {
 			from := ps.inheritedFrom()
-			if from == "" || checkZFSName([]byte(from)) != nil || strings.ContainsAny(from, "@#") {
+			if i, err := checkZFSName([]byte(from)); err != nil || i >= 0 {
 				return nil, "", fmt.Errorf("zfs get (sources) output line %d: %s of %q has source %q, not local, received or inherited from a dataset", n, ps.prop, ps.name, ps.source)
 			}
 		}
