@@ -749,13 +749,18 @@ type resumeInfo struct {
 
 // parseResumeInfo reads `zfs send -nvP -t TOKEN` output: the token's nvlist
 // (`toname = ...`, `toguid = 0x...`, `fromguid = 0x...`) and the estimate
-// line naming the base.
+// line naming the base. The token comes from the destination, which may
+// not be trusted: each of these keys at most once, toname and the base
+// valid snapshot names, or it is an error.
 func parseResumeInfo(out string) (resumeInfo, error) {
 	var ri resumeInfo
-	var haveGuid bool
+	seen := map[string]bool{}
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Split(line, "\t"); len(f) == 4 && f[0] == "incremental" {
-			ri.FromName = f[1]
+		if f := strings.Split(line, "\t"); f[0] == "incremental" {
+			if len(f) != 4 || checkSnapshotName([]byte(f[1])) != nil || seen["incremental"] {
+				return resumeInfo{}, fmt.Errorf("zfs send -nvP -t printed %q, not one incremental send from a snapshot", line)
+			}
+			seen["incremental"], ri.FromName = true, f[1]
 			continue
 		}
 		key, value, ok := strings.Cut(strings.TrimSpace(line), " = ")
@@ -763,7 +768,17 @@ func parseResumeInfo(out string) (resumeInfo, error) {
 			continue
 		}
 		switch key {
+		case "toname", "toguid", "fromguid":
+			if seen[key] {
+				return resumeInfo{}, fmt.Errorf("resume token: %s a second time", key)
+			}
+			seen[key] = true
+		}
+		switch key {
 		case "toname":
+			if checkSnapshotName([]byte(value)) != nil {
+				return resumeInfo{}, fmt.Errorf("resume token: toname %q is not a snapshot's name", value)
+			}
 			ri.ToName = value
 		case "toguid", "fromguid":
 			n, err := strconv.ParseUint(strings.TrimPrefix(value, "0x"), 16, 64)
@@ -771,13 +786,13 @@ func parseResumeInfo(out string) (resumeInfo, error) {
 				return resumeInfo{}, fmt.Errorf("resume token: %s %q is not a hex number", key, value)
 			}
 			if key == "toguid" {
-				ri.ToGuid, haveGuid = n, true
+				ri.ToGuid = n
 			} else {
 				ri.FromGuid = n
 			}
 		}
 	}
-	if !haveGuid || ri.ToName == "" {
+	if !seen["toguid"] || ri.ToName == "" {
 		return resumeInfo{}, fmt.Errorf("zfs send -nvP -t printed no toname and toguid")
 	}
 	return ri, nil

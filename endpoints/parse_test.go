@@ -333,6 +333,19 @@ func TestParseResumeInfoCapture(t *testing.T) {
 	if _, err := parseResumeInfo("nvlist version: 0\n\ttoname = x@y\n"); err == nil {
 		t.Fatal("accepted a token without toguid")
 	}
+	// The token comes from the destination: a key twice, or a name that
+	// is not a snapshot's, is refused.
+	out := readCapture(t, openzfs, "send-nvP-resume").out
+	for _, forged := range []string{
+		out + "\ttoguid = 0x1\n",
+		strings.Replace(out, "toname = tank/cap@s 3", "toname = tank/cap@s 3\ntoname = tank/other@x", 1),
+		strings.Replace(out, "toname = tank/cap@s 3", "toname = tank/cap", 1),
+		out + "incremental\ttank/cap@s1\ttank/cap@s 3\t5\n",
+	} {
+		if ri, err := parseResumeInfo(forged); err == nil {
+			t.Errorf("parsed forged output into %+v:\n%s", ri, forged)
+		}
+	}
 }
 
 // seedFromCaptures adds every captured stdout to a fuzz corpus.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/zrep/zrep/pdu"
@@ -136,16 +137,25 @@ func snapshotListArgv(argv []string, fs string, snaps []*pdu.FilesystemVersion) 
 }
 
 // parseHolds reads `zfs holds -H` output (name, tag, time; tab-separated)
-// into the tags of each snapshot name.
-func parseHolds(out string) (map[string][]string, error) {
+// of the snapshots names into the tags of each. A tag is free text to
+// zfs, tabs and newlines included: any line that is not three fields
+// naming one of names is an error, and the caller reads no tag from it.
+func parseHolds(out string, names map[string]bool) (map[string][]string, error) {
 	holds := map[string][]string{}
-	for i, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-		if line == "" {
-			continue
-		}
+	if out == "" {
+		return holds, nil
+	}
+	body, ok := strings.CutSuffix(out, "\n")
+	if !ok {
+		return nil, fmt.Errorf("zfs holds output cut short, without its newline")
+	}
+	for i, line := range strings.Split(body, "\n") {
 		f := strings.Split(line, "\t")
-		if len(f) < 2 {
+		if len(f) != 3 || f[1] == "" || f[2] == "" {
 			return nil, fmt.Errorf("zfs holds output line %d: want name, tag and time separated by tabs, got %q", i+1, line)
+		}
+		if !names[f[0]] {
+			return nil, fmt.Errorf("zfs holds output line %d: %q, which was not asked for", i+1, f[0])
 		}
 		holds[f[0]] = append(holds[f[0]], f[1])
 	}
@@ -264,37 +274,24 @@ func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.Filesyst
 		return nil, fmt.Errorf("release holds on %s: %w", e.where(fs), err)
 	}
 	if caps.NameLists {
-		argv, err := holdsArgv(fs, snaps)
-		if err != nil {
-			return nil, pdu.PermanentError(err)
-		}
-		var out bytes.Buffer
-		if err := e.run(ctx, argv, nil, &out); err != nil {
-			return nil, fmt.Errorf("list holds on %s: %w", e.where(fs), err)
-		}
-		holds, err := parseHolds(out.String())
-		if err != nil {
-			return nil, pdu.PermanentError(fmt.Errorf("list holds on %s: %w", e.where(fs), err))
-		}
-		var tagged []*pdu.FilesystemVersion
-		for _, v := range snaps {
-			for _, t := range holds[v.FullPath(fs)] {
-				if t == tag {
-					tagged = append(tagged, v)
-				}
-			}
-		}
-		if len(tagged) == 0 {
+		tagged, listed, err := e.tagged(ctx, fs, snaps, tag)
+		switch {
+		case err != nil:
+			return nil, err
+		case listed && len(tagged) == 0:
 			return nil, nil
+		case listed:
+			argv, err := releaseArgv(fs, tagged, tag)
+			if err != nil {
+				return nil, pdu.PermanentError(err)
+			}
+			if err := e.run(ctx, argv, nil, nil); err != nil {
+				return nil, fmt.Errorf("release %s on %s: %w", tag, e.where(fs), err)
+			}
+			return tagged, nil
 		}
-		argv, err = releaseArgv(fs, tagged, tag)
-		if err != nil {
-			return nil, pdu.PermanentError(err)
-		}
-		if err := e.run(ctx, argv, nil, nil); err != nil {
-			return nil, fmt.Errorf("release %s on %s: %w", tag, e.where(fs), err)
-		}
-		return tagged, nil
+		// A hold's tag (another tool's) could not be read as data:
+		// release each, as where there is no `zfs holds`.
 	}
 	var released []*pdu.FilesystemVersion
 	var errs []error
@@ -399,4 +396,34 @@ func (e *Endpoint) checkGuids(ctx context.Context, fs string, snaps []*pdu.Files
 		}
 	}
 	return ok, refused, nil
+}
+
+// tagged lists the holds of snaps of fs (`zfs holds -H`) and returns those
+// that carry tag. listed is false when the output holds a line that is not
+// strictly one hold of one of snaps (another tool's tag with a tab or a
+// newline): then nothing is read from it.
+func (e *Endpoint) tagged(ctx context.Context, fs string, snaps []*pdu.FilesystemVersion, tag string) (tagged []*pdu.FilesystemVersion, listed bool, err error) {
+	argv, err := holdsArgv(fs, snaps)
+	if err != nil {
+		return nil, false, pdu.PermanentError(err)
+	}
+	var out bytes.Buffer
+	if err := e.run(ctx, argv, nil, &out); err != nil {
+		return nil, false, fmt.Errorf("list holds on %s: %w", e.where(fs), err)
+	}
+	names := map[string]bool{}
+	for _, v := range snaps {
+		names[v.FullPath(fs)] = true
+	}
+	holds, err := parseHolds(out.String(), names)
+	if err != nil {
+		e.log.Debug("holds not read; releasing one by one", "filesystem", fs, "err", err)
+		return nil, false, nil
+	}
+	for _, v := range snaps {
+		if slices.Contains(holds[v.FullPath(fs)], tag) {
+			tagged = append(tagged, v)
+		}
+	}
+	return tagged, true, nil
 }

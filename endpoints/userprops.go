@@ -219,23 +219,44 @@ func (e *Endpoint) applyUserProps(ctx context.Context, fss []*pdu.Filesystem, ro
 	}
 	if !ok {
 		e.log.Debug("reading zrep's properties one by one", "side", e.side.String(), "values", len(want))
-		vals = make([]string, len(want))
-		for i, w := range want {
-			argv, err := userValueArgv(w.name, w.prop)
+		var err error
+		if vals, err = readEach(want, func(ds, prop string) (string, error) {
+			argv, err := userValueArgv(ds, prop)
 			if err != nil {
-				return pdu.PermanentError(err)
+				return "", pdu.PermanentError(err)
 			}
 			out, err := e.output(ctx, argv)
 			if err != nil {
-				return fmt.Errorf("read %s of %s: %w", w.prop, e.where(w.name), err)
+				return "", fmt.Errorf("read %s of %s: %w", prop, e.where(ds), err)
 			}
-			vals[i] = strings.TrimSuffix(out, "\n")
+			return out, nil
+		}); err != nil {
+			return err
 		}
 	}
 	if err := setUserProps(fss, root, up.sources, want, vals); err != nil {
 		return parseError{err}
 	}
 	return nil
+}
+
+// readEach reads the value of each pair of want with read, which returns
+// what `zfs get -H -o value PROP DATASET` printed: the value and one
+// newline.
+func readEach(want []propSource, read func(ds, prop string) (string, error)) ([]string, error) {
+	vals := make([]string, len(want))
+	for i, w := range want {
+		out, err := read(w.name, w.prop)
+		if err != nil {
+			return nil, err
+		}
+		v, ok := strings.CutSuffix(out, "\n")
+		if !ok {
+			return nil, parseError{fmt.Errorf("zfs get printed %s of %s without its newline: %q", w.prop, w.name, out)}
+		}
+		vals[i] = v
+	}
+	return vals, nil
 }
 
 // setUserProps sets each filesystem's Placeholder and SyncOff from the
