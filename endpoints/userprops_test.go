@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -318,5 +319,65 @@ zrepparse1/t/b placeholder=true syncoff=false
 	b, _ := os.ReadFile(log)
 	if n := bytes.Count(b, []byte("|value|")); n != 10 {
 		t.Fatalf("%d values read one by one, want 5 per listing:\n%s", n, b)
+	}
+}
+
+// TestListingValuesCountedInBytes runs the listing command's script under
+// each POSIX shell at hand, in a UTF-8 locale, with values that hold
+// multi-byte characters, tabs and newlines: the values section's length
+// is in bytes, so what follows it is read where it is.
+func TestListingValuesCountedInBytes(t *testing.T) {
+	dir := t.TempDir()
+	value := "é\tß\n€"
+	script := `#!/bin/sh
+case "$*" in
+*name,property,value,source*) printf 'p\ttype\tfilesystem\t-\np/a\ttype\tfilesystem\t-\n' ;;
+*name,property,source*) printf 'p/a\tzrep:placeholder\tlocal\np/a\tzrep:sync\tlocal\n' ;;
+*"name,property,value -s local"*) printf 'p/a\tzrep:placeholder\t%s\np/a\tzrep:sync\toff\n' "$FAKE_VALUE" ;;
+*"name,property,value -s inherited"*) ;;
+*) exit 1 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "zfs"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l := newListing("p", true, Capabilities{})
+	argv := listingArgv(l)
+	ran := 0
+	for _, shell := range []string{"dash", "bash", "sh"} {
+		path, err := osexec.LookPath(shell)
+		if err != nil {
+			continue
+		}
+		ran++
+		cmd := osexec.Command(path, argv[1:]...)
+		cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"), "LANG=C.UTF-8", "LC_ALL=C.UTF-8", "FAKE_VALUE="+value)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%s: %v", shell, err)
+		}
+		br := bufio.NewReader(bytes.NewReader(out))
+		br.ReadString('\n')
+		fss, up, _, err := parseListing(br, "p")
+		if err != nil {
+			t.Fatalf("%s: %v\n%q", shell, err, out)
+		}
+		if rest, _ := br.ReadString(0); rest != "" {
+			t.Fatalf("%s: %q after the values", shell, rest)
+		}
+		want := wantedValues(up.sources, "p")
+		vals, ok := parseValues(up.values, want)
+		if ok || !up.valuesOK {
+			t.Fatalf("%s: values %q believed %v (listed ok %v)", shell, vals, ok, up.valuesOK)
+		}
+		if got := string(up.values); got != "p/a\tzrep:placeholder\t"+value+"\np/a\tzrep:sync\toff\n" {
+			t.Fatalf("%s: values section %q", shell, got)
+		}
+		if len(fss) != 2 {
+			t.Fatalf("%s: %d filesystems", shell, len(fss))
+		}
+	}
+	if ran == 0 {
+		t.Skip("no POSIX shell found")
 	}
 }
