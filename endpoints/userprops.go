@@ -50,6 +50,7 @@ func (s propSource) inheritedFrom() string {
 // snapshot (valuesArgv lists those too).
 func parseSources(br *bufio.Reader, root, stop string) ([]propSource, string, error) {
 	var out []propSource
+	seen := map[[2]string]bool{}
 	blank := 0
 	for n := 1; ; n++ {
 		line, err := br.ReadSlice('\n')
@@ -109,6 +110,11 @@ func parseSources(br *bufio.Reader, root, stop string) ([]propSource, string, er
 			// property of a snapshot.
 			continue
 		}
+		k := [2]string{ps.name, ps.prop}
+		if seen[k] {
+			return nil, "", fmt.Errorf("zfs get (sources) output line %d: %s of %q a second time", n, ps.prop, ps.name)
+		}
+		seen[k] = true
 		out = append(out, ps)
 	}
 }

@@ -132,6 +132,7 @@ func TestParseSourcesRejects(t *testing.T) {
 		"empty line":        "p\tzrep:sync\tlocal\n\np/a\tzrep:sync\tlocal\n",
 		"cut short":         "p\tzrep:sync\tlocal",
 		"inherited nothing": "p\tzrep:sync\tinherited from \n",
+		"twice":             "p\tzrep:sync\tlocal\np\tzrep:sync\tlocal\n",
 	} {
 		if srcs, _, err := parseSources(bufio.NewReader(strings.NewReader(out)), "p", ""); err == nil {
 			t.Errorf("%s: parsed %q into %v", name, out, srcs)
