@@ -232,6 +232,11 @@ func (e *Endpoint) applyUserProps(ctx context.Context, fss []*pdu.Filesystem, ro
 				return "", pdu.PermanentError(err)
 			}
 			out, err := e.output(ctx, argv)
+			if errors.Is(err, ErrDatasetNotExist) {
+				// Gone since the listing: list again, and do not take
+				// it for the side's dataset missing.
+				return "", pdu.RetryableError(fmt.Errorf("read %s of %s: gone since it was listed: %v", prop, e.where(ds), err))
+			}
 			if err != nil {
 				return "", fmt.Errorf("read %s of %s: %w", prop, e.where(ds), err)
 			}
