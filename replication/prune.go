@@ -88,7 +88,7 @@ func DecidePrune(ret *Retention, in PruneInput) PruneDecision {
 		var dated []DatedSnapshot
 		for _, v := range fs.Versions {
 			if candidate(v) {
-				dated = append(dated, DatedSnapshot{Snapshot: v, Time: SnapshotTime(v)})
+				dated = append(dated, DatedSnapshot{Snapshot: v, Time: SnapshotTime(v, "")})
 			}
 		}
 		keep := policy.Keep(dated, ret.Location)

@@ -302,7 +302,7 @@ func Prune(ctx context.Context, cfg Config, sender, receiver Endpoint, opts Prun
 func (p *pruner) sourcePaths() []string {
 	var out []string
 	for path := range p.src {
-		if !p.cfg.excluded(path) && (path == p.cfg.SourceRoot || strings.HasPrefix(path, p.cfg.SourceRoot+"/")) {
+		if p.cfg.InScope(path) {
 			out = append(out, path)
 		}
 	}

@@ -11,33 +11,6 @@ import (
 	"github.com/zrep/zrep/pdu"
 )
 
-// DefaultSnapshotPrefix starts the names of the snapshots zrep takes.
-const DefaultSnapshotPrefix = "zrep_"
-
-// snapshotTimeLayout is the UTC time in a snapshot name zrep takes:
-// `zrep_20261130T104500Z`.
-const snapshotTimeLayout = "20060102T150405Z"
-
-// SnapshotName is the name of a snapshot taken at t: prefix and t in UTC,
-// to the second.
-func SnapshotName(prefix string, t time.Time) string {
-	return prefix + t.UTC().Format(snapshotTimeLayout)
-}
-
-// SnapshotTime is when snapshot v was taken: the time in its name when the
-// name ends in zrep's form (`<prefix>YYYYMMDDTHHMMSSZ`, whatever the
-// prefix), else its creation property. A name is what an operator sees
-// and what a replica keeps, so it wins over creation, which a receive
-// sets anew on some platforms.
-func SnapshotTime(v *pdu.FilesystemVersion) time.Time {
-	if n := len(v.Name); n >= len(snapshotTimeLayout) {
-		if t, err := time.Parse(snapshotTimeLayout, v.Name[n-len(snapshotTimeLayout):]); err == nil {
-			return t
-		}
-	}
-	return v.CreatedAt()
-}
-
 // RetentionPolicy says which snapshots to keep, with the semantics of
 // restic's `forget`: a snapshot is kept if any rule keeps it.
 type RetentionPolicy struct {
