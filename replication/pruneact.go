@@ -12,6 +12,10 @@ import (
 	"github.com/zrep/zrep/pdu"
 )
 
+// Pruning, the part that acts: it lists both sides, asks DecidePrune
+// (prunedecide.go) per filesystem pair, destroys what it decided, moves
+// the hold forward and reports what it did.
+
 // PrunedSnapshots names snapshots of one filesystem pair, by side.
 type PrunedSnapshots struct {
 	Source      []string `json:"source"`
