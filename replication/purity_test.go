@@ -12,7 +12,7 @@ func TestEngineImports(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("go tool not in PATH")
 	}
-	out, err := exec.Command("go", "list", "-deps", "github.com/zrep/zrep/replication", "github.com/zrep/zrep/replication/memzfs", "github.com/zrep/zrep/pdu").Output()
+	out, err := exec.Command("go", "list", "-deps", "github.com/zrep/zrep/replication", "github.com/zrep/zrep/replication/memzfs", "github.com/zrep/zrep/replication/sidetest", "github.com/zrep/zrep/pdu").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
 	}
