@@ -1,9 +1,8 @@
 // Package sidetest is the behaviour every side of a replication must show,
 // written once and run against each implementation: replication/memzfs in
 // plain go test, and the real endpoints (local and over ssh) on real ZFS
-// in the endpoints package's lab tests. A difference between memzfs and
-// zfs shows up here first, not as an engine test that trusts the wrong
-// one.
+// in e2e, on both tiers. A difference between memzfs and zfs shows up
+// here first, not as an engine test that trusts the wrong one.
 //
 // Each case gets fresh pools from the caller and sets them up the way an
 // operator would (Pool); everything it checks goes through the engine's
