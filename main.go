@@ -42,7 +42,7 @@ const (
 )
 
 func main() {
-	replication.TuneGC()
+	tuneGC()
 	os.Exit(runApp(context.Background(), os.Args, os.Stdout, os.Stderr))
 }
 

@@ -260,11 +260,6 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, usageErrorf("--log-level must be debug, info, warn or error, not %q", s)
 }
 
-// endpoints opens the two sides. Nothing is contacted until they are used.
-func (j *job) endpoints(recursive bool) (src, dst *endpoints.Endpoint) {
-	return j.openEndpoints(recursive, false)
-}
-
 // openEndpoints opens the two sides, with the link's compression and rate
 // on each; holds makes their listings carry user holds (pruning, --hold).
 func (j *job) openEndpoints(recursive, holds bool) (src, dst *endpoints.Endpoint) {

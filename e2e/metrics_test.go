@@ -1,29 +1,55 @@
 package e2e
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// metricValue is the value of the sample of metrics whose line starts with
-// series (name and labels); ok is false when there is none.
+// metricValue is the value of the sample of metrics that is series (name
+// and labels, in any order, as Prometheus reads them); ok is false when
+// there is none.
 func metricValue(t *testing.T, metrics, series string) (v float64, ok bool) {
 	t.Helper()
-	for _, line := range strings.Split(metrics, "\n") {
-		if rest, found := strings.CutPrefix(line, series+" "); found {
-			v, err := strconv.ParseFloat(rest, 64)
-			if err != nil {
-				t.Fatalf("sample %q: %v", line, err)
+	got, want := parseMetrics(t, metrics), parseMetrics(t, series+" 0\n")
+	for name, fam := range want {
+		labels := labelSet(fam.GetMetric()[0])
+		for _, m := range got[name].GetMetric() {
+			if maps.Equal(labelSet(m), labels) {
+				if m.GetGauge() == nil {
+					t.Fatalf("%s is not a gauge:\n%s", series, metrics)
+				}
+				return m.GetGauge().GetValue(), true
 			}
-			return v, true
 		}
 	}
 	return 0, false
+}
+
+func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v\n%s", err, text)
+	}
+	return fams
+}
+
+func labelSet(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
 }
 
 func mustMetric(t *testing.T, metrics, series string, want func(float64) bool, what string) float64 {

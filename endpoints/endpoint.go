@@ -377,7 +377,12 @@ func (e *Endpoint) destroyChecked(ctx context.Context, caps Capabilities, fs str
 
 // Send starts `zfs send` and returns its output. Closing the stream before
 // its end stops the sender; Close returns the sender's classified error.
+// A filesystem outside the side's dataset is refused, as by every other
+// request.
 func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, error) {
+	if !e.owns(req.Filesystem) {
+		return nil, pdu.PermanentError(fmt.Errorf("send: endpoint does not allow access to filesystem %s (outside %s)", req.Filesystem, e.side))
+	}
 	argv, err := sendArgv(req, false)
 	if err != nil {
 		return nil, pdu.PermanentError(err)

@@ -1,3 +1,5 @@
+//go:build lab
+
 package endpoints_test
 
 // The ssh path against the lab's private sshd on 127.0.0.1 (lab/lab.sh),

@@ -23,8 +23,9 @@ type Endpoint interface {
 	// A sender whose root does not exist returns a permanent error.
 	ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, error)
 	// ListFilesystemVersions lists the snapshots and bookmarks of one
-	// filesystem. A filesystem outside the endpoint's root returns a
-	// *FilteredError.
+	// filesystem. A filesystem outside the endpoint's root is refused with
+	// a permanent error, as by every other request (memzfs: a
+	// *FilteredError).
 	ListFilesystemVersions(ctx context.Context, fs string) ([]*pdu.FilesystemVersion, error)
 	// DestroySnapshots destroys the given snapshots of one filesystem and
 	// reports each outcome; the error is for the request as a whole.

@@ -99,7 +99,7 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 
 	var sources []*pdu.Filesystem
 	for _, fs := range sfss {
-		if !cfg.excluded(fs.Path) && (fs.Path == cfg.SourceRoot || strings.HasPrefix(fs.Path, cfg.SourceRoot+"/")) {
+		if cfg.InScope(fs.Path) {
 			sources = append(sources, fs)
 		}
 	}

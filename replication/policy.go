@@ -30,17 +30,6 @@ func (p InitialPolicy) String() string {
 	return fmt.Sprintf("InitialPolicy(%d)", int(p))
 }
 
-// ParseInitialPolicy parses the words of --initial: "newest" or "all".
-func ParseInitialPolicy(s string) (InitialPolicy, error) {
-	switch s {
-	case "newest":
-		return InitialNewest, nil
-	case "all":
-		return InitialAll, nil
-	}
-	return 0, fmt.Errorf("unknown initial policy %q: use newest or all", s)
-}
-
 // destinationState is what the receiver's listing says about a destination.
 type destinationState struct {
 	exists      bool

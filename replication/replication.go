@@ -90,13 +90,17 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func (c *Config) excluded(fs string) bool {
-	for _, re := range c.Exclude {
-		if re.MatchString(fs) {
-			return true
-		}
-	}
-	return false
+// InScope reports whether the source filesystem fs takes part in the job:
+// it is SourceRoot or one of its descendants, and no Exclude pattern
+// matches its full name. Planning, pruning, clone origins and snapshot sets
+// all ask this one question.
+func (c *Config) InScope(fs string) bool {
+	return c.inside(fs) && !matchesAny(c.Exclude, fs)
+}
+
+// inside reports whether fs is SourceRoot or one of its descendants.
+func (c *Config) inside(fs string) bool {
+	return fs == c.SourceRoot || strings.HasPrefix(fs, c.SourceRoot+"/")
 }
 
 // selected reports whether v is a snapshot that may be sent.
