@@ -68,8 +68,8 @@ func findOrigins(cfg *Config, listed, sources []*pdu.Filesystem, receiverFS map[
 		case byPath[ofs] == nil:
 			co.reason = fmt.Sprintf("its origin's filesystem %s is not listed (the run is not recursive)", ofs)
 			continue
-		case !cfg.InScope(ofs):
-			co.reason = fmt.Sprintf("its origin's filesystem %s is excluded (--exclude)", ofs)
+		case !cfg.InScope(byPath[ofs]):
+			co.reason = fmt.Sprintf("its origin's filesystem %s is %s", ofs, cfg.LeftOut(byPath[ofs]))
 			continue
 		}
 		co.fs = ofs

@@ -305,8 +305,8 @@ func Prune(ctx context.Context, cfg Config, sender, receiver Endpoint, opts Prun
 // parents first.
 func (p *pruner) sourcePaths() []string {
 	var out []string
-	for path := range p.src {
-		if p.cfg.InScope(path) {
+	for path, fs := range p.src {
+		if p.cfg.InScope(fs) {
 			out = append(out, path)
 		}
 	}

@@ -134,7 +134,7 @@ func PlanSnapshot(ctx context.Context, side Endpoint, cfg SnapshotConfig) (*Snap
 		scope = Config{SourceRoot: fss[0].Path, Exclude: cfg.Exclude}
 	}
 	for _, fs := range fss {
-		if !scope.InScope(fs.Path) {
+		if !scope.InScope(fs) {
 			set.tree = false
 			continue
 		}

@@ -69,8 +69,10 @@ type version struct {
 
 type dataset struct {
 	placeholder bool
-	modified    bool
-	versions    []*version
+	// sync is the zrep:sync value set on the dataset, "" if none.
+	sync     string
+	modified bool
+	versions []*version
 	// A clone's origin: the filesystem and guid of the snapshot it was
 	// made from (originFS is "" for no clone).
 	originFS   string
@@ -299,6 +301,25 @@ func (z *ZFS) Modify(fs string) {
 	z.mustDataset(fs).modified = true
 }
 
+// SetSync sets the user property zrep:sync on fs ("" clears it): its
+// descendants inherit it unless they set their own.
+func (z *ZFS) SetSync(fs, value string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.mustDataset(fs).sync = value
+}
+
+// syncValue is fs's effective zrep:sync: its own, else its nearest
+// ancestor's.
+func (z *ZFS) syncValue(fs string) string {
+	for p := fs; p != ""; p = pdu.Parent(p) {
+		if d := z.datasets[p]; d != nil && d.sync != "" {
+			return d.sync
+		}
+	}
+	return ""
+}
+
 // Exists reports whether fs exists.
 func (z *ZFS) Exists(fs string) bool {
 	z.mu.Lock()
@@ -451,7 +472,8 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 	var fss []*pdu.Filesystem
 	for name, d := range z.datasets {
 		if e.inside(name) {
-			fss = append(fss, &pdu.Filesystem{Path: name, Placeholder: d.placeholder, ResumeToken: d.resumeToken, Origin: z.origin(d), Versions: d.copyVersions()})
+			fss = append(fss, &pdu.Filesystem{Path: name, Placeholder: d.placeholder, ResumeToken: d.resumeToken, Origin: z.origin(d), Versions: d.copyVersions(),
+				SyncOff: z.syncValue(name) == "off"})
 		}
 	}
 	slices.SortFunc(fss, func(a, b *pdu.Filesystem) int {
