@@ -52,10 +52,7 @@ func runAction(c *cli.Context) error {
 
 	lock, err := lockDestination(c.String("lock-dir"), j.dst)
 	if err != nil {
-		if _, locked := err.(*lockedError); locked {
-			return err
-		}
-		return &exitError{code: exitFailed, err: err}
+		return lockFailure(err)
 	}
 	defer lock.Release()
 	start := time.Now()
