@@ -80,13 +80,21 @@ func TestFlagEnvironmentKeepsCommas(t *testing.T) {
 	}
 }
 
-// Repeating a flag still gives several values, and a retention policy,
+// Repeating a flag still gives several values, as do the lines of its
+// variable, and a retention policy,
 // one string that zrep splits itself, still has all its rules.
 func TestRepeatedFlagsAndPolicies(t *testing.T) {
 	j, ret := parsedRun(t, "--exclude", "a", "--exclude", "b",
 		"--keep-source", "last=1,daily=2", "--keep-dest", "last=3,weekly=4", "tank/a", "tank/b")
 	if len(j.cfg.Exclude) != 2 {
 		t.Errorf("two --exclude gave %v", j.cfg.Exclude)
+	}
+	t.Setenv("ZREP_SSH_OPTION", "Ciphers=a,b\nConnectTimeout=3\n")
+	if j, _ := parsedRun(t, "tank/a", "tank/b"); !slices.Equal(j.ssh.Options, []string{"Ciphers=a,b", "ConnectTimeout=3"}) {
+		t.Errorf("ZREP_SSH_OPTION of two lines became %q", j.ssh.Options)
+	}
+	if j, _ := parsedRun(t, "--ssh-option", "BatchMode=yes", "tank/a", "tank/b"); !slices.Equal(j.ssh.Options, []string{"BatchMode=yes"}) {
+		t.Errorf("--ssh-option did not win over ZREP_SSH_OPTION: %q", j.ssh.Options)
 	}
 	src, dst := ret.prune.Retention.Source, ret.prune.Retention.Dest
 	if src == nil || dst == nil {

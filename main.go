@@ -73,9 +73,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,
-		// A flag's value is one value, commas and all (a regular
-		// expression, an ssh option, a property value); a flag is repeated
-		// for more. This holds for the ZREP_* variables too.
+		// A flag's value is one value, commas and all; see repeated.
 		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
 			planCommand(),

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -19,6 +20,26 @@ import (
 // envVar names a flag's environment variable: --ssh-port is ZREP_SSH_PORT.
 func envVar(flag string) []string {
 	return []string{"ZREP_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+// repeated is the values of a repeatable flag. A value is never split at
+// commas (a regular expression, an ssh option or a property value may
+// hold one); the flag is repeated for more. Its ZREP_* variable, which
+// cannot be repeated, holds one value per line.
+func repeated(c *cli.Context, flag string) []string {
+	values := c.StringSlice(flag)
+	env := strings.TrimSpace(os.Getenv(envVar(flag)[0]))
+	if len(values) != 1 || env == "" || values[0] != env {
+		return values
+	}
+	// The value came from the variable.
+	var lines []string
+	for _, line := range strings.Split(env, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 // commonFlags are the flags of both plan and run (SPEC section 2).
@@ -135,7 +156,7 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	if j.cfg.Jobs < 1 {
 		return nil, usageErrorf("--jobs must be at least 1, got %d", j.cfg.Jobs)
 	}
-	for _, expr := range c.StringSlice("exclude") {
+	for _, expr := range repeated(c, "exclude") {
 		re, err := regexp.Compile(expr)
 		if err != nil {
 			return nil, usageErrorf("--exclude %q is not a valid regular expression: %v", expr, err)
@@ -164,7 +185,7 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 		LargeBlocks: c.Bool("large-blocks"),
 		Props:       c.Bool("props"),
 	}
-	if j.cfg.Receive, err = parseReceiveOptions(c.StringSlice("recv-set"), c.StringSlice("recv-exclude")); err != nil {
+	if j.cfg.Receive, err = parseReceiveOptions(repeated(c, "recv-set"), repeated(c, "recv-exclude")); err != nil {
 		return nil, err
 	}
 	j.cfg.CursorID = cursorID(dst)
@@ -199,7 +220,7 @@ func parseSSHOptions(c *cli.Context) (endpoints.SSHOptions, error) {
 	opts := endpoints.SSHOptions{
 		Port:     port,
 		Identity: c.String("ssh-identity"),
-		Options:  c.StringSlice("ssh-option"),
+		Options:  repeated(c, "ssh-option"),
 	}
 	for _, o := range opts.Options {
 		if strings.TrimSpace(o) == "" || strings.HasPrefix(o, "-") {

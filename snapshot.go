@@ -173,7 +173,7 @@ func snapshotAction(c *cli.Context) error {
 		return usageErrorf("--prefix: %v", err)
 	}
 	cfg := replication.SnapshotConfig{Recursive: c.Bool("recursive"), Prefix: prefix, Now: time.Now()}
-	for _, expr := range c.StringSlice("exclude") {
+	for _, expr := range repeated(c, "exclude") {
 		re, err := regexp.Compile(expr)
 		if err != nil {
 			return usageErrorf("--exclude %q is not a valid regular expression: %v", expr, err)
