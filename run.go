@@ -50,12 +50,13 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 
+	// From here on, every outcome is written to the metrics file.
+	start := time.Now()
 	lock, err := lockDestination(c.String("lock-dir"), j.dst)
 	if err != nil {
-		return lockFailure(err)
+		return finishMetrics(c, j, start, nil, lockFailure(err))
 	}
 	defer lock.Release()
-	start := time.Now()
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
@@ -73,11 +74,11 @@ func runAction(c *cli.Context) error {
 	// zrep would wait for it.
 	defer context.AfterFunc(ctx, func() { closeEndpoints(j, src, dst) })()
 	if err := checkLink(ctx, src, dst); err != nil {
-		return &exitError{code: exitFailed, err: err}
+		return finishMetrics(c, j, start, nil, &exitError{code: exitFailed, err: err})
 	}
 	snapshot, err := takeRunSnapshot(ctx, j, ret, c.Bool("recursive"), src)
 	if err != nil {
-		return err
+		return finishMetrics(c, j, start, nil, err)
 	}
 
 	r := replication.NewReplication(j.cfg)
@@ -93,16 +94,7 @@ func runAction(c *cli.Context) error {
 
 	rep := r.Report()
 	rep.Snapshot = snapshot
-	outcome := runOutcome(ctx, rep)
-	if path := c.String("metrics-file"); path != "" {
-		m := runMetrics{source: j.src.String(), destination: j.dst.String(), start: start, end: time.Now(), exitCode: exitCode(outcome), report: rep}
-		if err := writeMetricsFile(path, m); err != nil {
-			j.logger.Error("cannot write the metrics file", "err", err)
-			if outcome == nil {
-				outcome = &exitError{code: exitFailed, err: err}
-			}
-		}
-	}
+	outcome := finishMetrics(c, j, start, rep, runOutcome(ctx, rep))
 	if quietSuccess(c, outcome) {
 		return nil
 	}
