@@ -195,13 +195,7 @@ func (c *sshConn) wrapScript(ctx context.Context, script string) ([]string, erro
 
 func (c *sshConn) startMaster(ctx context.Context) error {
 	if c.dir == "" {
-		// ssh refuses control paths longer than a unix socket name (~104
-		// bytes), so keep the directory short rather than under $TMPDIR.
-		base := os.TempDir()
-		if len(base) > 40 {
-			base = "/tmp"
-		}
-		dir, err := os.MkdirTemp(base, "zrep-ssh-")
+		dir, err := os.MkdirTemp(controlBase(), "zrep-ssh-")
 		if err != nil {
 			return fmt.Errorf("ssh %s: create control directory: %w", c.side.Host, err)
 		}
@@ -229,6 +223,24 @@ func (c *sshConn) startMaster(ctx context.Context) error {
 		return fmt.Errorf("ssh login to %s: %w", c.side.Host, ctx.Err())
 	}
 	return classifySSH(c.side.Host, st, string(msg))
+}
+
+// controlBase is where the control directory is made: $TMPDIR if ssh can
+// take it as it is, else /tmp. ssh refuses control paths longer than a
+// unix socket name (~104 bytes), splits an option's value at blanks and
+// expands % in ControlPath, so a long $TMPDIR, or one holding anything but
+// letters, digits and /._-, is not used.
+func controlBase() string {
+	base := os.TempDir()
+	if len(base) > 40 {
+		return "/tmp"
+	}
+	for _, r := range base {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-", r)) {
+			return "/tmp"
+		}
+	}
+	return base
 }
 
 // close ends the master connection, if one was started, and removes the

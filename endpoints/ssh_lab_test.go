@@ -217,3 +217,27 @@ func TestSSHCancelEndsRemoteSend(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestSSHWithSpaceInTMPDIR: a TMPDIR holding a space (or a % that ssh
+// would expand) does not break the shared connection's control socket.
+func TestSSHWithSpaceInTMPDIR(t *testing.T) {
+	user, host, sshOpts := labSSH(t)
+	pool := testPool(t)
+	// Short, as a TMPDIR usually is: a long one is not used for the socket.
+	tmp, err := os.MkdirTemp("/tmp", "a b%h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	t.Setenv("TMPDIR", tmp)
+	e := endpoints.New(endpoints.Side{User: user, Host: host, Dataset: pool},
+		endpoints.Options{Role: "source", SSH: sshOpts})
+	defer e.Close()
+	fss, err := e.ListFilesystems(ctxT(t))
+	if err != nil {
+		t.Fatalf("list over ssh with TMPDIR=%q: %v", tmp, err)
+	}
+	if len(fss) != 1 || fss[0].Path != pool {
+		t.Errorf("listed %v, want %s", fss, pool)
+	}
+}

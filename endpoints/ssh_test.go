@@ -121,3 +121,19 @@ func TestSSHArgv(t *testing.T) {
 		})
 	}
 }
+
+// The control socket's directory is under $TMPDIR only where ssh can take
+// the path as it is: short, no blank, no % for ssh to expand.
+func TestControlBase(t *testing.T) {
+	for tmpdir, want := range map[string]string{
+		"/var/tmp":                        "/var/tmp",
+		"/tmp/a b":                        "/tmp",
+		"/tmp/%h":                         "/tmp",
+		"/tmp/" + strings.Repeat("x", 60): "/tmp",
+	} {
+		t.Setenv("TMPDIR", tmpdir)
+		if got := controlBase(); got != want {
+			t.Errorf("TMPDIR=%q: control directory under %q, want %q", tmpdir, got, want)
+		}
+	}
+}
