@@ -513,12 +513,13 @@ func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
 }
 
 // ClearPlaceholder sets zrep:placeholder=off on fs and makes it mountable
-// again (without mounting it).
-func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
+// again (without mounting it), unless opts set canmount: the receive
+// already set the operator's value, which stays.
+func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string, opts pdu.ReceiveOptions) error {
 	if !e.owns(fs) {
 		return pdu.PermanentError(fmt.Errorf("clear placeholder: endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
 	}
-	argvs, err := clearPlaceholderArgvs(fs)
+	argvs, err := clearPlaceholderArgvs(fs, opts)
 	if err != nil {
 		return pdu.PermanentError(err)
 	}

@@ -536,6 +536,26 @@ func TestDrivePlaceholderWithOwnSnapshotsIsAConflict(t *testing.T) {
 	}
 }
 
+// Clearing a placeholder keeps the canmount the operator set with
+// --recv-set: the engine hands its receive options to ClearPlaceholder.
+func TestDrivePlaceholderClearKeepsRecvSetCanmount(t *testing.T) {
+	w := newWorld(t, "tank/p/child")
+	w.src.Snapshot("tank/p/child", "s1")
+	cfg := w.config()
+	cfg.Exclude = []*regexp.Regexp{regexp.MustCompile(`^tank$`)}
+	cfg.Receive.Set = []pdu.Property{{Name: "canmount", Value: "noauto"}}
+	if rep := w.drive(t, cfg); rep.Failed() {
+		t.Fatalf("first run: %+v", rep)
+	}
+	w.src.Snapshot("tank/p", "s1")
+	if rep := w.drive(t, cfg); rep.Failed() {
+		t.Fatalf("second run: %+v", rep)
+	}
+	if !slices.Contains(w.dst.Calls(), "ClearPlaceholder backup/tank/p keeping canmount=noauto") {
+		t.Errorf("calls %v", w.dst.Calls())
+	}
+}
+
 func TestDriveResumesBrokenStream(t *testing.T) {
 	w := newWorld(t)
 	w.src.Snapshot("tank", "s1")

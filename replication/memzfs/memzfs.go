@@ -953,7 +953,7 @@ func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
 }
 
 // ClearPlaceholder implements replication.Receiver.
-func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
+func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string, opts pdu.ReceiveOptions) error {
 	if err := e.z.check(ctx, OpClearPlaceholder, fs); err != nil {
 		return err
 	}
@@ -965,6 +965,12 @@ func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
 		return pdu.PermanentError(fmt.Errorf("clear placeholder %s: dataset does not exist", fs))
 	}
 	d.placeholder = false
+	for _, p := range opts.Set {
+		if p.Name == "canmount" {
+			z.record("ClearPlaceholder %s keeping canmount=%s", fs, p.Value)
+			return nil
+		}
+	}
 	z.record("ClearPlaceholder %s", fs)
 	return nil
 }
