@@ -69,6 +69,8 @@ func commonFlags() []cli.Flag {
 			Usage: "only errors on stderr; run prints its Report only when it fails (unless --json)"},
 		&cli.IntFlag{Name: "jobs", Value: defaultJobs, EnvVars: envVar("jobs"),
 			Usage: "replicate up to `N` filesystems at once"},
+		&cli.DurationFlag{Name: "command-timeout", Value: defaultCommandTimeout, EnvVars: envVar("command-timeout"),
+			Usage: "end a zfs command that carries no stream (a listing, a destroy, a hold) after `DURATION` and retry it; 0 never"},
 		&cli.BoolFlag{Name: "raw", EnvVars: envVar("raw"),
 			Usage: "send encrypted datasets as they are, still encrypted (zfs send -w); the destination needs no key"},
 		&cli.BoolFlag{Name: "compressed", EnvVars: envVar("compressed"),
@@ -105,6 +107,20 @@ func runFlags() []cli.Flag {
 // otherwise: 4 was fastest for many small incrementals (docs/performance.md).
 const defaultJobs = 4
 
+// defaultCommandTimeout bounds each zfs command that carries no stream: a
+// hung `zfs get` or destroy, or a connection gone half-open, must not hold
+// a run for ever.
+const defaultCommandTimeout = 10 * time.Minute
+
+// commandTimeout is --command-timeout. Its error is a usage error.
+func commandTimeout(c *cli.Context) (time.Duration, error) {
+	d := c.Duration("command-timeout")
+	if d < 0 {
+		return 0, usageErrorf("--command-timeout must not be negative, got %s", d)
+	}
+	return d, nil
+}
+
 // defaultLockDir is where run keeps its per-destination locks.
 const defaultLockDir = "/run/lock/zrep"
 
@@ -114,6 +130,7 @@ type job struct {
 	src, dst endpoints.Side
 	cfg      replication.Config
 	ssh      endpoints.SSHOptions
+	timeout  time.Duration // --command-timeout
 	json     bool
 	logger   *slog.Logger
 	link     link
@@ -191,6 +208,9 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	j.cfg.CursorID = cursorID(dst)
 
 	if j.ssh, err = parseSSHOptions(c); err != nil {
+		return nil, err
+	}
+	if j.timeout, err = commandTimeout(c); err != nil {
 		return nil, err
 	}
 
@@ -292,9 +312,11 @@ func (j *job) openEndpoints(recursive, holds bool) (src, dst *endpoints.Endpoint
 	srcLink, dstLink := j.link.options(j.src, j.dst)
 	src = endpoints.New(j.src, endpoints.Options{
 		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"), Link: srcLink, Holds: holds,
+		CommandTimeout: j.timeout,
 	})
 	dst = endpoints.New(j.dst, endpoints.Options{
 		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"), Link: dstLink, Holds: holds,
+		CommandTimeout: j.timeout,
 	})
 	return src, dst
 }

@@ -34,7 +34,7 @@ var checkStateNames = [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 const snapshotTimeLayout = "20060102T150405Z"
 
 func statusCommand() *cli.Command {
-	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet")
+	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout")
 	for _, f := range shared {
 		switch f := f.(type) {
 		case *cli.BoolFlag:
@@ -313,8 +313,12 @@ func statusAction(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
+	timeout, err := commandTimeout(c)
+	if err != nil {
+		return err
+	}
 	e := endpoints.New(side, endpoints.Options{
-		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger,
+		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger, CommandTimeout: timeout,
 	})
 	defer e.Close()
 	fss, err := e.ListFilesystems(ctx)

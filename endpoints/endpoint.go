@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/zrep/zrep/pdu"
 )
@@ -32,6 +33,29 @@ type Options struct {
 	Holds bool
 	// Link is how the side's streams cross the link: compression, rate.
 	Link Link
+	// CommandTimeout bounds each command that carries no stream (a
+	// listing, a get, a destroy, a hold, a snapshot), the ssh login
+	// before it included; one that takes longer is ended and fails with
+	// a retryable error. 0 leaves them unbounded. Streams are bounded by
+	// their stall timeout instead.
+	CommandTimeout time.Duration
+}
+
+// commandTimeoutError is why a command was ended after CommandTimeout.
+type commandTimeoutError struct{ limit time.Duration }
+
+func (e *commandTimeoutError) Error() string {
+	return fmt.Sprintf("no answer within %s, ended (--command-timeout); it is retried", e.limit)
+}
+
+// bounded is ctx for one command that carries no stream: ended after
+// CommandTimeout with a retryable error as its cause.
+func (e *Endpoint) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.opts.CommandTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, e.opts.CommandTimeout,
+		pdu.RetryableError(&commandTimeoutError{limit: e.opts.CommandTimeout}))
 }
 
 // Endpoint runs zfs on one side, locally or over ssh, and is both the
@@ -85,8 +109,11 @@ func (e *Endpoint) argv(ctx context.Context, zfsArgv []string) ([]string, error)
 	return e.ssh.wrap(ctx, zfsArgv)
 }
 
-// run runs one zfs command on this side to completion.
+// run runs one zfs command that carries no stream on this side to
+// completion, within CommandTimeout.
 func (e *Endpoint) run(ctx context.Context, zfsArgv []string, stdin io.Reader, stdout io.Writer) error {
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
 	argv, err := e.argv(ctx, zfsArgv)
 	if err != nil {
 		return err
@@ -117,6 +144,8 @@ func isParseError(err error) bool {
 // looked like (a connection lost mid-line is retryable); output that does
 // not parse from a command that succeeded is a parseError.
 func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesystem, error) {
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
 	argv, err := e.argv(ctx, zfsArgv)
 	if err != nil {
 		return nil, err
@@ -198,7 +227,9 @@ func (e *Endpoint) listRoot(ctx context.Context) (fss []*pdu.Filesystem, checkPa
 	// Held throughout, so that a concurrent Capabilities waits for this
 	// probe rather than running its own.
 	defer e.capsMu.Unlock()
-	res, err := e.listStartup(ctx)
+	startCtx, cancel := e.bounded(ctx)
+	defer cancel()
+	res, err := e.listStartup(startCtx)
 	if err != nil {
 		return nil, e.checkParent, err
 	}
