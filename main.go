@@ -43,6 +43,7 @@ const (
 
 func main() {
 	replication.TuneGC()
+	survivePipes()
 	os.Exit(runApp(context.Background(), os.Args, os.Stdout, os.Stderr))
 }
 

@@ -67,7 +67,7 @@ func pruneAction(c *cli.Context) error {
 		return &exitError{code: exitCode(context.Cause(ctx)), err: fmt.Errorf("prune: %w", err)}
 	}
 	if rep.HasProblem() {
-		return &exitError{code: exitFailed}
+		return cancelledOr(ctx, &exitError{code: exitFailed})
 	}
-	return nil
+	return cancelledOr(ctx, nil)
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -74,7 +76,7 @@ func runAction(c *cli.Context) error {
 	// zrep would wait for it.
 	defer context.AfterFunc(ctx, func() { closeEndpoints(j, src, dst) })()
 	if err := checkLink(ctx, src, dst); err != nil {
-		return finishMetrics(c, j, start, nil, &exitError{code: exitFailed, err: err})
+		return finishMetrics(c, j, start, nil, cancelledOr(ctx, &exitError{code: exitFailed, err: err}))
 	}
 	snapshot, err := takeRunSnapshot(ctx, j, ret, c.Bool("recursive"), src)
 	if err != nil {
@@ -94,6 +96,10 @@ func runAction(c *cli.Context) error {
 
 	rep := r.Report()
 	rep.Snapshot = snapshot
+	if context.Cause(ctx) != nil {
+		// Interrupted while pruning, after the replication completed.
+		rep.Status = replication.ContextDone.String()
+	}
 	outcome := finishMetrics(c, j, start, rep, runOutcome(ctx, rep))
 	if quietSuccess(c, outcome) {
 		return nil
@@ -101,7 +107,9 @@ func runAction(c *cli.Context) error {
 	if j.json {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := enc.Encode(rep); err != nil && !errors.Is(err, syscall.EPIPE) {
+			// A reader that went away (| head) loses the Report, and the
+			// exit status stays the run's.
 			return &exitError{code: exitFailed, err: err}
 		}
 	} else {
@@ -118,12 +126,14 @@ func quietSuccess(c *cli.Context, outcome error) bool {
 }
 
 // runOutcome maps the final Report to the exit status of SPEC section 5.
+// A signal or the timeout decides it whatever the phase it came in:
+// replicating, or pruning after it.
 func runOutcome(ctx context.Context, rep *replication.Report) error {
+	if err := cancelledOr(ctx, nil); err != nil {
+		return err
+	}
 	switch rep.Status {
 	case replication.ContextDone.String():
-		if cause := context.Cause(ctx); cause == errTimeout {
-			return &exitError{code: exitTimeout}
-		}
 		return &exitError{code: exitInterrupted}
 	case replication.PlanningError.String():
 		return &exitError{code: exitPlanning}
@@ -134,6 +144,18 @@ func runOutcome(ctx context.Context, rep *replication.Report) error {
 		return nil
 	}
 	return &exitError{code: exitFailed, err: fmt.Errorf("replication ended in state %s", rep.Status)}
+}
+
+// cancelledOr is the exit of a run whose context a signal (130) or
+// --timeout (124) ended, and err otherwise.
+func cancelledOr(ctx context.Context, err error) error {
+	switch context.Cause(ctx) {
+	case errTimeout:
+		return &exitError{code: exitTimeout, err: err}
+	case errInterrupted:
+		return &exitError{code: exitInterrupted, err: err}
+	}
+	return err
 }
 
 func wantProgress(mode string, quiet bool) (bool, error) {
