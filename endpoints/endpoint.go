@@ -109,16 +109,36 @@ func (e *Endpoint) argv(ctx context.Context, zfsArgv []string) ([]string, error)
 	return e.ssh.wrap(ctx, zfsArgv)
 }
 
+// command wraps the zfs argv of a command that carries no stream for this
+// side. On a remote side it runs as a one-program pipeline, which reports
+// its process group, and onKill ends that group when zrep ends the
+// command (a timeout, a signal): a hung remote zfs does not notice that
+// its ssh client is gone.
+func (e *Endpoint) command(ctx context.Context, zfsArgv []string) (argv []string, onKill func(stderr string), err error) {
+	if e.ssh == nil {
+		return zfsArgv, nil, nil
+	}
+	argv, err = e.ssh.wrapScript(ctx, remotePipeline([][]string{zfsArgv}))
+	if err != nil {
+		return nil, nil, err
+	}
+	return argv, e.ssh.killGroup, nil
+}
+
 // run runs one zfs command that carries no stream on this side to
 // completion, within CommandTimeout.
 func (e *Endpoint) run(ctx context.Context, zfsArgv []string, stdin io.Reader, stdout io.Writer) error {
 	ctx, cancel := e.bounded(ctx)
 	defer cancel()
-	argv, err := e.argv(ctx, zfsArgv)
+	argv, onKill, err := e.command(ctx, zfsArgv)
 	if err != nil {
 		return err
 	}
-	return e.door.run(ctx, zfsArgv, argv, stdin, stdout)
+	p, err := e.door.startWith(ctx, zfsArgv, argv, stdin, stdout, onKill)
+	if err != nil {
+		return err
+	}
+	return p.wait()
 }
 
 // output runs zfsArgv and returns its stdout.
@@ -146,7 +166,7 @@ func isParseError(err error) bool {
 func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesystem, error) {
 	ctx, cancel := e.bounded(ctx)
 	defer cancel()
-	argv, err := e.argv(ctx, zfsArgv)
+	argv, onKill, err := e.command(ctx, zfsArgv)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +175,7 @@ func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesyste
 		return nil, fmt.Errorf("%s: %w", describe(zfsArgv, e.side.Host), err)
 	}
 	growPipe(pw)
-	p, err := e.door.start(ctx, zfsArgv, argv, nil, pw)
+	p, err := e.door.startWith(ctx, zfsArgv, argv, nil, pw, onKill)
 	pw.Close()
 	if err != nil {
 		pr.Close()
