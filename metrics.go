@@ -53,6 +53,34 @@ var (
 	fsLabels  = []string{"filesystem", "destination"}
 )
 
+// finishMetrics writes the metrics file, if run has one, for a run that
+// ends with outcome, and returns the outcome. rep is nil for a run that
+// ended before replicating (its lock, the link check, its snapshot): the
+// file then has the run's exit code and times, no run state but
+// ContextDone for an interrupted one, and keeps the last success times. A
+// file that cannot be written makes a successful run exit 1.
+func finishMetrics(c *cli.Context, j *job, start time.Time, rep *replication.Report, outcome error) error {
+	path := c.String("metrics-file")
+	if path == "" {
+		return outcome
+	}
+	code := exitCode(outcome)
+	if rep == nil {
+		rep = &replication.Report{}
+		if code == exitInterrupted || code == exitTimeout {
+			rep.Status = replication.ContextDone.String()
+		}
+	}
+	m := runMetrics{source: j.src.String(), destination: j.dst.String(), start: start, end: time.Now(), exitCode: code, report: rep}
+	if err := writeMetricsFile(path, m); err != nil {
+		j.logger.Error("cannot write the metrics file", "err", err)
+		if outcome == nil {
+			return &exitError{code: exitFailed, err: err}
+		}
+	}
+	return outcome
+}
+
 // runMetrics is what one run tells monitoring.
 type runMetrics struct {
 	source, destination string // the sides as given on the command line
@@ -99,11 +127,11 @@ func (m runMetrics) register(reg prometheus.Registerer, old lastSuccess) {
 	end := float64(m.end.UnixMilli()) / 1000
 	run := [2]string{m.source, m.destination}
 
-	statusSet := gauge("zrep_run_status", "1 for the state the last run ended in (Completed, PlanningError, ContextDone), 0 for the others.", "source", "destination", "status")
+	statusSet := gauge("zrep_run_status", "1 for the state the last run ended in (Completed, PlanningError, ContextDone), 0 for the others; all 0 when it failed before replicating (see zrep_run_exit_code).", "source", "destination", "status")
 	for _, s := range runStatuses {
 		statusSet.WithLabelValues(m.source, m.destination, s).Set(boolValue(rep.Status == s))
 	}
-	gauge("zrep_run_exit_code", "Exit status of the last run (0 all up to date, 1 a filesystem failed, 3 planning failed, 124 timed out, 130 interrupted).", runLabels...).
+	gauge("zrep_run_exit_code", "Exit status of the last run (0 all up to date, 1 a filesystem or the snapshot failed, 2 lock directory refused, 3 planning failed, 4 locked by another run, 124 timed out, 130 interrupted).", runLabels...).
 		WithLabelValues(run[:]...).Set(float64(m.exitCode))
 	gauge("zrep_run_start_timestamp_seconds", "When the last run started, in seconds since 1970.", runLabels...).
 		WithLabelValues(run[:]...).Set(float64(m.start.UnixMilli()) / 1000)

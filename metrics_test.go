@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"maps"
 	"os"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/zrep/zrep/endpoints"
 	"github.com/zrep/zrep/replication"
 )
 
@@ -188,4 +191,35 @@ func sampleValue(m *dto.Metric) float64 {
 		return m.GetGauge().GetValue()
 	}
 	return m.GetUntyped().GetValue()
+}
+
+// A run that ends before replicating still writes its metrics file: here
+// the lock is held by another run (exit 4). Nothing is contacted: neither
+// dataset exists.
+func TestMetricsFileWhenLocked(t *testing.T) {
+	dir := t.TempDir()
+	held, err := lockDestination(dir, endpoints.Side{Dataset: "nopool/b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	path := filepath.Join(t.TempDir(), "zrep.prom")
+	var stdout, stderr bytes.Buffer
+	code := runApp(context.Background(), []string{"zrep", "run", "--lock-dir", dir, "--metrics-file", path, "nopool/a", "nopool/b"}, &stdout, &stderr)
+	if code != exitLocked {
+		t.Fatalf("exit %d, want %d; stderr %q", code, exitLocked, stderr.String())
+	}
+	m := readMetrics(t, path)
+	for _, want := range []string{
+		`zrep_run_exit_code{source="nopool/a",destination="nopool/b"} 4`,
+		`zrep_run_status{source="nopool/a",destination="nopool/b",status="Completed"} 0`,
+		`zrep_run_status{source="nopool/a",destination="nopool/b",status="ContextDone"} 0`,
+	} {
+		if !hasSample(t, m, want) {
+			t.Errorf("metrics lack %s\n%s", want, m)
+		}
+	}
+	if strings.Contains(m, "zrep_last_success_timestamp_seconds{") {
+		t.Errorf("a locked-out run has a last success time:\n%s", m)
+	}
 }

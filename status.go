@@ -32,7 +32,7 @@ const (
 var checkStateNames = [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 
 func statusCommand() *cli.Command {
-	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet")
+	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout")
 	for _, f := range shared {
 		switch f := f.(type) {
 		case *cli.BoolFlag:
@@ -300,8 +300,12 @@ func statusAction(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
+	timeout, err := commandTimeout(c)
+	if err != nil {
+		return err
+	}
 	e := endpoints.New(side, endpoints.Options{
-		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger,
+		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger, CommandTimeout: timeout,
 	})
 	defer e.Close()
 	fss, err := e.ListFilesystems(ctx)

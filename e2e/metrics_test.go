@@ -131,3 +131,31 @@ func TestMetricsFileInterrupted(t *testing.T) {
 		t.Errorf("a run that never succeeded has a last success time:\n%s", m)
 	}
 }
+
+// TestMetricsFileEarlyFailure: a run whose snapshot fails (the source does
+// not exist) ends before planning, and still writes its metrics: exit 1,
+// no run state, and the last success of an earlier run kept.
+func TestMetricsFileEarlyFailure(t *testing.T) {
+	platformIndependent(t)
+	sp, dp := newPool(t), newPool(t)
+	src, dst := sp+"/none", dp+"/none"
+	path := filepath.Join(t.TempDir(), "zrep.prom")
+	run := `{source="` + side(src) + `",destination="` + side(dst) + `"}`
+	// An earlier success of the same job, as monitoring would have it.
+	earlier := "zrep_last_success_timestamp_seconds" + run + " 1800000000\n"
+	if err := os.WriteFile(path, []byte(earlier), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := zrep(t, "run", "--snapshot", "--metrics-file", path, side(src), side(dst)).mustExit(t, 1)
+	if !strings.Contains(r.stderr, "snapshot") {
+		t.Errorf("stderr does not say the snapshot failed:\n%s", r.stderr)
+	}
+	m := readMetricsFile(t, path)
+	mustMetric(t, m, "zrep_run_exit_code"+run, is(1), "1")
+	for _, s := range []string{"Completed", "PlanningError", "ContextDone"} {
+		mustMetric(t, m, `zrep_run_status{source="`+side(src)+`",destination="`+side(dst)+`",status="`+s+`"}`, is(0), "0")
+	}
+	mustMetric(t, m, "zrep_last_success_timestamp_seconds"+run, is(1800000000), "the earlier success")
+	mustMetric(t, m, "zrep_run_end_timestamp_seconds"+run, func(v float64) bool { return v > 1800000000 || v > float64(time.Now().Unix()-60) }, "the run's end")
+}

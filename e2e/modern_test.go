@@ -226,3 +226,35 @@ func TestModernRawEncrypted(t *testing.T) {
 		t.Errorf("%s holds %q after load-key, want %q", dst, got, "still classified")
 	}
 }
+
+// TestModernPlaceholderKeepsRecvSetCanmount: a placeholder replaced by
+// its source's full receive keeps the canmount the operator asked for
+// with --recv-set (SPEC 12), rather than being made canmount=on.
+// zfs-fuse's zfs receive has no -o.
+func TestModernPlaceholderKeepsRecvSetCanmount(t *testing.T) {
+	sp, dp := newPool(t), newPool(t)
+	root := sp + "/root"
+	createFS(t, root, "root")
+	createFS(t, root+"/p", "p")
+	createFS(t, root+"/p/child", "child")
+	snapshot(t, root, "s1")
+	snapshot(t, root+"/p/child", "s1")
+	dst := dp + "/copy"
+	args := []string{"run", "-r", "--recv-set", "canmount=noauto", side(root), side(dst)}
+	zrep(t, args...).mustExit(t, 0)
+	if v, src := property(t, dst+"/p", "zrep:placeholder"); v != "on" || src != "local" {
+		t.Fatalf("%s/p: zrep:placeholder=%s (%s), want a placeholder", dst, v, src)
+	}
+
+	snapshot(t, root+"/p", "s2")
+	zrep(t, args...).mustExit(t, 0)
+	mustMatch(t, dst+"/p", snapshots(t, root+"/p"))
+	if v, _ := property(t, dst+"/p", "zrep:placeholder"); v == "on" {
+		t.Errorf("%s/p is still a placeholder", dst)
+	}
+	for _, fs := range []string{"", "/p", "/p/child"} {
+		if v, _ := property(t, dst+fs, "canmount"); v != "noauto" {
+			t.Errorf("%s: canmount=%s, want noauto as --recv-set asked", dst+fs, v)
+		}
+	}
+}

@@ -371,7 +371,7 @@ func TestZFSPlaceholder(t *testing.T) {
 	if err := transfer(t, ctx, src, dst, &pdu.SendReq{Filesystem: fs, To: s1}, &pdu.ReceiveReq{Filesystem: dstRoot, OverwritePlaceholder: true}); err != nil {
 		t.Fatalf("full receive onto placeholder: %v", err)
 	}
-	if err := dst.ClearPlaceholder(ctx, dstRoot); err != nil {
+	if err := dst.ClearPlaceholder(ctx, dstRoot, pdu.ReceiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	fss, err = dst.ListFilesystems(ctx)

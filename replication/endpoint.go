@@ -68,8 +68,9 @@ type Receiver interface {
 	// `zrep:placeholder=on` set locally. Its parent must exist.
 	CreatePlaceholder(ctx context.Context, fs string) error
 	// ClearPlaceholder marks a former placeholder, now holding received
-	// data, as a normal filesystem again.
-	ClearPlaceholder(ctx context.Context, fs string) error
+	// data, as a normal filesystem again; opts are the run's receive
+	// options, whose canmount, if they set one, stays.
+	ClearPlaceholder(ctx context.Context, fs string, opts pdu.ReceiveOptions) error
 	// Rollback rolls fs back to snapshot to, destroying later snapshots.
 	Rollback(ctx context.Context, fs string, to *pdu.FilesystemVersion) error
 	// AbortPartialReceive discards fs's partial receive state (`zfs receive -A`).

@@ -67,12 +67,14 @@ func resolveConflict(conflict error, dst destinationState, selected []*pdu.Files
 		}
 		var res *resolution
 		switch {
-		case !dst.exists || dst.placeholder:
-			res = &resolution{full: true}
 		case receiverSnaps > 0:
 			// Rollback does not reach this far: the receiver's snapshots
-			// are not the sender's, so nothing says they may go.
+			// are not the sender's, so nothing says they may go. A
+			// placeholder with snapshots (someone took them) is no
+			// exception: overwriting it would destroy them.
 			return nil, conflict
+		case !dst.exists || dst.placeholder:
+			res = &resolution{full: true}
 		case cfg.Rollback:
 			res = &resolution{full: true, forceReceive: true}
 		default:

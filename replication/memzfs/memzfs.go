@@ -983,7 +983,7 @@ func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
 }
 
 // ClearPlaceholder implements replication.Receiver.
-func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
+func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string, opts pdu.ReceiveOptions) error {
 	if !e.inside(fs) {
 		return pdu.PermanentError(replication.NewFilteredError(fs))
 	}
@@ -998,6 +998,12 @@ func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
 		return pdu.PermanentError(fmt.Errorf("clear placeholder %s: dataset does not exist", fs))
 	}
 	d.placeholder = false
+	for _, p := range opts.Set {
+		if p.Name == "canmount" {
+			z.record("ClearPlaceholder %s keeping canmount=%s", fs, p.Value)
+			return nil
+		}
+	}
 	z.record("ClearPlaceholder %s", fs)
 	return nil
 }

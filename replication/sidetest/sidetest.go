@@ -326,7 +326,7 @@ func testRefusesOutsideRoot(t *testing.T, newPool func(t *testing.T) Pool) {
 	dst := p.Side(t, root, false, false)
 	mustPermanent(t, "receive outside", dst.Receive(ctx, &pdu.ReceiveReq{Filesystem: p.Root() + "/elsewhere"}, strings.NewReader("")))
 	mustPermanent(t, "placeholder outside", dst.CreatePlaceholder(ctx, p.Root()+"/elsewhere"))
-	mustPermanent(t, "clear placeholder outside", dst.ClearPlaceholder(ctx, p.Root()+"/other"))
+	mustPermanent(t, "clear placeholder outside", dst.ClearPlaceholder(ctx, p.Root()+"/other", pdu.ReceiveOptions{}))
 	mustPermanent(t, "rollback outside", dst.Rollback(ctx, p.Root()+"/other", s1))
 	mustPermanent(t, "abort partial receive outside", dst.AbortPartialReceive(ctx, p.Root()+"/other"))
 	equal(t, "other after refusals", snapshots(t, all, p.Root()+"/other"), []string{"s1:" + guidString(s1.Guid)})
@@ -499,7 +499,7 @@ func testPlaceholders(t *testing.T, newPool func(t *testing.T) Pool) {
 	mustPermanent(t, "full stream into a placeholder without overwrite", transfer(t, src, dst, send, &pdu.ReceiveReq{Filesystem: root + "/kid"}))
 	mustTransfer(t, src, dst, send, &pdu.ReceiveReq{Filesystem: root + "/kid", OverwritePlaceholder: true})
 	mustTransfer(t, src, dst, send, &pdu.ReceiveReq{Filesystem: root + "/new"})
-	if err := dst.ClearPlaceholder(ctx, root+"/kid"); err != nil {
+	if err := dst.ClearPlaceholder(ctx, root+"/kid", pdu.ReceiveOptions{}); err != nil {
 		t.Fatalf("clear placeholder: %v", err)
 	}
 	fss = list(t, dst)
