@@ -177,6 +177,10 @@ type DestroySnapshotsRes struct {
 type DestroySnapshotRes struct {
 	Snapshot *FilesystemVersion
 	Error    string
+	// Gone says the snapshot was not there any more (another run from
+	// the same source pruned it first): nothing was destroyed, and that
+	// is no failure.
+	Gone bool
 }
 
 // SendReq describes a `zfs send`.

@@ -518,7 +518,7 @@ func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapsho
 	for _, s := range req.Snapshots {
 		r := &pdu.DestroySnapshotRes{Snapshot: s}
 		if v := d.byGuid(s.Guid, pdu.Snapshot); v == nil {
-			r.Error = "snapshot does not exist"
+			r.Gone = true
 		} else if len(v.holds) > 0 {
 			r.Error = "snapshot is held"
 		} else {
