@@ -41,6 +41,9 @@ func listArgv(root string, recursive bool, caps Capabilities, extra ...string) [
 	if caps.ResumeTokens {
 		props = append(props, propResumeToken)
 	}
+	if caps.Encryption {
+		props = append(props, propEncryption, propEncryptionRoot, propKeyStatus)
+	}
 	props = append(props, extra...)
 	return append(argv, "-o", "name,property,value,source", strings.Join(props, ","), root)
 }

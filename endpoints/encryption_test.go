@@ -67,3 +67,46 @@ func TestPlaceholderBelowALockedParent(t *testing.T) {
 		})
 	}
 }
+
+// TestParseGetEncryption: the listing gives each filesystem its
+// encryption, encryption root and key status as OpenZFS 2.3 printed them.
+func TestParseGetEncryption(t *testing.T) {
+	fss, err := ParseGet(strings.NewReader(readCapture(t, openzfs, "get-encryption").out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, fs := range fss {
+		got = append(got, fs.Path+" "+fs.Encryption+" "+fs.EncryptionRoot+" "+fs.KeyStatus)
+	}
+	want := []string{
+		"tank/lock aes-256-gcm tank/lock unavailable",
+		"tank/lock/p2 off  ",
+		"tank/lock/ph2 off  ",
+		"tank/lock/r1 aes-256-gcm tank/lock/r1 unavailable",
+		"tank/lock/r1/child aes-256-gcm tank/lock/r1/child available",
+		"tank/lock/r1/plain off  ",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("listed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestParseGetEncryptionStrictly: encryption values that no zfs prints
+// are an error naming the filesystem, never a guess.
+func TestParseGetEncryptionStrictly(t *testing.T) {
+	for name, lines := range map[string][]string{
+		"cipher with a space":   {"tank/a\tencryption\taes 256\t-", "tank/a\tencryptionroot\ttank/a\t-", "tank/a\tkeystatus\tavailable\t-"},
+		"unknown key status":    {"tank/a\tencryption\taes-256-gcm\t-", "tank/a\tencryptionroot\ttank/a\t-", "tank/a\tkeystatus\tmaybe\t-"},
+		"root not a dataset":    {"tank/a\tencryption\taes-256-gcm\t-", "tank/a\tencryptionroot\t-x\t-", "tank/a\tkeystatus\tavailable\t-"},
+		"off with a root":       {"tank/a\tencryption\toff\t-", "tank/a\tencryptionroot\ttank\t-", "tank/a\tkeystatus\t-\t-"},
+		"encrypted without key": {"tank/a\tencryption\taes-256-gcm\t-", "tank/a\tencryptionroot\ttank/a\t-"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			out := "tank/a\ttype\tfilesystem\t-\n" + strings.Join(lines, "\n") + "\n"
+			if fss, err := ParseGet(strings.NewReader(out)); err == nil || !strings.Contains(err.Error(), "tank/a") {
+				t.Errorf("parsed %+v, err %v; want an error naming tank/a", fss, err)
+			}
+		})
+	}
+}

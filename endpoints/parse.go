@@ -24,6 +24,10 @@ const (
 	propPlaceholder = "zrep:placeholder"
 	propResumeToken = "receive_resume_token"
 	propOrigin      = "origin"
+	// Native encryption, OpenZFS only.
+	propEncryption     = "encryption"
+	propEncryptionRoot = "encryptionroot"
+	propKeyStatus      = "keystatus"
 )
 
 // property is one value of `zfs get` output.
@@ -156,6 +160,7 @@ type getRecord struct {
 	name                                      []byte
 	typ, ph, phSrc                            []byte
 	token, origin                             []byte
+	encryption, encRoot, keyStatus            []byte
 	guid, createTXG, userRefs                 uint64
 	creation                                  int64
 	bad                                       []byte
@@ -240,6 +245,12 @@ func (p *getParser) line(n int, line []byte) error {
 		r.token, r.hasToken = append(r.token[:0], value...), true
 	case propOrigin:
 		r.origin, r.hasOrigin = append(r.origin[:0], value...), true
+	case propEncryption:
+		r.encryption = append(r.encryption[:0], value...)
+	case propEncryptionRoot:
+		r.encRoot = append(r.encRoot[:0], value...)
+	case propKeyStatus:
+		r.keyStatus = append(r.keyStatus[:0], value...)
 	}
 	return nil
 }
@@ -260,6 +271,7 @@ func (p *getParser) flush() error {
 	defer func() {
 		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken, r.hasOrigin, r.version = false, false, false, false, false, false, false, false
 		r.ph, r.phSrc, r.userRefs, r.badProp = r.ph[:0], r.phSrc[:0], 0, ""
+		r.encryption, r.encRoot, r.keyStatus = r.encryption[:0], r.encRoot[:0], r.keyStatus[:0]
 	}()
 	if !r.hasTyp {
 		return fmt.Errorf("zfs listed %q without its type", r.name)
@@ -278,6 +290,9 @@ func (p *getParser) flush() error {
 		fs.Origin = ""
 		if r.hasOrigin && len(r.origin) > 0 && string(r.origin) != "-" {
 			fs.Origin = string(r.origin)
+		}
+		if err := setEncryption(fs, r.encryption, r.encRoot, r.keyStatus); err != nil {
+			return err
 		}
 	case "snapshot", "bookmark":
 		delim, vt := "@", pdu.Snapshot
@@ -658,4 +673,37 @@ func parseResumeInfo(out string) (resumeInfo, error) {
 		return resumeInfo{}, fmt.Errorf("zfs send -nvP -t printed no toname and toguid")
 	}
 	return ri, nil
+}
+
+// setEncryption sets fs's encryption from its listed `encryption`,
+// `encryptionroot` and `keystatus` (all empty where the platform has no
+// encryption). They are native properties, whose values are short words
+// and a dataset name; anything else is an error, never a guess.
+func setEncryption(fs *pdu.Filesystem, encryption, root, keyStatus []byte) error {
+	fs.Encryption, fs.EncryptionRoot, fs.KeyStatus = "", "", ""
+	if len(encryption) == 0 && len(root) == 0 && len(keyStatus) == 0 {
+		return nil
+	}
+	for _, c := range encryption {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return fmt.Errorf("zfs listed %q with encryption %q, not a cipher's name", fs.Path, encryption)
+		}
+	}
+	fs.Encryption = string(encryption)
+	if !fs.Encrypted() {
+		if len(root) > 0 && string(root) != "-" || len(keyStatus) > 0 && string(keyStatus) != "-" {
+			return fmt.Errorf("zfs listed %q as not encrypted, but with encryption root %q and key status %q", fs.Path, root, keyStatus)
+		}
+		return nil
+	}
+	if err := CheckDatasetName(string(root)); err != nil {
+		return fmt.Errorf("zfs listed %q with encryption root %q: %w", fs.Path, root, err)
+	}
+	switch string(keyStatus) {
+	case pdu.KeyAvailable, pdu.KeyUnavailable:
+	default:
+		return fmt.Errorf("zfs listed %q with key status %q, neither %s nor %s", fs.Path, keyStatus, pdu.KeyAvailable, pdu.KeyUnavailable)
+	}
+	fs.EncryptionRoot, fs.KeyStatus = string(root), string(keyStatus)
+	return nil
 }
