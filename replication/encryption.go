@@ -126,6 +126,10 @@ func encryptionProblem(cfg *Config, ep encryptionPlan, src, dst *pdu.Filesystem,
 		return fmt.Errorf("%s is a placeholder, and zfs cannot replace it with the raw stream of the encrypted %s (receive -F does not overwrite an unencrypted dataset with an encrypted one): "+
 			"if it holds no filesystems, destroy it (zfs destroy %s) and the next run receives %s there; otherwise replicate the encrypted tree to a new destination, or use --decrypt",
 			dst.Path, src.Path, dst.Path, src.Path)
+	case full && dst != nil && dst.Placeholder && dst.Encrypted():
+		return fmt.Errorf("%s is a placeholder that inherits its parent's encryption, and zfs cannot replace it with the stream of %s (receive -F does not destroy an encrypted filesystem): "+
+			"if it holds no filesystems, destroy it (zfs destroy %s) and the next run receives %s there; otherwise replicate to a new destination",
+			dst.Path, src.Path, dst.Path, src.Path)
 	case ep.mode == SendRaw && full && dst != nil:
 		return fmt.Errorf("zfs cannot overwrite the existing %s with the raw stream of the encrypted %s (receive -F refuses raw streams into an existing filesystem): destroy it, or replicate to a new destination",
 			dst.Path, src.Path)

@@ -279,6 +279,35 @@ func TestPlanRawIntoPlaceholderIsAProblem(t *testing.T) {
 	}
 }
 
+// TestPlanEncryptedPlaceholderIsAProblem: a placeholder that inherited
+// its parent's encryption cannot be replaced by any stream (zfs receive -F
+// does not destroy an encrypted filesystem): the plan says so.
+func TestPlanEncryptedPlaceholderIsAProblem(t *testing.T) {
+	w := newWorld(t)
+	w.src.CreateFilesystem("tank/a")
+	w.src.Snapshot("tank/a", "s1")
+	w.dst.CreateEncrypted("backup/enc")
+	cfg := w.config()
+	cfg.DestRoot = "backup/enc/tank"
+	receiver := w.dst.Receiver(cfg.DestRoot, true)
+	r := replication.NewReplication(cfg)
+	r.Drive(context.Background(), w.sender(), receiver)
+	if rep := r.Report(); rep.Failed() {
+		t.Fatalf("%+v", allFilesystems(rep))
+	}
+	if !w.dst.IsPlaceholder("backup/enc/tank") {
+		t.Fatal("backup/enc/tank is no placeholder")
+	}
+	w.src.Snapshot("tank", "s1")
+	p, err := replication.Plan(context.Background(), cfg, w.sender(), receiver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := p.Filesystems[0]; !strings.Contains(f.Problem, "does not destroy an encrypted filesystem") || len(f.Steps) != 0 {
+		t.Errorf("plan: %+v", f)
+	}
+}
+
 // TestPlanShowsEncryption: the plan's text says how each encrypted
 // filesystem is sent and each side's key status; its JSON has the keys
 // for every filesystem.
