@@ -17,7 +17,7 @@ func planCommand() *cli.Command {
 		Name:         "plan",
 		Usage:        "show what run would send; changes nothing",
 		ArgsUsage:    "SRC DST",
-		Flags:        append(commonFlags(), retentionFlags(true)...),
+		Flags:        append(append(append(commonFlags(), retentionFlags(true)...), snapshotHookFlags()...), postRunFlag()),
 		OnUsageError: onUsageError,
 		Action:       planAction,
 	}
@@ -29,6 +29,10 @@ func planAction(c *cli.Context) error {
 		return err
 	}
 	ret, err := parseRetention(c)
+	if err != nil {
+		return err
+	}
+	hooks, err := parseSnapshotHooks(c)
 	if err != nil {
 		return err
 	}
@@ -49,6 +53,7 @@ func planAction(c *cli.Context) error {
 		return &exitError{code: exitPlanning, err: fmt.Errorf("planning failed: %w", err)}
 	}
 	plan.Link = j.link.describe(j.src, j.dst) + rawCompressionNote(j, plan)
+	plan.Hooks = describeHooks(hooks, ret.snapshot, c.String("post-run"))
 	if j.json {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")

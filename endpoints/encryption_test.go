@@ -71,7 +71,7 @@ func TestPlaceholderBelowALockedParent(t *testing.T) {
 // TestParseGetEncryption: the listing gives each filesystem its
 // encryption, encryption root and key status as OpenZFS 2.3 printed them.
 func TestParseGetEncryption(t *testing.T) {
-	fss, err := ParseGet(strings.NewReader(readCapture(t, openzfs, "get-encryption").out))
+	fss, err := ParseGet(strings.NewReader(readCapture(t, openzfs, "get-encryption").out), "tank/lock")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func TestParseGetEncryptionStrictly(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			out := "tank/a\ttype\tfilesystem\t-\n" + strings.Join(lines, "\n") + "\n"
-			if fss, err := ParseGet(strings.NewReader(out)); err == nil || !strings.Contains(err.Error(), "tank/a") {
+			if fss, err := ParseGet(strings.NewReader(out), "tank/a"); err == nil || !strings.Contains(err.Error(), "tank/a") {
 				t.Errorf("parsed %+v, err %v; want an error naming tank/a", fss, err)
 			}
 		})
