@@ -315,10 +315,17 @@ func createPlaceholderArgv(fs string, unencrypted bool) ([]string, error) {
 // clearPlaceholderArgvs makes a former placeholder an ordinary filesystem:
 // zrep:placeholder=off, and mountable again. canmount cannot be inherited
 // (`zfs inherit canmount` is refused), so it is set to its default, on;
-// that does not mount it.
-func clearPlaceholderArgvs(fs string) ([][]string, error) {
+// that does not mount it. Where the receive options set canmount
+// (--recv-set canmount=noauto), the receive set it over the placeholder's
+// off, and it is left as the operator asked.
+func clearPlaceholderArgvs(fs string, opts pdu.ReceiveOptions) ([][]string, error) {
 	if err := CheckDatasetName(fs); err != nil {
 		return nil, fmt.Errorf("clear placeholder: %w", err)
+	}
+	for _, p := range opts.Set {
+		if p.Name == "canmount" {
+			return [][]string{{"zfs", "set", propPlaceholder + "=off", fs}}, nil
+		}
 	}
 	return [][]string{
 		{"zfs", "set", propPlaceholder + "=off", fs},

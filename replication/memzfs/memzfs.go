@@ -5,12 +5,15 @@
 //
 // It behaves like ZFS where the engine can see it: a receive refuses a
 // stream whose incremental base is not the destination's newest snapshot,
-// a full stream into an existing filesystem without -F, and a modified
-// destination. Native encryption is modelled as OpenZFS 2.3 has it: a
-// send that is not raw needs the key, a raw receive makes its filesystem
-// an encryption root whose key is not loaded, a receive that is not raw
-// needs the key of the encryption it inherits, and neither a raw stream
-// nor anything encrypted is overwritten with -F. Streams are small byte payloads that say what they carry,
+// a full stream into an existing filesystem without -F (and, even with it,
+// into one with snapshots), and a modified destination; a request outside
+// the side's root is refused. replication/sidetest holds it to the same
+// contract as the real endpoints. Native encryption is modelled as OpenZFS
+// 2.3 has it: a send that is not raw needs the key, a raw receive makes its
+// filesystem an encryption root whose key is not loaded, a receive that is
+// not raw needs the key of the encryption it inherits, and neither a raw
+// stream nor anything encrypted is overwritten with -F. Streams are small
+// byte payloads that say what they carry,
 // so the receiving side checks base and target guids.
 package memzfs
 
@@ -71,8 +74,10 @@ type version struct {
 
 type dataset struct {
 	placeholder bool
-	modified    bool
-	versions    []*version
+	// sync is the zrep:sync value set on the dataset, "" if none.
+	sync     string
+	modified bool
+	versions []*version
 	// A clone's origin: the filesystem and guid of the snapshot it was
 	// made from (originFS is "" for no clone).
 	originFS   string
@@ -369,6 +374,25 @@ func (z *ZFS) Modify(fs string) {
 	z.mustDataset(fs).modified = true
 }
 
+// SetSync sets the user property zrep:sync on fs ("" clears it): its
+// descendants inherit it unless they set their own.
+func (z *ZFS) SetSync(fs, value string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.mustDataset(fs).sync = value
+}
+
+// syncValue is fs's effective zrep:sync: its own, else its nearest
+// ancestor's.
+func (z *ZFS) syncValue(fs string) string {
+	for p := fs; p != ""; p = pdu.Parent(p) {
+		if d := z.datasets[p]; d != nil && d.sync != "" {
+			return d.sync
+		}
+	}
+	return ""
+}
+
 // Exists reports whether fs exists.
 func (z *ZFS) Exists(fs string) bool {
 	z.mu.Lock()
@@ -522,8 +546,8 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 	for name, d := range z.datasets {
 		if e.inside(name) {
 			enc, root, key := z.encryption(name)
-			fss = append(fss, &pdu.Filesystem{Path: name, Placeholder: d.placeholder, ResumeToken: d.resumeToken, Origin: z.origin(d),
-				Encryption: enc, EncryptionRoot: root, KeyStatus: key, Versions: d.copyVersions()})
+			fss = append(fss, &pdu.Filesystem{Path: name, Placeholder: d.placeholder, ResumeToken: d.resumeToken, Origin: z.origin(d), Versions: d.copyVersions(),
+				SyncOff: z.syncValue(name) == "off", Encryption: enc, EncryptionRoot: root, KeyStatus: key})
 		}
 	}
 	slices.SortFunc(fss, func(a, b *pdu.Filesystem) int {
@@ -535,7 +559,7 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 // ListFilesystemVersions implements replication.Endpoint.
 func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pdu.FilesystemVersion, error) {
 	if !e.inside(fs) {
-		return nil, replication.NewFilteredError(fs)
+		return nil, pdu.PermanentError(replication.NewFilteredError(fs))
 	}
 	if err := e.z.check(ctx, OpListVersions, fs); err != nil {
 		return nil, err
@@ -552,7 +576,7 @@ func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pd
 // DestroySnapshots implements replication.Endpoint.
 func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapshotsReq) (*pdu.DestroySnapshotsRes, error) {
 	if !e.inside(req.Filesystem) {
-		return nil, replication.NewFilteredError(req.Filesystem)
+		return nil, pdu.PermanentError(replication.NewFilteredError(req.Filesystem))
 	}
 	if err := e.z.check(ctx, OpDestroy, req.Filesystem); err != nil {
 		return nil, err
@@ -953,6 +977,9 @@ func (e *Endpoint) startReceive(fs string, req *pdu.ReceiveReq, fromGuid uint64,
 			if p := pdu.Parent(fs); p == "" || z.datasets[p] == nil {
 				return "", pdu.PermanentError(fmt.Errorf("receive %s: parent %s does not exist", fs, p))
 			}
+		case (d.placeholder && req.OverwritePlaceholder || req.Rollback) && len(d.snapshots()) > 0:
+			// Not even -F overwrites a filesystem with snapshots.
+			return "", pdu.PermanentError(fmt.Errorf("receive %s: destination has snapshots; must destroy them to overwrite it", fs))
 		case d.placeholder && req.OverwritePlaceholder, req.Rollback:
 		default:
 			return "", pdu.PermanentError(fmt.Errorf("receive %s: destination exists; must specify -F to overwrite it", fs))
@@ -1048,6 +1075,9 @@ func (e *Endpoint) broken(fs string, req *pdu.ReceiveReq, fromGuid uint64, origi
 
 // CreatePlaceholder implements replication.Receiver.
 func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
+	if !e.inside(fs) {
+		return pdu.PermanentError(replication.NewFilteredError(fs))
+	}
 	if err := e.z.check(ctx, OpCreatePlaceholder, fs); err != nil {
 		return err
 	}
@@ -1069,7 +1099,10 @@ func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
 }
 
 // ClearPlaceholder implements replication.Receiver.
-func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
+func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string, opts pdu.ReceiveOptions) error {
+	if !e.inside(fs) {
+		return pdu.PermanentError(replication.NewFilteredError(fs))
+	}
 	if err := e.z.check(ctx, OpClearPlaceholder, fs); err != nil {
 		return err
 	}
@@ -1081,12 +1114,21 @@ func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
 		return pdu.PermanentError(fmt.Errorf("clear placeholder %s: dataset does not exist", fs))
 	}
 	d.placeholder = false
+	for _, p := range opts.Set {
+		if p.Name == "canmount" {
+			z.record("ClearPlaceholder %s keeping canmount=%s", fs, p.Value)
+			return nil
+		}
+	}
 	z.record("ClearPlaceholder %s", fs)
 	return nil
 }
 
 // Rollback implements replication.Receiver.
 func (e *Endpoint) Rollback(ctx context.Context, fs string, to *pdu.FilesystemVersion) error {
+	if !e.inside(fs) {
+		return pdu.PermanentError(replication.NewFilteredError(fs))
+	}
 	if err := e.z.check(ctx, OpRollback, fs); err != nil {
 		return err
 	}
@@ -1111,6 +1153,9 @@ func (e *Endpoint) Rollback(ctx context.Context, fs string, to *pdu.FilesystemVe
 
 // AbortPartialReceive implements replication.Receiver.
 func (e *Endpoint) AbortPartialReceive(ctx context.Context, fs string) error {
+	if !e.inside(fs) {
+		return pdu.PermanentError(replication.NewFilteredError(fs))
+	}
 	if err := e.z.check(ctx, OpAbortPartialReceive, fs); err != nil {
 		return err
 	}
