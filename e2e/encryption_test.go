@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -258,36 +259,56 @@ func TestEncryptedDecryptAndSwitching(t *testing.T) {
 	mustMatch(t, dst, snapshots(t, src)[:1])
 }
 
-// TestEncryptedRawTransferCutResumes: a raw transfer cut early (its zfs
-// send killed) is resumed by the retry, still raw; compressing its
-// encrypted stream puts as many bytes on the wire as without.
+// TestEncryptedRawTransferCutResumes: a raw transfer cut mid-stream (its
+// zfs send killed) is resumed by the retry, still raw; compressing its
+// encrypted stream puts as many bytes on the wire as without. The cut is
+// certain, as in TestCompressedTransferCutResumes: a zfs wrapper lets the
+// first send's first 4 MiB through and holds the rest until the send has
+// been killed.
 func TestEncryptedRawTransferCutResumes(t *testing.T) {
 	requireEncryption(t)
 	sp, dp := newPoolSize(t, 256<<20), newPoolSize(t, 256<<20)
 	key := newKey(t, sp)
 	src, dst := sp+"/r", dp+"/r"
 	zfs(t, append(append([]string{"create"}, encrypted(key)...), src)...)
-	const mib = 24
 	// Zeros, cheap to write on the emulated guest, are random once
 	// encrypted.
-	writeBulk(t, src, "data", mib)
+	writeBulk(t, src, "data", 24)
 	snapshot(t, src, "s1")
-	r := startZrep(t, nil, "run", "--json", "--retries", "3", "--compress", "zstd", "--bwlimit", "2M", remote(src), remote(dst))
-	m := machineOf(dst)
-	if !waitUntil(2*time.Minute, func() bool {
-		for _, p := range m.zfsProcesses(t, "receive", dst) {
-			out, err := m.run(context.Background(), nil, "sh", "-c", `awk '$1 == "rchar:" {print $2}' /proc/"$1"/io`, "io", fmt.Sprint(p.pid))
-			if n, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64); err == nil && n >= mib<<20/8 {
-				return true
-			}
+	m := machineOf(src)
+	gate := fmt.Sprintf("/tmp/zrep-e2e-%d-%d", os.Getpid(), poolSeq.Add(1))
+	t.Cleanup(func() {
+		m.run(context.Background(), nil, "rm", "-f", gate+".held", gate+".passed", gate+".open", gate+".status")
+	})
+	// Only this test's sends are held: other suites may share the guest.
+	env := m.shimZFS(t, fmt.Sprintf(`
+case "$*" in *%[2]s@*) mine=yes ;; *) mine=no ;; esac
+if [ "$1" = send ] && [ $mine = yes ] && [ ! -e %[1]s.held ]; then
+	dry=no
+	for a in "$@"; do case $a in --*) ;; -*n*) dry=yes ;; esac; done
+	if [ $dry = no ]; then
+		touch %[1]s.held
+		{ "$REALZFS" "$@"; echo $? >%[1]s.status; } | {
+			head -c 4194304
+			touch %[1]s.passed
+			while [ ! -e %[1]s.open ]; do sleep 0.1; done
 		}
-		return false
-	}) {
-		t.Fatal("the receive never read an eighth of the stream")
+		while [ ! -e %[1]s.status ]; do sleep 0.1; done
+		exit "$(cat %[1]s.status)"
+	fi
+fi`, gate, src))
+	r := startZrep(t, env, "run", "--json", "--retries", "3", "--compress", "zstd", remote(src), remote(dst))
+	if !waitUntil(2*time.Minute, func() bool { return m.ok("test", "-e", gate+".passed") }) {
+		t.Fatal("the first send never passed its first 4 MiB")
 	}
-	for _, p := range remotePipelineProcs(t, src, "zfs") {
-		machineOf(src).signal(t, p.pid, syscall.SIGKILL)
+	var senders []proc
+	if !waitUntil(time.Minute, func() bool { senders = remotePipelineProcs(t, src, "zfs"); return len(senders) > 0 }) {
+		t.Fatal("no zfs send to cut")
 	}
+	for _, p := range senders {
+		m.signal(t, p.pid, syscall.SIGKILL)
+	}
+	m.must(t, "touch", gate+".open")
 	res := r.wait(t, 5*time.Minute).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 	f := res.report(t).filesystem(t, src)
