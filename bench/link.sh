@@ -249,3 +249,38 @@ if [[ " $LINK_RATES " == *" none "* ]]; then
 	lim=$(numfmt --from=iec "$LINK_BWLIMIT")
 	echo "- --bwlimit $LINK_BWLIMIT: $(calc %.2f "$wb / $w / 1048576") MiB/s on the wire, $(calc %.3f "($wb / $w) / $lim")× the limit $(verdict "($wb / $w) / $lim <= 1.10 && ($wb / $w) / $lim >= 0.90")"
 fi
+
+# --- the charts -----------------------------------------------------------------
+
+# The medians as chart records (bench/charts), one chart per data set, drawn
+# into BENCH_CHARTS (default build/bench/) with the figures files named in
+# BENCH_FIGURES.
+BENCH_CHARTS=${BENCH_CHARTS:-$REPO/build/bench}
+mkdir -p "$BENCH_CHARTS"
+fig=$BENCH_CHARTS/figures-link.tsv
+note="zrep $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date +%F), $LINK_MIB MiB, load $(sed -n 's/^load: *\([0-9.]*\) .*/\1/p' "$WORK/versions.txt") at the start; medians of $LINK_REPS alternating rounds"
+linkname() { case $1 in none) echo "unshaped loopback" ;; *mbit) echo "${1%mbit} Mbit/s" ;; *gbit) echo "${1%gbit} Gbit/s" ;; *) echo "$1" ;; esac; }
+{
+	echo "# bench/link.sh figures (bench/charts draws them)"
+	for d in text rand; do
+		case $d in
+		text) printf 'chart\tlink-text\tFull send of text (zstd -1 ratio %s) over ssh, by link\tMiB/s of data\thigher\t%s\n' "$ratio" "$note" ;;
+		rand) printf 'chart\tlink-rand\tFull send of incompressible data over ssh, by link\tMiB/s of data\thigher\t%s\n' "$note" ;;
+		esac
+		for rate in $LINK_RATES; do
+			for mth in $methods; do
+				w=$(med "link/$rate/$d/$mth" wall_s)
+				[ "$w" = null ] && continue
+				case $mth in
+				bare) s="bare zfs send | ssh" ;;
+				hand) s="hand zstd -1 pipeline" ;;
+				zrep-*) s="zrep --compress ${mth#zrep-}" ;;
+				*) s=$mth ;;
+				esac
+				printf 'bar\tlink-%s\t%s\t%s\t%s\n' "$d" "$(linkname "$rate")" "$s" "$(calc %.1f "$LINK_MIB / $w")"
+			done
+		done
+	done
+} >"$fig"
+# shellcheck disable=SC2086 # BENCH_FIGURES is a list of files
+(cd "$REPO" && go run ./bench/charts -o "$BENCH_CHARTS" ${BENCH_FIGURES:-} "$fig") | sed 's/^/chart: /'

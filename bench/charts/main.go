@@ -154,7 +154,9 @@ const (
 	barGap    = 4
 	groupGap  = 16
 	groupHead = 22
-	top       = 62
+	top       = 50 // below the title and unit; each line of the note adds noteH
+	noteH     = 13
+	noteChars = 125
 	axisH     = 30
 	font      = "font-family=\"DejaVu Sans, Helvetica, Arial, sans-serif\""
 )
@@ -210,6 +212,26 @@ func number(v float64) string {
 	return strconv.FormatFloat(v, 'f', 3, 64)
 }
 
+// wrap cuts s into lines of at most n bytes at spaces.
+func wrap(s string, n int) []string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(s) {
+		if line != "" && len(line)+1+len(w) > n {
+			lines = append(lines, line)
+			line = ""
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	if line != "" {
+		lines = append(lines, line)
+	}
+	return lines
+}
+
 func svg(c *chart) string {
 	max := 0.0
 	rows := 0
@@ -223,7 +245,9 @@ func svg(c *chart) string {
 	scaleMax := t[len(t)-1]
 	plotW := float64(width - labelW - valueW - 20)
 	x := func(v float64) float64 { return labelW + v/scaleMax*plotW }
-	height := top + len(c.groups)*(groupHead+groupGap) + rows*(barH+barGap) + axisH
+	note := wrap(c.note, noteChars)
+	plotTop := top + len(note)*noteH
+	height := plotTop + len(c.groups)*(groupHead+groupGap) + rows*(barH+barGap) + axisH
 
 	var b strings.Builder
 	fmt.Fprintf(&b, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" %s font-size=\"12\">\n",
@@ -236,14 +260,13 @@ func svg(c *chart) string {
 	}
 	fmt.Fprintf(&b, "<text x=\"10\" y=\"22\" font-size=\"16\" font-weight=\"bold\">%s</text>\n", html.EscapeString(c.title))
 	fmt.Fprintf(&b, "<text x=\"10\" y=\"40\" fill=\"#495057\">%s (%s)</text>\n", html.EscapeString(c.unit), better)
-	if c.note != "" {
-		fmt.Fprintf(&b, "<text x=\"10\" y=\"55\" font-size=\"10\" fill=\"#868e96\">%s</text>\n", html.EscapeString(c.note))
+	for i, line := range note {
+		fmt.Fprintf(&b, "<text x=\"10\" y=\"%d\" font-size=\"10\" fill=\"#868e96\">%s</text>\n", top+4+i*noteH, html.EscapeString(line))
 	}
-	plotTop := top
 	plotBottom := height - axisH
 	for _, v := range t {
 		fmt.Fprintf(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e9ecef\"/>\n", x(v), plotTop, x(v), plotBottom)
-		fmt.Fprintf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#495057\" font-size=\"11\">%s</text>\n", x(v), plotBottom+16, number(v))
+		fmt.Fprintf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#495057\" font-size=\"11\">%s</text>\n", x(v), plotBottom+16, strconv.FormatFloat(v, 'f', -1, 64))
 	}
 	y := plotTop
 	for _, g := range c.groups {
