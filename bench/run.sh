@@ -243,8 +243,9 @@ figures() {
 			bar line-rate "$g" "zrep run" "$(mib rate/ssh-zrep)"
 		fi
 		if has plan && [ -s "$PLAN_OUT" ]; then
-			printf 'chart\tplanning\tPlanning cost by filesystems × snapshots (CPU)\tCPU seconds\tlower\t%s\n' "$note"
-			printf 'chart\tplanning-rss\tPlanning cost by filesystems × snapshots (memory)\tpeak RSS, MiB\tlower\t%s\n' "$note"
+			local pnote=${note%%;*}"; go test -bench ./bench/, one operation each"
+			printf 'chart\tplanning\tPlanning cost by filesystems × snapshots (CPU)\tCPU seconds\tlower\t%s\n' "$pnote"
+			printf 'chart\tplanning-rss\tPlanning cost by filesystems × snapshots (memory)\tpeak RSS, MiB\tlower\t%s\n' "$pnote"
 			local name cpu rss fs sn what
 			while read -r name _ _ _ cpu _ rss _; do
 				[[ $name == Benchmark*/fs=*/snaps=* ]] || continue
@@ -258,7 +259,7 @@ figures() {
 				BenchmarkParseGet/*) what="parsing alone" ;;
 				*) continue ;;
 				esac
-				g="$(printf "%'d" "$fs") fs × $sn snapshots"
+				g="$(echo "$fs" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') fs × $sn snapshots"
 				bar planning "$g" "$what" "$cpu"
 				bar planning-rss "$g" "$what" "$rss"
 			done <"$PLAN_OUT"

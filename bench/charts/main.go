@@ -264,9 +264,14 @@ func svg(c *chart) string {
 		fmt.Fprintf(&b, "<text x=\"10\" y=\"%d\" font-size=\"10\" fill=\"#868e96\">%s</text>\n", top+4+i*noteH, html.EscapeString(line))
 	}
 	plotBottom := height - axisH
+	// As many decimals as the step between ticks needs.
+	dec := 0
+	for step := t[1] - t[0]; dec < 4 && math.Abs(step-math.Round(step)) > 1e-9; step *= 10 {
+		dec++
+	}
 	for _, v := range t {
 		fmt.Fprintf(&b, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e9ecef\"/>\n", x(v), plotTop, x(v), plotBottom)
-		fmt.Fprintf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#495057\" font-size=\"11\">%s</text>\n", x(v), plotBottom+16, strconv.FormatFloat(v, 'f', -1, 64))
+		fmt.Fprintf(&b, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\" fill=\"#495057\" font-size=\"11\">%s</text>\n", x(v), plotBottom+16, strconv.FormatFloat(v, 'f', dec, 64))
 	}
 	y := plotTop
 	for _, g := range c.groups {
