@@ -103,11 +103,18 @@ func (c *sshConn) cipherOptions(ctx context.Context) SSHOptions {
 		}
 		return sshGCiphers(out.Bytes())
 	}
-	defaultCiphers.once.Do(func() {
-		defaultCiphers.list = probe([]string{"ssh", "-F", "none", "-G", "--", c.side.Host})
-	})
+	// The two probes at once: each is a process start, tens of
+	// milliseconds on a busy machine, before the login.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defaultCiphers.once.Do(func() {
+			defaultCiphers.list = probe([]string{"ssh", "-F", "none", "-G", "--", c.side.Host})
+		})
+	}()
 	base := sshBaseArgv(c.side, o, "")
 	host := probe(append(base, "-G", "--", c.side.Host))
+	<-done
 	list := preferredCiphers(host, defaultCiphers.list, false, true)
 	if list == "" {
 		c.run.log.Debug("ssh cipher: the configured list stays", "host", c.side.Host, "ciphers", host)
