@@ -1,0 +1,204 @@
+package endpoints
+
+import (
+	"encoding/binary"
+	"io"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+)
+
+// The auto codec (--compress auto) writes a stream of zstd frames, each
+// one chunk of the zfs stream: compressed, or stored in raw blocks, which
+// every zstd decoder reads (`zstd -d` on a remote side, zrep's own here).
+// Which one is decided as the stream goes, by the rate at which the zfs
+// stream gets through: compression pays where the link (or the ssh behind
+// it) is the bottleneck and the data shrinks, and costs a core where it is
+// not. The encoder measures the input rate of each way of sending over a
+// window, tries its neighbours now and then, and keeps the fastest; ties
+// go to the cheaper. A chunk that does not shrink by a tenth is stored, and
+// the next ones are stored without trying, more of them each time.
+const (
+	autoChunk = 1 << 20
+	// autoWindow is how much input one measurement covers, at least
+	// autoMinWindow long.
+	autoWindow    = 16 << 20
+	autoMinWindow = 50 * time.Millisecond
+	// autoExplore: every so many windows the encoder tries a neighbour.
+	autoExplore = 6
+	// autoBetter is how much faster a costlier way must be to be kept.
+	autoBetter = 1.05
+	// autoMaxSkip bounds how many chunks are stored untried after ones
+	// that did not shrink.
+	autoMaxSkip = 64
+)
+
+// autoLevels are the ways of sending a chunk, cheapest first: stored, then
+// zstd's fastest and default levels.
+var autoLevels = []zstd.EncoderLevel{0, zstd.SpeedFastest, zstd.SpeedDefault}
+
+type autoEncoder struct {
+	w    io.Writer
+	buf  []byte
+	out  []byte
+	encs []*zstd.Encoder // per level; nil for stored and until first used
+	any  bool            // a frame was written
+
+	level   int       // index into autoLevels
+	best    int       // the level to come back to after exploring
+	rates   []float64 // input bytes per second per level, smoothed; 0 unknown
+	winIn   int64     // input bytes of this window
+	winT    time.Time // when this window began
+	windows int
+
+	skip, skipNext int // chunks to store untried; how many the next time
+	now            func() time.Time
+}
+
+func newAutoEncoder(w io.Writer) *autoEncoder {
+	return &autoEncoder{w: w, encs: make([]*zstd.Encoder, len(autoLevels)), rates: make([]float64, len(autoLevels)),
+		level: autoLearn[0], best: autoLearn[0], skipNext: 1, now: time.Now}
+}
+
+func (a *autoEncoder) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		k := min(len(p), autoChunk-len(a.buf))
+		a.buf = append(a.buf, p[:k]...)
+		p = p[k:]
+		if len(a.buf) == autoChunk {
+			if err := a.chunk(); err != nil {
+				return n - len(p), err
+			}
+		}
+	}
+	return n, nil
+}
+
+// Close writes what is left; it does not close w.
+func (a *autoEncoder) Close() error {
+	if len(a.buf) > 0 || !a.any {
+		if err := a.chunk(); err != nil {
+			return err
+		}
+	}
+	for _, e := range a.encs {
+		if e != nil {
+			e.Close()
+		}
+	}
+	return nil
+}
+
+func (a *autoEncoder) chunk() error {
+	if a.winT.IsZero() {
+		a.winT = a.now()
+	}
+	c := a.buf
+	var frame []byte
+	switch {
+	case a.level == 0 || a.skip > 0:
+		a.skip = max(a.skip-1, 0)
+	default:
+		e := a.encs[a.level]
+		if e == nil {
+			var err error
+			e, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(autoLevels[a.level]), zstd.WithEncoderConcurrency(1))
+			if err != nil {
+				return err
+			}
+			a.encs[a.level] = e
+		}
+		a.out = e.EncodeAll(c, a.out[:0])
+		if len(a.out) <= len(c)-len(c)/10 {
+			frame = a.out
+			a.skipNext = 1
+		} else {
+			a.skip = a.skipNext
+			a.skipNext = min(2*a.skipNext, autoMaxSkip)
+		}
+	}
+	if frame == nil {
+		a.out = storedFrame(a.out[:0], c)
+		frame = a.out
+	}
+	if _, err := a.w.Write(frame); err != nil {
+		return err
+	}
+	a.any = true
+	a.winIn += int64(len(c))
+	a.buf = a.buf[:0]
+	if now := a.now(); a.winIn >= autoWindow && now.Sub(a.winT) >= autoMinWindow {
+		a.endWindow(now)
+	}
+	return nil
+}
+
+// endWindow records the window's rate for its level and picks the next
+// window's level: first each level once (fastest, stored, default), then
+// the fastest measured, and now and then a neighbour of it, up and down in
+// turn, so that a change of data or link is noticed.
+func (a *autoEncoder) endWindow(now time.Time) {
+	r := float64(a.winIn) / now.Sub(a.winT).Seconds()
+	if a.rates[a.level] == 0 {
+		a.rates[a.level] = r
+	} else {
+		a.rates[a.level] = 0.5*a.rates[a.level] + 0.5*r
+	}
+	a.winIn, a.winT = 0, now
+	a.windows++
+	if a.windows < len(autoLearn) {
+		a.level = autoLearn[a.windows]
+		return
+	}
+	a.best = fastestLevel(a.rates)
+	a.level = a.best
+	if a.windows%autoExplore == 0 {
+		up, down := a.best+1, a.best-1
+		switch {
+		case (a.windows/autoExplore)%2 == 0 && up < len(autoLevels):
+			a.level = up
+		case down >= 0:
+			a.level = down
+		case up < len(autoLevels):
+			a.level = up
+		}
+	}
+}
+
+// autoLearn is the order in which the first windows try the levels.
+var autoLearn = []int{1, 0, 2}
+
+// fastestLevel is the level of the highest rate, the cheapest unless a
+// costlier one is faster by autoBetter; levels not measured (0) are left
+// out.
+func fastestLevel(rates []float64) int {
+	best := -1
+	for l, r := range rates {
+		if r > 0 && (best < 0 || r > rates[best]*autoBetter) {
+			best = l
+		}
+	}
+	return max(best, 0)
+}
+
+// storedFrame appends to dst a zstd frame holding c in raw blocks: the
+// magic number, a single-segment frame header with a 4-byte content size,
+// and blocks of at most 128 KiB (RFC 8878, 3.1.1).
+func storedFrame(dst, c []byte) []byte {
+	const maxBlock = 128 << 10
+	dst = binary.LittleEndian.AppendUint32(dst, 0xFD2FB528)
+	dst = append(dst, 0xA0) // FCS field 4 bytes, single segment, no checksum
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(c)))
+	for first := true; first || len(c) > 0; first = false {
+		k := min(len(c), maxBlock)
+		h := uint32(k) << 3 // block type 0: raw
+		if k == len(c) {
+			h |= 1 // last block
+		}
+		dst = append(dst, byte(h), byte(h>>8), byte(h>>16))
+		dst = append(dst, c[:k]...)
+		c = c[k:]
+	}
+	return dst
+}
