@@ -158,7 +158,7 @@ run() {
 	zfs destroy -r "$DP/x" >/dev/null 2>&1 || true
 }
 
-methods="bare hand zrep-none zrep-zstd zrep-lz4 zrep-gzip"
+methods="bare hand zrep-none zrep-auto zrep-zstd zrep-lz4 zrep-gzip"
 [ "$LINK_SYNCOID" = 1 ] && command -v syncoid >/dev/null && methods="$methods syncoid syncoid-zstd-fast"
 methods=${LINK_METHODS:-$methods}
 for rep in $(seq 1 "$LINK_REPS"); do
@@ -242,6 +242,31 @@ if [[ " $LINK_RATES " == *" 100mbit "* ]]; then
 		best=$(awk "BEGIN { print ($s1 < $s2) ? $s1 : $s2 }")
 		echo "- text at 100mbit, zrep zstd ahead of syncoid's best ($(calc %.1f "$best") s): $(calc %.2f "$best / $z")× $(verdict "$best > $z")"
 	fi
+fi
+# --compress auto (issue 24): never behind none where the link is fast,
+# never far behind zstd where it is slow, ahead of syncoid's default.
+if [[ " $methods " == *" zrep-auto "* ]]; then
+	ratio_of() { # ratio_of NUM-LABEL DEN-LABEL: wall(DEN) / wall(NUM), or null
+		local a b
+		a=$(med "$1" wall_s) b=$(med "$2" wall_s)
+		[ "$a" = null ] || [ "$b" = null ] && { echo null; return; }
+		calc %.3f "$b / $a"
+	}
+	target() { # target TEXT RATIO MIN
+		[ "$2" = null ] && return
+		echo "- $1: $(calc %.2f "$2")× $(verdict "$2 >= $3")"
+	}
+	for d in rand text; do
+		target "unshaped, $d, auto ≥ 0.95× none" "$(ratio_of link/none/$d/zrep-auto link/none/$d/zrep-none)" 0.95
+	done
+	target "text at 100mbit, auto ≥ 0.95× zstd" "$(ratio_of link/100mbit/text/zrep-auto link/100mbit/text/zrep-zstd)" 0.95
+	target "text at 1gbit, auto ≥ none" "$(ratio_of link/1gbit/text/zrep-auto link/1gbit/text/zrep-none)" 1
+	target "text at 1gbit, auto ≥ zstd" "$(ratio_of link/1gbit/text/zrep-auto link/1gbit/text/zrep-zstd)" 1
+	for rate in $LINK_RATES; do
+		for d in rand text; do
+			target "$rate $d, auto ahead of syncoid (lzo)" "$(ratio_of link/$rate/$d/zrep-auto link/$rate/$d/syncoid)" 1
+		done
+	done
 fi
 if [[ " $LINK_RATES " == *" none "* ]]; then
 	echo "- unshaped, the default (none) ≥ 0.95× none: 1.00× met (the default is none)"

@@ -2,6 +2,7 @@ package endpoints
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"time"
 
@@ -24,8 +25,11 @@ const (
 	// autoMinWindow long.
 	autoWindow    = 16 << 20
 	autoMinWindow = 50 * time.Millisecond
-	// autoExplore: every so many windows the encoder tries a neighbour.
-	autoExplore = 6
+	// autoExplore: the encoder tries a neighbour after so many windows,
+	// then after twice as many each time the neighbour lost, at most
+	// autoMaxExplore.
+	autoExplore    = 4
+	autoMaxExplore = 32
 	// autoBetter is how much faster a costlier way must be to be kept.
 	autoBetter = 1.05
 	// autoMaxSkip bounds how many chunks are stored untried after ones
@@ -51,13 +55,30 @@ type autoEncoder struct {
 	winT    time.Time // when this window began
 	windows int
 
+	explored                  int // neighbours tried
+	nextExplore, exploreEvery int // at which window the next is tried; the wait after it
+
 	skip, skipNext int // chunks to store untried; how many the next time
 	now            func() time.Time
+
+	// What went how, for the log: input bytes per level, and stored
+	// because they did not shrink.
+	in       []int64
+	unshrunk int64
+}
+
+// summary is what the encoder did, for a debug log line.
+func (a *autoEncoder) summary() []any {
+	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+	rate := func(r float64) string { return fmt.Sprintf("%.1f MB/s", r/1e6) }
+	return []any{"stored", mib(a.in[0]), "fastest", mib(a.in[1]), "default", mib(a.in[2]),
+		"unshrunk", mib(a.unshrunk), "rate_stored", rate(a.rates[0]), "rate_fastest", rate(a.rates[1]), "rate_default", rate(a.rates[2])}
 }
 
 func newAutoEncoder(w io.Writer) *autoEncoder {
-	return &autoEncoder{w: w, encs: make([]*zstd.Encoder, len(autoLevels)), rates: make([]float64, len(autoLevels)),
-		level: autoLearn[0], best: autoLearn[0], skipNext: 1, now: time.Now}
+	return &autoEncoder{w: w, encs: make([]*zstd.Encoder, len(autoLevels)), rates: make([]float64, len(autoLevels)), in: make([]int64, len(autoLevels)),
+		level: autoLearn[0], best: autoLearn[0], skipNext: 1, now: time.Now,
+		nextExplore: len(autoLearn) + autoExplore, exploreEvery: autoExplore}
 }
 
 func (a *autoEncoder) Write(p []byte) (int, error) {
@@ -119,9 +140,13 @@ func (a *autoEncoder) chunk() error {
 		}
 	}
 	if frame == nil {
+		if a.level > 0 {
+			a.unshrunk += int64(len(c))
+		}
 		a.out = storedFrame(a.out[:0], c)
 		frame = a.out
 	}
+	a.in[a.level] += int64(len(c))
 	if _, err := a.w.Write(frame); err != nil {
 		return err
 	}
@@ -135,9 +160,13 @@ func (a *autoEncoder) chunk() error {
 }
 
 // endWindow records the window's rate for its level and picks the next
-// window's level: first each level once (fastest, stored, default), then
-// the fastest measured, and now and then a neighbour of it, up and down in
-// turn, so that a change of data or link is noticed.
+// window's level. The first windows try the fastest level, then storing;
+// after that the encoder keeps the fastest measured and now and then
+// tries a neighbour of it, up and down in turn (storing is the cheapest,
+// so a costlier level is tried only next to a level that already won),
+// each time waiting twice as long if the neighbour lost, so that trying
+// costs little on a long stream and a change of data or link is still
+// noticed.
 func (a *autoEncoder) endWindow(now time.Time) {
 	r := float64(a.winIn) / now.Sub(a.winT).Seconds()
 	if a.rates[a.level] == 0 {
@@ -151,23 +180,29 @@ func (a *autoEncoder) endWindow(now time.Time) {
 		a.level = autoLearn[a.windows]
 		return
 	}
-	a.best = fastestLevel(a.rates)
-	a.level = a.best
-	if a.windows%autoExplore == 0 {
-		up, down := a.best+1, a.best-1
+	best := fastestLevel(a.rates)
+	if a.level != a.best && a.level == best {
+		a.exploreEvery = autoExplore // a neighbour won: look around sooner
+	}
+	a.best, a.level = best, best
+	if a.windows >= a.nextExplore {
+		a.explored++
+		up, down := best+1, best-1
 		switch {
-		case (a.windows/autoExplore)%2 == 0 && up < len(autoLevels):
+		case a.explored%2 == 1 && up < len(autoLevels):
 			a.level = up
 		case down >= 0:
 			a.level = down
 		case up < len(autoLevels):
 			a.level = up
 		}
+		a.nextExplore = a.windows + a.exploreEvery
+		a.exploreEvery = min(2*a.exploreEvery, autoMaxExplore)
 	}
 }
 
 // autoLearn is the order in which the first windows try the levels.
-var autoLearn = []int{1, 0, 2}
+var autoLearn = []int{1, 0}
 
 // fastestLevel is the level of the highest rate, the cheapest unless a
 // costlier one is faster by autoBetter; levels not measured (0) are left
