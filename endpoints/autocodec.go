@@ -25,6 +25,11 @@ const (
 	// autoMinWindow long.
 	autoWindow    = 16 << 20
 	autoMinWindow = 50 * time.Millisecond
+	// autoSettle is how many chunks go out at a new level (or at the
+	// start) before its window is measured: the buffers between zrep and
+	// the receiver (its pipe, ssh's channel, the sockets) hold a few MiB of
+	// the previous level's output.
+	autoSettle = 4
 	// autoExplore: the encoder tries a neighbour after so many windows,
 	// then after twice as many each time the neighbour lost, at most
 	// autoMaxExplore.
@@ -54,6 +59,7 @@ type autoEncoder struct {
 	winIn   int64     // input bytes of this window
 	winT    time.Time // when this window began
 	windows int
+	settle  int // chunks to send before the window's clock starts
 
 	explored                  int // neighbours tried
 	nextExplore, exploreEvery int // at which window the next is tried; the wait after it
@@ -77,7 +83,7 @@ func (a *autoEncoder) summary() []any {
 
 func newAutoEncoder(w io.Writer) *autoEncoder {
 	return &autoEncoder{w: w, encs: make([]*zstd.Encoder, len(autoLevels)), rates: make([]float64, len(autoLevels)), in: make([]int64, len(autoLevels)),
-		level: autoLearn[0], best: autoLearn[0], skipNext: 1, now: time.Now,
+		level: autoLearn[0], best: autoLearn[0], skipNext: 1, now: time.Now, settle: 2 * autoSettle,
 		nextExplore: len(autoLearn) + autoExplore, exploreEvery: autoExplore}
 }
 
@@ -112,9 +118,6 @@ func (a *autoEncoder) Close() error {
 }
 
 func (a *autoEncoder) chunk() error {
-	if a.winT.IsZero() {
-		a.winT = a.now()
-	}
 	c := a.buf
 	var frame []byte
 	switch {
@@ -151,8 +154,16 @@ func (a *autoEncoder) chunk() error {
 		return err
 	}
 	a.any = true
-	a.winIn += int64(len(c))
 	a.buf = a.buf[:0]
+	if a.settle > 0 {
+		// The pipes and ssh's buffers still hold what the previous level
+		// wrote (or the stream is starting): not yet this level's rate.
+		if a.settle--; a.settle == 0 {
+			a.winT = a.now()
+		}
+		return nil
+	}
+	a.winIn += int64(len(c))
 	if now := a.now(); a.winIn >= autoWindow && now.Sub(a.winT) >= autoMinWindow {
 		a.endWindow(now)
 	}
@@ -176,6 +187,12 @@ func (a *autoEncoder) endWindow(now time.Time) {
 	}
 	a.winIn, a.winT = 0, now
 	a.windows++
+	prev := a.level
+	defer func() {
+		if a.level != prev {
+			a.settle = autoSettle
+		}
+	}()
 	if a.windows < len(autoLearn) {
 		a.level = autoLearn[a.windows]
 		return
