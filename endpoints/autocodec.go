@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -21,10 +22,15 @@ import (
 // the next ones are stored without trying, more of them each time.
 const (
 	autoChunk = 1 << 20
+	// autoPar chunks are compressed at once, each on a core.
+	autoPar = 2
 	// autoWindow is how much input one measurement covers, at least
 	// autoMinWindow long.
-	autoWindow    = 16 << 20
-	autoMinWindow = 50 * time.Millisecond
+	autoWindow = 16 << 20
+	// autoShortWindow is the window of storing where compressed output
+	// had to wait: on a slow link a long one would cost much.
+	autoShortWindow = 4 << 20
+	autoMinWindow   = 50 * time.Millisecond
 	// autoSettle is how many chunks go out at a new level (or at the
 	// start) before its window is measured: the buffers between zrep and
 	// the receiver (its pipe, ssh's channel, the sockets) hold a few MiB of
@@ -47,19 +53,24 @@ const (
 var autoLevels = []zstd.EncoderLevel{0, zstd.SpeedFastest, zstd.SpeedDefault}
 
 type autoEncoder struct {
-	w    io.Writer
-	buf  []byte
-	out  []byte
-	encs []*zstd.Encoder // per level; nil for stored and until first used
-	any  bool            // a frame was written
+	w      io.Writer
+	bufs   [autoPar][]byte // chunks waiting to be sent
+	outs   [autoPar][]byte // their frames
+	filled int             // full chunks in bufs
+	encs   []*zstd.Encoder // per level; nil for stored and until first used
+	any    bool            // a frame was written
 
 	level   int       // index into autoLevels
 	best    int       // the level to come back to after exploring
 	rates   []float64 // input bytes per second per level, smoothed; 0 unknown
 	winIn   int64     // input bytes of this window
 	winT    time.Time // when this window began
-	windows int
-	settle  int // chunks to send before the window's clock starts
+	winOut  int64     // bytes written to the link in this window
+	winSize int64     // input bytes this window measures
+	// winBlocked: time spent in writes to the link in this window.
+	winBlocked time.Duration
+	windows    int
+	settle     int // chunks to send before the window's clock starts
 
 	explored                  int // neighbours tried
 	nextExplore, exploreEvery int // at which window the next is tried; the wait after it
@@ -83,19 +94,22 @@ func (a *autoEncoder) summary() []any {
 
 func newAutoEncoder(w io.Writer) *autoEncoder {
 	return &autoEncoder{w: w, encs: make([]*zstd.Encoder, len(autoLevels)), rates: make([]float64, len(autoLevels)), in: make([]int64, len(autoLevels)),
-		level: autoLearn[0], best: autoLearn[0], skipNext: 1, now: time.Now, settle: 2 * autoSettle,
+		level: autoLearn[0], best: autoLearn[0], skipNext: 1, now: time.Now, settle: 2 * autoSettle, winSize: autoWindow,
 		nextExplore: len(autoLearn) + autoExplore, exploreEvery: autoExplore}
 }
 
 func (a *autoEncoder) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
-		k := min(len(p), autoChunk-len(a.buf))
-		a.buf = append(a.buf, p[:k]...)
+		b := &a.bufs[a.filled]
+		k := min(len(p), autoChunk-len(*b))
+		*b = append(*b, p[:k]...)
 		p = p[k:]
-		if len(a.buf) == autoChunk {
-			if err := a.chunk(); err != nil {
-				return n - len(p), err
+		if len(*b) == autoChunk {
+			if a.filled++; a.filled == autoPar {
+				if err := a.flush(); err != nil {
+					return n - len(p), err
+				}
 			}
 		}
 	}
@@ -104,8 +118,12 @@ func (a *autoEncoder) Write(p []byte) (int, error) {
 
 // Close writes what is left; it does not close w.
 func (a *autoEncoder) Close() error {
-	if len(a.buf) > 0 || !a.any {
-		if err := a.chunk(); err != nil {
+	if a.filled < autoPar && len(a.bufs[a.filled]) > 0 {
+		a.filled++
+	}
+	if a.filled > 0 || !a.any {
+		a.filled = max(a.filled, 1)
+		if err := a.flush(); err != nil {
 			return err
 		}
 	}
@@ -117,44 +135,67 @@ func (a *autoEncoder) Close() error {
 	return nil
 }
 
-func (a *autoEncoder) chunk() error {
-	c := a.buf
-	var frame []byte
-	switch {
-	case a.level == 0 || a.skip > 0:
-		a.skip = max(a.skip-1, 0)
-	default:
+// flush sends the filled chunks, compressed at once on as many cores
+// (each chunk is a frame of its own) where the level compresses.
+func (a *autoEncoder) flush() error {
+	k := a.filled
+	a.filled = 0
+	tried := a.level > 0 && a.skip == 0
+	if tried {
 		e := a.encs[a.level]
 		if e == nil {
 			var err error
-			e, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(autoLevels[a.level]), zstd.WithEncoderConcurrency(1))
+			e, err = zstd.NewWriter(nil, zstd.WithEncoderLevel(autoLevels[a.level]), zstd.WithEncoderConcurrency(autoPar))
 			if err != nil {
 				return err
 			}
 			a.encs[a.level] = e
 		}
-		a.out = e.EncodeAll(c, a.out[:0])
-		if len(a.out) <= len(c)-len(c)/10 {
-			frame = a.out
-			a.skipNext = 1
-		} else {
-			a.skip = a.skipNext
-			a.skipNext = min(2*a.skipNext, autoMaxSkip)
+		var wg sync.WaitGroup
+		for i := range k {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				a.outs[i] = e.EncodeAll(a.bufs[i], a.outs[i][:0])
+			}()
 		}
+		wg.Wait()
+	}
+	for i := range k {
+		if err := a.send(a.bufs[i], &a.outs[i], tried); err != nil {
+			return err
+		}
+		a.bufs[i] = a.bufs[i][:0]
+	}
+	return nil
+}
+
+// send writes chunk c: out holds its compressed frame if tried.
+func (a *autoEncoder) send(c []byte, out *[]byte, tried bool) error {
+	var frame []byte
+	switch {
+	case tried && len(*out) <= len(c)-len(c)/10:
+		frame = *out
+		a.skipNext = 1
+	case tried:
+		a.skip = a.skipNext
+		a.skipNext = min(2*a.skipNext, autoMaxSkip)
+	case a.skip > 0:
+		a.skip--
 	}
 	if frame == nil {
 		if a.level > 0 {
 			a.unshrunk += int64(len(c))
 		}
-		a.out = storedFrame(a.out[:0], c)
-		frame = a.out
+		*out = storedFrame((*out)[:0], c)
+		frame = *out
 	}
 	a.in[a.level] += int64(len(c))
+	t0 := a.now()
 	if _, err := a.w.Write(frame); err != nil {
 		return err
 	}
 	a.any = true
-	a.buf = a.buf[:0]
 	if a.settle > 0 {
 		// The pipes and ssh's buffers still hold what the previous level
 		// wrote (or the stream is starting): not yet this level's rate.
@@ -163,8 +204,11 @@ func (a *autoEncoder) chunk() error {
 		}
 		return nil
 	}
+	now := a.now()
+	a.winBlocked += now.Sub(t0)
 	a.winIn += int64(len(c))
-	if now := a.now(); a.winIn >= autoWindow && now.Sub(a.winT) >= autoMinWindow {
+	a.winOut += int64(len(frame))
+	if a.winIn >= a.winSize && now.Sub(a.winT) >= autoMinWindow {
 		a.endWindow(now)
 	}
 	return nil
@@ -179,18 +223,29 @@ func (a *autoEncoder) chunk() error {
 // costs little on a long stream and a change of data or link is still
 // noticed.
 func (a *autoEncoder) endWindow(now time.Time) {
-	r := float64(a.winIn) / now.Sub(a.winT).Seconds()
+	dt := now.Sub(a.winT)
+	r := float64(a.winIn) / dt.Seconds()
 	if a.rates[a.level] == 0 {
 		a.rates[a.level] = r
 	} else {
 		a.rates[a.level] = 0.5*a.rates[a.level] + 0.5*r
 	}
-	a.winIn, a.winT = 0, now
+	// Compressed output that still waited most of the window: the link,
+	// or the receiver behind it, is slower than zrep compresses. If it is
+	// the link, storing costs the ratio in time, so storing is then tried
+	// on a short window only (its rate is less sure, but a slow link
+	// shows soon enough).
+	waited := a.level > 0 && a.winBlocked > dt/2
+	a.winIn, a.winOut, a.winBlocked, a.winT = 0, 0, 0, now
 	a.windows++
 	prev := a.level
 	defer func() {
+		a.winSize = autoWindow
 		if a.level != prev {
 			a.settle = autoSettle
+			if a.level == 0 && waited {
+				a.settle, a.winSize = autoSettle/2, autoShortWindow
+			}
 		}
 	}()
 	if a.windows < len(autoLearn) {
