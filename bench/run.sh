@@ -231,7 +231,7 @@ figures() {
 			local B mib
 			B=$(med "$EXTRA" rate/stream bytes)
 			mib() { local w; w=$(med "$RESULTS" "$1" wall_s); num "$w" && calc '%.1f' "$B/1048576/$w" || echo null; }
-			printf 'chart\tline-rate\tFull send of %s MiB, incompressible, whole command\tMiB/s\thigher\t%s\n' "$BENCH_RATE_MIB" "$note"
+			printf 'chart\tline-rate\tFull send of %s MiB, incompressible, whole command\tMiB/s\thigher\t%s\n' "$BENCH_RATE_MIB" "${note/ $BENCH_REPS alternating/ $(count rate/local-zrep) alternating}"
 			bar line-rate local "bare zfs send | zfs receive" "$(mib rate/local-bare)"
 			bar line-rate local "zrep run" "$(mib rate/local-zrep)"
 			g="over ssh (loopback)"
