@@ -78,6 +78,9 @@ func runAction(c *cli.Context) error {
 	if err := checkLink(ctx, src, dst); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
+	if err := checkDelegation(ctx, c, j, src, dst); err != nil {
+		return err
+	}
 	snapshot, err := takeRunSnapshot(ctx, j, ret, c.Bool("recursive"), src)
 	if err != nil {
 		return err

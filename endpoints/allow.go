@@ -1,6 +1,8 @@
 package endpoints
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -198,4 +200,37 @@ func CommandLine(argv []string) string {
 		}
 	}
 	return strings.Join(words, " ")
+}
+
+// loginNameArgv asks ssh for its configuration for side (ssh -G), which
+// holds the login name; it contacts nothing.
+func loginNameArgv(side Side, o SSHOptions) []string {
+	return append(sshBaseArgv(side, o, ""), "-G", "--", side.Host)
+}
+
+// LoginName is the account ssh logs in to side as: side.User, or the
+// `user` of ssh's configuration for the host.
+func LoginName(ctx context.Context, side Side, o SSHOptions) (string, error) {
+	if side.User != "" {
+		return side.User, nil
+	}
+	argv := loginNameArgv(side, o)
+	var out bytes.Buffer
+	if err := newRunner(nil, "", "").run(ctx, argv, argv, nil, &out); err != nil {
+		return "", fmt.Errorf("ssh's login name for %s: %w", side.Host, err)
+	}
+	return parseLoginName(out.String())
+}
+
+// parseLoginName reads the `user NAME` line of ssh -G's output.
+func parseLoginName(out string) (string, error) {
+	for _, line := range strings.Split(out, "\n") {
+		if name, ok := strings.CutPrefix(line, "user "); ok {
+			if err := checkAccount(name); err != nil {
+				return "", fmt.Errorf("ssh -G: %w", err)
+			}
+			return name, nil
+		}
+	}
+	return "", fmt.Errorf("ssh -G printed no user line")
 }

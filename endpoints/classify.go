@@ -22,6 +22,8 @@ var (
 	ErrKeyNotLoaded = errors.New("encryption key not loaded")
 	// ErrConnection: ssh could not reach or stay connected to the host.
 	ErrConnection = errors.New("ssh connection failed")
+	// ErrSudo: sudo would not run zfs without a password (--sudo).
+	ErrSudo = errors.New("sudo refused to run zfs")
 )
 
 // CommandError is a zfs command (run here or over ssh) that failed. It is
@@ -120,6 +122,9 @@ func describe(argv []string, host string) string {
 // keyHint is the way out of a send that needs an encryption key.
 const keyHint = "the dataset is encrypted and its key is not loaded on the source; use --raw to send it encrypted, as it is on disk (the destination then needs no key), or load the key (zfs load-key)"
 
+// sudoHint is the way out of a --sudo that sudo refuses.
+const sudoHint = "--sudo runs zfs through sudo -n, which sudo refused without a password; on that host, let the account run zfs without one: a sudoers line (visudo) such as `ACCOUNT ALL=(root) NOPASSWD: /usr/sbin/zfs`, or delegate instead (zrep allow)"
+
 // stderrRule maps a stderr fragment to a class and reason.
 type stderrRule struct {
 	fragment string
@@ -132,6 +137,11 @@ type stderrRule struct {
 // decides. A refusal comes before stream damage, because when zfs receive
 // refuses a stream the sender's "Broken pipe" follows it.
 var stderrRules = []stderrRule{
+	// sudo -n (--sudo) where sudo would ask for a password, or where the
+	// account may not run zfs through it: the operator must change sudoers.
+	{"a password is required", pdu.Permanent, ErrSudo, sudoHint},
+	{"is not in the sudoers file", pdu.Permanent, ErrSudo, sudoHint},
+	{"is not allowed to execute", pdu.Permanent, ErrSudo, sudoHint},
 	{"has been modified", pdu.Permanent, nil, "the destination changed after its newest snapshot; use --rollback to discard those changes"},
 	{"must specify -F", pdu.Permanent, nil, "the destination exists and has no snapshot in common with the source; use --rollback only if it may be overwritten"},
 	{"does not match incremental source", pdu.Permanent, nil, "the destination's newest snapshot is not the stream's base"},

@@ -2,8 +2,10 @@ package endpoints
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -335,3 +337,164 @@ func (e *MissingPermissionError) Error() string {
 
 // errMissing wraps a MissingPermissionError as permanent.
 func errMissing(e *MissingPermissionError) error { return pdu.PermanentError(e) }
+
+// Markers of the delegation command's output; none can start a line of
+// `zfs allow` output.
+const (
+	markUID    = "zrep:uid "
+	markUser   = "zrep:user "
+	markGroups = "zrep:groups "
+	markAllow  = "zrep:allow "
+	markUpper  = "zrep:parent "
+)
+
+// delegationArgv is the one command that reads what a side's account may
+// do: its uid and, unless it is root, its name, its groups, and `zfs
+// allow` of dataset, or where that fails (a destination not created yet)
+// of parent, when parent is set. Its output:
+//
+//	zrep:uid UID
+//	zrep:user NAME
+//	zrep:groups GROUP...
+//	zrep:allow STATUS
+//	ZFS ALLOW'S OUTPUT (stdout and stderr)
+//	[zrep:parent STATUS
+//	ZFS ALLOW'S OUTPUT]
+//
+// Like startupArgv it is one POSIX sh line of quoted argvs.
+func delegationArgv(dataset, parent string) (script []string, allow, allowParent []string) {
+	allow = []string{"zfs", "allow", dataset}
+	s := `u=$(id -u) || exit 1; printf '` + markUID + `%s\n' "$u"; [ "$u" = 0 ] && exit 0; ` +
+		`printf '` + markUser + `%s\n` + markGroups + `%s\n' "$(id -un)" "$(id -Gn)"; ` +
+		`o=$(` + quotedLine(allow) + ` 2>&1); s=$?; printf '` + markAllow + `%d\n%s\n' "$s" "$o"`
+	if parent != "" {
+		allowParent = []string{"zfs", "allow", parent}
+		s += `; if [ "$s" -ne 0 ]; then o=$(` + quotedLine(allowParent) + ` 2>&1); printf '` + markUpper + `%d\n%s\n' "$?" "$o"; fi`
+	}
+	return []string{"sh", "-c", s}, allow, allowParent
+}
+
+// delegationOutput is the delegation command's output, read.
+type delegationOutput struct {
+	account Account
+	// allow and parent are zfs allow's status and output for the dataset
+	// and its parent; parentRan says whether the latter ran.
+	allowStatus, parentStatus int
+	allow, parent             string
+	parentRan                 bool
+}
+
+// parseDelegationOutput reads delegationArgv's output.
+func parseDelegationOutput(out string) (delegationOutput, error) {
+	var d delegationOutput
+	lines := strings.Split(out, "\n")
+	uid, ok := strings.CutPrefix(lines[0], markUID)
+	var err error
+	if d.account.UID, err = strconv.Atoi(uid); !ok || err != nil {
+		return d, fmt.Errorf("delegation check printed %q, want %q first", lines[0], markUID+"UID")
+	}
+	if d.account.UID == 0 {
+		return d, nil
+	}
+	if len(lines) < 4 {
+		return d, errors.New("delegation check ended early")
+	}
+	name, ok1 := strings.CutPrefix(lines[1], markUser)
+	groups, ok2 := strings.CutPrefix(lines[2], markGroups)
+	if !ok1 || !ok2 || checkAccount(name) != nil {
+		return d, fmt.Errorf("delegation check printed %q, %q, want the account's name and groups", lines[1], lines[2])
+	}
+	d.account.Name, d.account.Groups = name, strings.Fields(groups)
+	var cur *string
+	for _, line := range lines[3:] {
+		mark, st, out := "", (*int)(nil), (*string)(nil)
+		switch {
+		case strings.HasPrefix(line, markAllow):
+			mark, st, out = markAllow, &d.allowStatus, &d.allow
+		case strings.HasPrefix(line, markUpper):
+			mark, st, out = markUpper, &d.parentStatus, &d.parent
+			d.parentRan = true
+		}
+		if out != nil {
+			if *st, err = strconv.Atoi(strings.TrimPrefix(line, mark)); err != nil {
+				return d, fmt.Errorf("delegation check printed %q", line)
+			}
+			cur = out
+			continue
+		}
+		if cur == nil {
+			return d, fmt.Errorf("delegation check printed %q before zfs allow's output", line)
+		}
+		*cur += line + "\n"
+	}
+	if cur == nil {
+		return d, errors.New("delegation check printed no zfs allow output")
+	}
+	// printf's own newline, and the last line's.
+	d.allow = strings.TrimRight(d.allow, "\n")
+	d.parent = strings.TrimRight(d.parent, "\n")
+	return d, nil
+}
+
+// CheckDelegation checks, before anything is changed, that the account
+// zfs runs as on the side holds the delegated permissions needs names:
+// on the side's dataset, or for a destination not created yet on its
+// parent, where zfs receive will create it. It returns a permanent
+// *MissingPermissionError naming each one missing and the zfs allow
+// command that grants it; nil when they are all there, or when the
+// account is root (no command runs for a local root, root@HOST or
+// --sudo). It costs one command, over the side's shared ssh connection.
+//
+// Where the check itself cannot run or its output cannot be read, it
+// logs a warning and returns nil: zfs still decides, and the job's own
+// commands report what fails.
+func (e *Endpoint) CheckDelegation(ctx context.Context, needs []Need) error {
+	if len(needs) == 0 || e.side.Local() && os.Geteuid() == 0 || !e.side.Local() && (e.side.User == "root" || e.opts.Sudo) {
+		return nil
+	}
+	parent := ""
+	if e.opts.Role == "destination" {
+		parent = pdu.Parent(e.side.Dataset)
+	}
+	script, allow, allowParent := delegationArgv(e.side.Dataset, parent)
+	out, err := e.output(ctx, script)
+	if err != nil {
+		e.log.Warn("cannot read the delegated zfs permissions; not checked", "side", e.side.String(), "err", err)
+		return nil
+	}
+	d, err := parseDelegationOutput(out)
+	if err != nil {
+		e.log.Warn("cannot read the delegated zfs permissions; not checked", "side", e.side.String(), "err", err)
+		return nil
+	}
+	if d.account.UID == 0 {
+		return nil
+	}
+	e.door.recordArgv(allow)
+	dataset, exists, text := e.side.Dataset, true, d.allow
+	if d.allowStatus != 0 {
+		if !d.parentRan {
+			// A source that does not exist: its listing says so.
+			e.log.Debug("zfs allow failed; not checked", "side", e.side.String(), "output", d.allow)
+			return nil
+		}
+		e.door.recordArgv(allowParent)
+		if d.parentStatus != 0 {
+			e.log.Debug("zfs allow of the parent failed; not checked", "side", e.side.String(), "output", d.parent)
+			return nil
+		}
+		dataset, exists, text = parent, false, d.parent
+	}
+	ds, err := ParseAllow(text, dataset)
+	if err != nil {
+		e.log.Warn("cannot read the delegated zfs permissions; not checked", "side", e.side.String(), "err", err)
+		return nil
+	}
+	missing := ds.Missing(d.account, dataset, exists, needs)
+	e.log.Debug("delegated zfs permissions", "side", e.side.String(), "account", d.account.Name, "dataset", dataset, "missing", Permissions(missing))
+	if len(missing) == 0 {
+		return nil
+	}
+	return errMissing(&MissingPermissionError{Role: e.opts.Role, Side: e.side, Account: d.account.Name, Missing: missing,
+		Grant: GrantDataset(e.opts.Role, e.side.Dataset)})
+}

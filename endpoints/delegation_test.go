@@ -1,6 +1,10 @@
 package endpoints
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -197,4 +201,105 @@ func FuzzParseAllow(f *testing.F) {
 		}
 		ds.Effective(Account{Name: "a"}, dataset, false)
 	})
+}
+
+// runDelegationScript runs delegationArgv's script under sh with fake id
+// and zfs commands: zfs allow prints the capture named for each dataset,
+// or fails as for a dataset that does not exist.
+func runDelegationScript(t *testing.T, uid string, captures map[string]string, dataset, parent string) string {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("id", `case "$1" in -u) echo `+uid+`;; -un) echo zdeleg;; -Gn) echo zdeleg users;; esac`)
+	var cases strings.Builder
+	for ds, name := range captures {
+		fmt.Fprintf(&cases, "%s) cat %s;;\n", shellQuote(ds), shellQuote(filepath.Join("..", "testdata", "zfs", openzfs, name+".out")))
+	}
+	write("zfs", `[ "$1" = allow ] || exit 2
+case "$2" in
+`+cases.String()+`*) echo "cannot open '$2': dataset does not exist" >&2; echo "Failed to open dataset: $2" >&2; exit 255;;
+esac`)
+	argv, _, _ := delegationArgv(dataset, parent)
+	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("delegation script: %v", err)
+	}
+	return string(out)
+}
+
+func TestDelegationScript(t *testing.T) {
+	caps := map[string]string{"tank/cap/bk": "allow-parent", "tank/cap/bk/web 1/data": "allow-full"}
+
+	// An existing dataset: its own zfs allow, no parent's.
+	out := runDelegationScript(t, "1000", caps, "tank/cap/bk/web 1/data", "tank/cap/bk/web 1")
+	d, err := parseDelegationOutput(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if d.account.UID != 1000 || d.account.Name != "zdeleg" || !slices.Equal(d.account.Groups, []string{"zdeleg", "users"}) {
+		t.Errorf("account %+v", d.account)
+	}
+	if d.allowStatus != 0 || d.parentRan || d.allow+"\n" != readCapture(t, openzfs, "allow-full").out {
+		t.Errorf("allow status %d, parent ran %v, output:\n%s", d.allowStatus, d.parentRan, d.allow)
+	}
+
+	// A destination not created yet: its parent's.
+	out = runDelegationScript(t, "1000", caps, "tank/cap/bk/new", "tank/cap/bk")
+	d, err = parseDelegationOutput(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if d.allowStatus != 255 || !d.parentRan || d.parentStatus != 0 || d.parent+"\n" != readCapture(t, openzfs, "allow-parent").out {
+		t.Errorf("allow status %d (%s), parent ran %v status %d:\n%s", d.allowStatus, d.allow, d.parentRan, d.parentStatus, d.parent)
+	}
+	ds, err := ParseAllow(d.parent, "tank/cap/bk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := ds.Missing(d.account, "tank/cap/bk", false, Needs("destination", Work{KeepDest: true, Rollback: true})); !slices.Equal(Permissions(m), []string{"rollback"}) {
+		t.Errorf("missing %q, want rollback", Permissions(m))
+	}
+
+	// Root: nothing more asked.
+	out = runDelegationScript(t, "0", caps, "tank/cap/bk", "")
+	if d, err := parseDelegationOutput(out); err != nil || d.account.UID != 0 || strings.Contains(out, markAllow) {
+		t.Errorf("root: %+v, %v\n%s", d, err, out)
+	}
+
+	// No delegation at all: empty output parses to nothing.
+	out = runDelegationScript(t, "1000", map[string]string{"tank/x": "allow-none"}, "tank/x", "")
+	d, err = parseDelegationOutput(out)
+	if err != nil || d.allow != "" || d.allowStatus != 0 {
+		t.Errorf("none: %+v, %v\n%q", d, err, out)
+	}
+}
+
+func TestDelegationScriptQuotesNames(t *testing.T) {
+	argv, allow, _ := delegationArgv("tank/it's $(x)", "tank")
+	if !strings.Contains(argv[2], quotedLine(allow)) || strings.Contains(argv[2], " tank/it's") {
+		t.Errorf("script %s does not quote the dataset", argv[2])
+	}
+}
+
+func TestParseDelegationOutputRejects(t *testing.T) {
+	for _, out := range []string{
+		"",
+		"uid 1000\n",
+		"zrep:uid x\n",
+		"zrep:uid 1000\n",
+		"zrep:uid 1000\nzrep:user a\nzrep:groups a\n",
+		"zrep:uid 1000\nzrep:user -a\nzrep:groups a\nzrep:allow 0\n",
+		"zrep:uid 1000\nzrep:user a\nzrep:groups a\nstray\nzrep:allow 0\n",
+		"zrep:uid 1000\nzrep:user a\nzrep:groups a\nzrep:allow x\n",
+	} {
+		if d, err := parseDelegationOutput(out); err == nil {
+			t.Errorf("accepted %q: %+v", out, d)
+		}
+	}
 }

@@ -32,6 +32,8 @@ type Options struct {
 	Holds bool
 	// Link is how the side's streams cross the link: compression, rate.
 	Link Link
+	// Sudo runs zfs through `sudo -n` on a remote side.
+	Sudo bool
 }
 
 // Endpoint runs zfs on one side, locally or over ssh, and is both the
@@ -77,12 +79,22 @@ func (e *Endpoint) Close() error {
 	return e.ssh.close()
 }
 
-// argv wraps a zfs argv for this side: unchanged here, in ssh over there.
+// argv wraps a zfs argv for this side: unchanged here, in ssh over there
+// (through sudo with Sudo).
 func (e *Endpoint) argv(ctx context.Context, zfsArgv []string) ([]string, error) {
 	if e.ssh == nil {
 		return zfsArgv, nil
 	}
-	return e.ssh.wrap(ctx, zfsArgv)
+	return e.ssh.wrap(ctx, e.remoteArgv(zfsArgv))
+}
+
+// remoteArgv is argv as the remote side runs it: through sudo -n with
+// Sudo, else unchanged.
+func (e *Endpoint) remoteArgv(argv []string) []string {
+	if !e.opts.Sudo {
+		return argv
+	}
+	return sudoArgv(argv)
 }
 
 // run runs one zfs command on this side to completion.
