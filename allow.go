@@ -125,6 +125,7 @@ func sideAccount(ctx context.Context, side endpoints.Side, o endpoints.SSHOption
 // command that grants it.
 func checkDelegation(ctx context.Context, c *cli.Context, j *job, src, dst *endpoints.Endpoint) error {
 	w := jobWork(c, j)
+	w.PruneOnly = c.Command.Name == "prune"
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i, s := range []struct {

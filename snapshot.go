@@ -145,7 +145,7 @@ func snapshotCommand() *cli.Command {
 		Name:      "snapshot",
 		Usage:     "take one snapshot set <prefix>YYYYMMDDTHHMMSSZ over DATASET (and with -r its descendants)",
 		ArgsUsage: "DATASET",
-		Flags: append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet"),
+		Flags: append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "sudo"),
 			&cli.StringFlag{Name: "prefix", Value: replication.DefaultSnapshotPrefix, EnvVars: envVar("prefix"),
 				Usage: "`PREFIX` of the snapshot name"}),
 		OnUsageError: onUsageError,
@@ -195,7 +195,7 @@ func snapshotAction(c *cli.Context) error {
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
-	e := endpoints.New(side, endpoints.Options{Role: "source", Recursive: cfg.Recursive, Logger: log, SSH: ssh})
+	e := endpoints.New(side, endpoints.Options{Role: "source", Recursive: cfg.Recursive, Logger: log, SSH: ssh, Sudo: c.Bool("sudo")})
 	defer e.Close()
 	set, err := replication.TakeSnapshot(ctx, e, cfg)
 	if err != nil {

@@ -34,7 +34,7 @@ var checkStateNames = [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 const snapshotTimeLayout = "20060102T150405Z"
 
 func statusCommand() *cli.Command {
-	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet")
+	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "sudo")
 	for _, f := range shared {
 		switch f := f.(type) {
 		case *cli.BoolFlag:
@@ -314,7 +314,7 @@ func statusAction(c *cli.Context) error {
 	defer stop()
 
 	e := endpoints.New(side, endpoints.Options{
-		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger,
+		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger, Sudo: c.Bool("sudo"),
 	})
 	defer e.Close()
 	fss, err := e.ListFilesystems(ctx)

@@ -31,6 +31,9 @@ type Work struct {
 	KeepSource, KeepDest bool
 	// Rollback: --rollback rolls the destination back.
 	Rollback bool
+	// PruneOnly: the job only prunes and moves holds (zrep prune); it
+	// sends and receives nothing.
+	PruneOnly bool
 	// RecvSet and RecvExclude are the properties that --recv-set and
 	// --recv-exclude name: zfs receive -o and -x need each property's own
 	// permission (userprop for a user property).
@@ -70,8 +73,22 @@ func Needs(role string, w Work) []Need {
 		}
 		needs = append(needs, Need{perm, why})
 	}
-	switch role {
-	case "source":
+	switch {
+	case w.PruneOnly && role == "source":
+		if w.Hold {
+			add("hold", "--hold")
+			add("release", "--hold moves its hold (zfs release)")
+		}
+		if w.KeepSource {
+			add("destroy", "--keep-source")
+			add("mount", "--keep-source: zfs destroy of a snapshot needs mount too")
+		}
+	case w.PruneOnly && role == "destination":
+		if w.KeepDest {
+			add("destroy", "--keep-dest")
+			add("mount", "--keep-dest: zfs destroy of a snapshot needs mount too")
+		}
+	case role == "source":
 		add("send", "zfs send")
 		add("hold", "zfs send -I holds the snapshots it sends")
 		add("bookmark", "the replication cursor (zfs bookmark)")
@@ -85,7 +102,7 @@ func Needs(role string, w Work) []Need {
 		if w.KeepSource {
 			add("mount", "--keep-source: zfs destroy of a snapshot needs mount too")
 		}
-	case "destination":
+	case role == "destination":
 		add("receive", "zfs receive")
 		add("create", "zfs receive creates filesystems")
 		add("mount", "zfs receive needs it, even with -u")
@@ -106,8 +123,11 @@ func Needs(role string, w Work) []Need {
 			add(propertyPermission(p), "--recv-exclude "+p)
 		}
 	}
-	slices.SortStableFunc(needs, func(a, b Need) int {
-		return orderOf(a.Permission) - orderOf(b.Permission)
+	slices.SortFunc(needs, func(a, b Need) int {
+		if d := orderOf(a.Permission) - orderOf(b.Permission); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Permission, b.Permission)
 	})
 	return needs
 }

@@ -33,6 +33,9 @@ func TestNeeds(t *testing.T) {
 		{"destination, --recv-exclude", "destination", Work{RecvExclude: []string{"compression", "mountpoint"}}, "receive,create,mount,compression,mountpoint"},
 		{"destination, source flags change nothing", "destination", Work{Snapshot: true, Hold: true, KeepSource: true}, "receive,create,mount"},
 		{"unknown role", "sideways", Work{KeepDest: true}, ""},
+		{"prune, source", "source", Work{PruneOnly: true, Hold: true, KeepSource: true, KeepDest: true}, "hold,release,mount,destroy"},
+		{"prune, source without --keep-source", "source", Work{PruneOnly: true, KeepDest: true}, ""},
+		{"prune, destination", "destination", Work{PruneOnly: true, Hold: true, KeepSource: true, KeepDest: true}, "mount,destroy"},
 	} {
 		got := strings.Join(Permissions(Needs(tc.role, tc.w)), ",")
 		if got != tc.want {
