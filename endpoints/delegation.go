@@ -329,7 +329,11 @@ func (e *MissingPermissionError) Error() string {
 		where = "on " + e.Side.Host
 	}
 	if argv, err := AllowArgv(e.Account, Permissions(e.Missing), e.Grant); err == nil {
-		fmt.Fprintf(&b, "; grant them as root %s: %s", where, CommandLine(argv))
+		them := "them"
+		if len(e.Missing) == 1 {
+			them = "it"
+		}
+		fmt.Fprintf(&b, "; grant %s as root %s: %s", them, where, CommandLine(argv))
 	}
 	b.WriteString(" (zrep allow prints all a job needs)")
 	return b.String()
