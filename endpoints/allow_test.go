@@ -161,3 +161,12 @@ func TestSudoPasswordIsPermanentWithTheFix(t *testing.T) {
 		t.Errorf("%v is retryable or not ErrSudo", err)
 	}
 }
+
+func TestPermissionDeniedIsPermanentWithTheWayOut(t *testing.T) {
+	// What OpenZFS 2.3.2 printed for zfs receive -A without destroy.
+	stderr := "cannot destroy 'pool/bk/a': permission denied\n\n" + exitMarker + "1\n"
+	err := classify([]string{"zfs", "receive", "-A", "pool/bk/a"}, "nas", exitStatus{code: 1}, stderr)
+	if pdu.IsRetryable(err) || !errors.Is(err, ErrPermission) || !strings.Contains(err.Error(), "zrep allow") {
+		t.Errorf("%v: want a permanent ErrPermission pointing to zrep allow", err)
+	}
+}

@@ -22,6 +22,9 @@ var (
 	ErrKeyNotLoaded = errors.New("encryption key not loaded")
 	// ErrConnection: ssh could not reach or stay connected to the host.
 	ErrConnection = errors.New("ssh connection failed")
+	// ErrPermission: zfs refused the command to an account without the
+	// delegated permission.
+	ErrPermission = errors.New("permission denied")
 	// ErrSudo: sudo would not run zfs without a password (--sudo).
 	ErrSudo = errors.New("sudo refused to run zfs")
 )
@@ -156,6 +159,10 @@ var stderrRules = []stderrRule{
 	{"encryption key is not loaded", pdu.Permanent, ErrKeyNotLoaded, keyHint},
 	{"keystatus is unavailable", pdu.Permanent, ErrKeyNotLoaded, keyHint},
 	{"does not exist", pdu.Permanent, ErrDatasetNotExist, ""},
+	// zfs's own "permission denied": an account that is not root lacks a
+	// delegated permission (ssh's "Permission denied (publickey)" is
+	// classified as the connection's before these rules).
+	{"permission denied", pdu.Permanent, ErrPermission, "the account lacks a delegated zfs permission for this command; zrep allow prints what the job needs (README: Running without root)"},
 	{"invalid option", pdu.Permanent, ErrUnsupported, ""},
 	{"unrecognized command", pdu.Permanent, ErrUnsupported, ""},
 	{"bad property list", pdu.Permanent, ErrUnsupported, ""},
