@@ -21,7 +21,7 @@ func TestAllowPrintsOnlyWhatTheJobNeeds(t *testing.T) {
 				"zfs allow -u backup receive,create,mount,destroy,userprop,canmount pool/bk"}},
 		{"rollback and received properties", []string{"--rollback", "--recv-set", "readonly=on", "--recv-exclude", "mountpoint", "a@web:tank/data", "b@nas:pool"},
 			[]string{"zfs allow -u a send,hold,bookmark,destroy tank/data",
-				"zfs allow -u b receive,create,mount,rollback,mountpoint,readonly pool"}},
+				"zfs allow -u b receive,create,mount,destroy,rollback,mountpoint,readonly pool"}},
 		{"a name to quote", []string{"a@web:tank/my data", "b@nas:pool/b k/x"},
 			[]string{"zfs allow -u a send,hold,bookmark,destroy 'tank/my data'",
 				"zfs allow -u b receive,create,mount 'pool/b k'"}},

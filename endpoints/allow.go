@@ -110,7 +110,8 @@ func Needs(role string, w Work) []Need {
 			add("destroy", "--keep-dest")
 		}
 		if w.Rollback {
-			add("rollback", "--rollback")
+			add("rollback", "--rollback (zfs rollback -r)")
+			add("destroy", "--rollback: zfs rollback -r destroys the later snapshots")
 		}
 		if w.Recursive {
 			add("userprop", "placeholders: the zrep:placeholder mark")

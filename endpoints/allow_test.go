@@ -27,7 +27,7 @@ func TestNeeds(t *testing.T) {
 		{"source, all", "source", Work{Snapshot: true, Hold: true, KeepSource: true, Recursive: true}, "send,hold,release,bookmark,snapshot,mount,destroy"},
 		{"plain destination", "destination", Work{}, "receive,create,mount"},
 		{"destination, --keep-dest", "destination", Work{KeepDest: true}, "receive,create,mount,destroy"},
-		{"destination, --rollback", "destination", Work{Rollback: true}, "receive,create,mount,rollback"},
+		{"destination, --rollback", "destination", Work{Rollback: true}, "receive,create,mount,destroy,rollback"},
 		{"destination, -r: placeholders", "destination", Work{Recursive: true}, "receive,create,mount,userprop,canmount"},
 		{"destination, --recv-set", "destination", Work{RecvSet: []string{"readonly", "com.example:tag"}}, "receive,create,mount,userprop,readonly"},
 		{"destination, --recv-exclude", "destination", Work{RecvExclude: []string{"compression", "mountpoint"}}, "receive,create,mount,compression,mountpoint"},
