@@ -446,8 +446,9 @@ func parseDelegationOutput(out string) (delegationOutput, error) {
 // parent, where zfs receive will create it. It returns a permanent
 // *MissingPermissionError naming each one missing and the zfs allow
 // command that grants it; nil when they are all there, or when the
-// account is root (no command runs for a local root, root@HOST or
-// --sudo). It costs one command, over the side's shared ssh connection.
+// account is root (no command runs for a local root, a remote side that
+// logs in as root, by USER@ or by ssh's configuration, or --sudo). It
+// costs one command, over the side's shared ssh connection.
 //
 // Where the check itself cannot run or its output cannot be read, it
 // logs a warning and returns nil: zfs still decides, and the job's own
@@ -455,6 +456,12 @@ func parseDelegationOutput(out string) (delegationOutput, error) {
 func (e *Endpoint) CheckDelegation(ctx context.Context, needs []Need) error {
 	if len(needs) == 0 || e.side.Local() && os.Geteuid() == 0 || !e.side.Local() && (e.side.User == "root" || e.opts.Sudo) {
 		return nil
+	}
+	if !e.side.Local() && e.side.User == "" {
+		// ssh's configuration names the account without contacting the host.
+		if name, err := LoginName(ctx, e.side, e.opts.SSH); err == nil && name == "root" {
+			return nil
+		}
 	}
 	parent := ""
 	if e.opts.Role == "destination" {
