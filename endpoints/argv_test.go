@@ -30,9 +30,9 @@ func TestArgvBuilders(t *testing.T) {
 	}{
 		{"list recursive openzfs", listArgv("tank/a b", true, openZFS2),
 			[]string{"zfs", "get", "-H", "-p", "-r", "-t", "filesystem,volume,snapshot,bookmark", "-o", "name,property,value,source",
-				"type,guid,createtxg,creation,zrep:placeholder,origin,receive_resume_token", "tank/a b"}},
+				"type,guid,createtxg,creation,origin,receive_resume_token", "tank/a b"}},
 		{"list one zfs-fuse", listArgv("pool/x", false, fuse),
-			[]string{"zfs", "get", "-H", "-p", "-d", "1", "-o", "name,property,value,source", "type,guid,createtxg,creation,zrep:placeholder,origin", "pool/x"}},
+			[]string{"zfs", "get", "-H", "-p", "-d", "1", "-o", "name,property,value,source", "type,guid,createtxg,creation,origin", "pool/x"}},
 		{"versions openzfs", versionsArgv("tank/a", openZFS2),
 			[]string{"zfs", "get", "-H", "-p", "-d", "1", "-t", "snapshot,bookmark", "-o", "name,property,value,source", "type,guid,createtxg,creation", "tank/a"}},
 		{"versions zfs-fuse", versionsArgv("tank/a", fuse),
@@ -92,11 +92,18 @@ func TestArgvBuilders(t *testing.T) {
 			}
 		})
 	}
-	clear, err := clearPlaceholderArgvs("backup/p")
+	clear, err := clearPlaceholderArgvs("backup/p", pdu.ReceiveOptions{})
 	if err != nil || len(clear) != 2 ||
 		!slices.Equal(clear[0], []string{"zfs", "set", "zrep:placeholder=off", "backup/p"}) ||
 		!slices.Equal(clear[1], []string{"zfs", "set", "canmount=on", "backup/p"}) {
 		t.Fatalf("clear placeholder: %q %v", clear, err)
+	}
+	for _, v := range []string{"noauto", "off"} {
+		set := pdu.ReceiveOptions{Set: []pdu.Property{{Name: "readonly", Value: "on"}, {Name: "canmount", Value: v}}}
+		clear, err = clearPlaceholderArgvs("backup/p", set)
+		if err != nil || len(clear) != 1 || !slices.Equal(clear[0], []string{"zfs", "set", "zrep:placeholder=off", "backup/p"}) {
+			t.Errorf("clear placeholder under --recv-set canmount=%s: %q %v, want canmount left as received", v, clear, err)
+		}
 	}
 }
 
@@ -135,7 +142,7 @@ func TestArgvBuildersRefuse(t *testing.T) {
 		"destroy nil":       func() error { _, err := destroyArgv("b/a", nil); return err },
 		"placeholder slash": func() error { _, err := createPlaceholderArgv("/b/a"); return err },
 		"abort option":      func() error { _, err := abortReceiveArgv("-F"); return err },
-		"clear empty":       func() error { _, err := clearPlaceholderArgvs(""); return err },
+		"clear empty":       func() error { _, err := clearPlaceholderArgvs("", pdu.ReceiveOptions{}); return err },
 		"receive set option-like": func() error {
 			_, err := receiveArgv(&pdu.ReceiveReq{Filesystem: "b/a", Options: pdu.ReceiveOptions{Set: []pdu.Property{{Name: "-F", Value: "x"}}}}, openZFS2)
 			return err

@@ -27,6 +27,13 @@ var (
 	ErrPermission = errors.New("permission denied")
 	// ErrSudo: sudo would not run zfs without a password (--sudo).
 	ErrSudo = errors.New("sudo refused to run zfs")
+	// ErrHoldExists: zfs hold found the snapshot holding that tag already.
+	ErrHoldExists = errors.New("hold tag already exists")
+	// ErrNoSuchHold: zfs release found no hold with that tag on the snapshot.
+	ErrNoSuchHold = errors.New("no such hold tag")
+	// ErrAlreadyExists: the dataset or snapshot zfs was asked to create is
+	// there already.
+	ErrAlreadyExists = errors.New("already exists")
 )
 
 // CommandError is a zfs command (run here or over ssh) that failed. It is
@@ -145,6 +152,10 @@ var stderrRules = []stderrRule{
 	{"a password is required", pdu.Permanent, ErrSudo, sudoHint},
 	{"is not in the sudoers file", pdu.Permanent, ErrSudo, sudoHint},
 	{"is not allowed to execute", pdu.Permanent, ErrSudo, sudoHint},
+	// Answers of zfs hold and release that the caller may take as done.
+	{"tag already exists", pdu.Permanent, ErrHoldExists, ""},
+	{"no such tag", pdu.Permanent, ErrNoSuchHold, ""},
+	{"already exists", pdu.Permanent, ErrAlreadyExists, ""},
 	{"has been modified", pdu.Permanent, nil, "the destination changed after its newest snapshot; use --rollback to discard those changes"},
 	{"must specify -F", pdu.Permanent, nil, "the destination exists and has no snapshot in common with the source; use --rollback only if it may be overwritten"},
 	{"does not match incremental source", pdu.Permanent, nil, "the destination's newest snapshot is not the stream's base"},

@@ -1,6 +1,7 @@
 package endpoints
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/zrep/zrep/pdu"
 )
@@ -32,8 +34,31 @@ type Options struct {
 	Holds bool
 	// Link is how the side's streams cross the link: compression, rate.
 	Link Link
+	// CommandTimeout bounds each command that carries no stream (a
+	// listing, a get, a destroy, a hold, a snapshot), the ssh login
+	// before it included; one that takes longer is ended and fails with
+	// a retryable error. 0 leaves them unbounded. Streams are bounded by
+	// their stall timeout instead.
+	CommandTimeout time.Duration
 	// Sudo runs zfs through `sudo -n` on a remote side.
 	Sudo bool
+}
+
+// commandTimeoutError is why a command was ended after CommandTimeout.
+type commandTimeoutError struct{ limit time.Duration }
+
+func (e *commandTimeoutError) Error() string {
+	return fmt.Sprintf("no answer within %s, ended (--command-timeout); it is retried", e.limit)
+}
+
+// bounded is ctx for one command that carries no stream: ended after
+// CommandTimeout with a retryable error as its cause.
+func (e *Endpoint) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.opts.CommandTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, e.opts.CommandTimeout,
+		pdu.RetryableError(&commandTimeoutError{limit: e.opts.CommandTimeout}))
 }
 
 // Endpoint runs zfs on one side, locally or over ssh, and is both the
@@ -97,13 +122,36 @@ func (e *Endpoint) remoteArgv(argv []string) []string {
 	return sudoArgv(argv)
 }
 
-// run runs one zfs command on this side to completion.
+// command wraps the zfs argv of a command that carries no stream for this
+// side. On a remote side it runs as a one-program pipeline, which reports
+// its process group, and onKill ends that group when zrep ends the
+// command (a timeout, a signal): a hung remote zfs does not notice that
+// its ssh client is gone.
+func (e *Endpoint) command(ctx context.Context, zfsArgv []string) (argv []string, onKill func(stderr string), err error) {
+	if e.ssh == nil {
+		return zfsArgv, nil, nil
+	}
+	argv, err = e.ssh.wrapScript(ctx, remotePipeline([][]string{e.remoteArgv(zfsArgv)}))
+	if err != nil {
+		return nil, nil, err
+	}
+	return argv, e.ssh.killGroup, nil
+}
+
+// run runs one zfs command that carries no stream on this side to
+// completion, within CommandTimeout.
 func (e *Endpoint) run(ctx context.Context, zfsArgv []string, stdin io.Reader, stdout io.Writer) error {
-	argv, err := e.argv(ctx, zfsArgv)
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	argv, onKill, err := e.command(ctx, zfsArgv)
 	if err != nil {
 		return err
 	}
-	return e.door.run(ctx, zfsArgv, argv, stdin, stdout)
+	p, err := e.door.startWith(ctx, zfsArgv, argv, stdin, stdout, onKill)
+	if err != nil {
+		return err
+	}
+	return p.wait()
 }
 
 // output runs zfsArgv and returns its stdout.
@@ -124,12 +172,15 @@ func isParseError(err error) bool {
 	return errors.As(err, &pe)
 }
 
-// list runs a `zfs get` listing and parses its output as it comes, without
-// holding it whole. The command's own failure wins over what its output
-// looked like (a connection lost mid-line is retryable); output that does
-// not parse from a command that succeeded is a parseError.
-func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesystem, error) {
-	argv, err := e.argv(ctx, zfsArgv)
+// list runs a `zfs get` listing of native properties of root and parses
+// its output as it comes, without holding it whole. The command's own
+// failure wins over what its output looked like (a connection lost
+// mid-line is retryable); output that does not parse from a command that
+// succeeded is a parseError.
+func (e *Endpoint) list(ctx context.Context, zfsArgv []string, root string) ([]*pdu.Filesystem, error) {
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	argv, onKill, err := e.command(ctx, zfsArgv)
 	if err != nil {
 		return nil, err
 	}
@@ -138,13 +189,13 @@ func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesyste
 		return nil, fmt.Errorf("%s: %w", describe(zfsArgv, e.side.Host), err)
 	}
 	growPipe(pw)
-	p, err := e.door.start(ctx, zfsArgv, argv, nil, pw)
+	p, err := e.door.startWith(ctx, zfsArgv, argv, nil, pw, onKill)
 	pw.Close()
 	if err != nil {
 		pr.Close()
 		return nil, err
 	}
-	fss, perr := ParseGet(pr)
+	fss, perr := ParseGet(pr, root)
 	if perr != nil {
 		// Read to the end, so that the command ends on its own and its
 		// own verdict can be heard.
@@ -156,6 +207,56 @@ func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesyste
 	}
 	if perr != nil {
 		return nil, parseError{perr}
+	}
+	return fss, nil
+}
+
+// listAll runs the listing command l (native properties, then zrep's own)
+// of root, one command, and parses it as list does.
+func (e *Endpoint) listAll(ctx context.Context, l listing, root string) ([]*pdu.Filesystem, error) {
+	lctx, cancel := e.bounded(ctx)
+	defer cancel()
+	argv, onKill, err := e.command(lctx, listingArgv(l))
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", describe(l.list, e.side.Host), err)
+	}
+	growPipe(pw)
+	// Errors name the native listing: the command's status is its, or
+	// the sources listing's after it.
+	p, err := e.door.launch(lctx, l.list, argv, nil, pw, onKill)
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		e.door.recordArgv(l.list)
+		return nil, err
+	}
+	br := bufio.NewReaderSize(pr, 1<<20)
+	var fss []*pdu.Filesystem
+	var up userPropsListing
+	var ran listingRan
+	head, perr := br.ReadString('\n')
+	if perr == nil && head != markList+"\n" {
+		perr = fmt.Errorf("listing printed %q, want %q first", head, markList)
+	}
+	if perr == nil {
+		fss, up, ran, perr = parseListing(br, root)
+	}
+	io.Copy(io.Discard, pr)
+	pr.Close()
+	werr := p.wait()
+	e.door.recordListing(l, ran)
+	switch {
+	case werr != nil:
+		return nil, werr
+	case perr != nil:
+		return nil, parseError{perr}
+	}
+	if err := e.applyUserProps(ctx, fss, root, up); err != nil {
+		return nil, err
 	}
 	return fss, nil
 }
@@ -204,13 +305,15 @@ func (e *Endpoint) listRoot(ctx context.Context) (fss []*pdu.Filesystem, checkPa
 	if e.caps != nil {
 		caps := *e.caps
 		e.capsMu.Unlock()
-		fss, err = e.list(ctx, listArgv(e.side.Dataset, e.opts.Recursive, caps, e.listExtra()...))
+		fss, err = e.listAll(ctx, newListing(e.side.Dataset, e.opts.Recursive, caps, e.listExtra()...), e.side.Dataset)
 		return fss, e.checkParent, err
 	}
 	// Held throughout, so that a concurrent Capabilities waits for this
 	// probe rather than running its own.
 	defer e.capsMu.Unlock()
-	res, err := e.listStartup(ctx)
+	startCtx, cancel := e.bounded(ctx)
+	defer cancel()
+	res, err := e.listStartup(startCtx)
 	if err != nil {
 		return nil, e.checkParent, err
 	}
@@ -267,7 +370,7 @@ func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pd
 	if err != nil {
 		return nil, fmt.Errorf("list versions of %s: %w", e.where(fs), err)
 	}
-	fss, err := e.list(ctx, versionsArgv(fs, caps))
+	fss, err := e.list(ctx, versionsArgv(fs, caps), fs)
 	if err != nil && !isParseError(err) {
 		return nil, fmt.Errorf("list versions of %s: %w", e.where(fs), err)
 	}
@@ -285,6 +388,9 @@ func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pd
 // DestroySnapshots destroys the snapshots of one filesystem and reports
 // each outcome: in `zfs destroy fs@a,b,c` lists where the platform has
 // them (OpenZFS), else with one command each (zfs-fuse, and bookmarks).
+// Just before, it reads their guids in one command: a snapshot whose guid
+// is not the request's (replaced since it was listed) or that is gone is
+// left and reported, the others destroyed.
 // The error covers only a request zrep refuses (a filesystem outside the
 // side's dataset) or a probe that failed.
 func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapshotsReq) (*pdu.DestroySnapshotsRes, error) {
@@ -295,6 +401,35 @@ func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapsho
 	if err != nil {
 		return nil, fmt.Errorf("destroy snapshots of %s: %w", e.where(req.Filesystem), err)
 	}
+	snaps, refused, err := e.checkGuids(ctx, req.Filesystem, req.Snapshots)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.destroyChecked(ctx, caps, req.Filesystem, snaps)
+	if err != nil {
+		return nil, err
+	}
+	// In the request's order.
+	byVersion := map[*pdu.FilesystemVersion]*pdu.DestroySnapshotRes{}
+	for _, r := range append(res.Results, refused...) {
+		byVersion[r.Snapshot] = r
+	}
+	res.Results = res.Results[:0]
+	for _, v := range req.Snapshots {
+		if r := byVersion[v]; r != nil {
+			res.Results = append(res.Results, r)
+			delete(byVersion, v)
+		}
+	}
+	return res, nil
+}
+
+// destroyChecked destroys snaps, whose guids were checked.
+func (e *Endpoint) destroyChecked(ctx context.Context, caps Capabilities, fs string, snaps []*pdu.FilesystemVersion) (*pdu.DestroySnapshotsRes, error) {
+	if len(snaps) == 0 {
+		return &pdu.DestroySnapshotsRes{}, nil
+	}
+	req := &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: snaps}
 	snapshotsOnly := true
 	for _, v := range req.Snapshots {
 		snapshotsOnly = snapshotsOnly && v != nil && v.Type == pdu.Snapshot
@@ -307,7 +442,12 @@ func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapsho
 
 // Send starts `zfs send` and returns its output. Closing the stream before
 // its end stops the sender; Close returns the sender's classified error.
+// A filesystem outside the side's dataset is refused, as by every other
+// request.
 func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, error) {
+	if !e.owns(req.Filesystem) {
+		return nil, pdu.PermanentError(fmt.Errorf("send: endpoint does not allow access to filesystem %s (outside %s)", req.Filesystem, e.side))
+	}
 	argv, err := sendArgv(req, false)
 	if err != nil {
 		return nil, pdu.PermanentError(err)
@@ -525,12 +665,13 @@ func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
 }
 
 // ClearPlaceholder sets zrep:placeholder=off on fs and makes it mountable
-// again (without mounting it).
-func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
+// again (without mounting it), unless opts set canmount: the receive
+// already set the operator's value, which stays.
+func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string, opts pdu.ReceiveOptions) error {
 	if !e.owns(fs) {
 		return pdu.PermanentError(fmt.Errorf("clear placeholder: endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
 	}
-	argvs, err := clearPlaceholderArgvs(fs)
+	argvs, err := clearPlaceholderArgvs(fs, opts)
 	if err != nil {
 		return pdu.PermanentError(err)
 	}

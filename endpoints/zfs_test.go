@@ -1,8 +1,12 @@
+//go:build lab
+
 package endpoints_test
 
 // Behaviour on real ZFS: the local zfs-fuse (or any zfs) with throw-away
-// file-backed pools. Run as root; with CI=true a missing zfs fails the run
-// instead of skipping it.
+// file-backed pools. Built with the tag lab (`go test -tags lab
+// ./endpoints`, as make test does), so that a plain go test needs no zfs.
+// Run as root; with CI=true a missing zfs fails the run instead of
+// skipping it.
 
 import (
 	"bytes"
@@ -41,6 +45,19 @@ func needZFS(t *testing.T) {
 		t.Fatalf("real-ZFS test cannot run: %s", why)
 	}
 	t.Skipf("real-ZFS test skipped: %s (run as root with zfs-fuse started)", why)
+}
+
+// waitUntil waits for cond to hold, polling it; after 10 s it fails t,
+// naming what did not happen.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s in vain: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // sh runs a shell command for test setup and fails the test if it fails.
@@ -175,13 +192,15 @@ func TestZFSListsTreeInOneCommand(t *testing.T) {
 		t.Fatalf("guid/createtxg not read: %+v %+v", fss[0].Versions[0], fss[0].Versions[1])
 	}
 
-	// A second listing runs no second probe: one zfs command per listing.
+	// A second listing runs no second probe: four zfs commands per
+	// listing (native properties; where zrep's own are set; their values,
+	// below the root and inherited by it).
 	if _, err := e.ListFilesystems(ctx); err != nil {
 		t.Fatal(err)
 	}
 	log, _ := os.ReadFile(argvLog)
-	if n := strings.Count(string(log), "\n"); n != 3 {
-		t.Fatalf("want probe + 2 listings, argv log has %d lines:\n%s", n, log)
+	if n := strings.Count(string(log), "\n"); n != 9 {
+		t.Fatalf("want probe + 2 listings of 4 commands, argv log has %d lines:\n%s", n, log)
 	}
 
 	one := newEndpoint(t, root, endpoints.Options{Role: "source"})
@@ -352,7 +371,7 @@ func TestZFSPlaceholder(t *testing.T) {
 	if err := transfer(t, ctx, src, dst, &pdu.SendReq{Filesystem: fs, To: s1}, &pdu.ReceiveReq{Filesystem: dstRoot, OverwritePlaceholder: true}); err != nil {
 		t.Fatalf("full receive onto placeholder: %v", err)
 	}
-	if err := dst.ClearPlaceholder(ctx, dstRoot); err != nil {
+	if err := dst.ClearPlaceholder(ctx, dstRoot, pdu.ReceiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	fss, err = dst.ListFilesystems(ctx)
@@ -421,19 +440,34 @@ func TestZFSDestroySnapshotsReportsEach(t *testing.T) {
 	pool := testPool(t)
 	ctx := ctxT(t)
 	fs := pool + "/dst"
-	sh(t, "zfs create "+fs+" && zfs snapshot "+fs+"@a && zfs snapshot "+q(fs+"@b c"))
+	sh(t, "zfs create "+fs+" && zfs snapshot "+fs+"@a && zfs snapshot "+q(fs+"@b c")+" && zfs snapshot "+fs+"@gone && zfs snapshot "+fs+"@new")
 	dst := newEndpoint(t, fs, endpoints.Options{Role: "destination"})
-	res, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: []*pdu.FilesystemVersion{
-		{Name: "a"}, {Name: "gone"}, {Name: "b c"},
-	}})
+	vs, err := dst.ListFilesystemVersions(ctx, fs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Results[0].Error != "" || res.Results[1].Error == "" || res.Results[2].Error != "" {
-		t.Fatalf("results: %q %q %q", res.Results[0].Error, res.Results[1].Error, res.Results[2].Error)
+	// After the listing, one is destroyed and one replaced by another of
+	// its name: both are left and reported, the others destroyed.
+	sh(t, "zfs destroy "+fs+"@gone && zfs destroy "+fs+"@new && zfs snapshot "+fs+"@new")
+	res, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: vs})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if vs, _ := dst.ListFilesystemVersions(ctx, fs); len(vs) != 0 {
-		t.Fatalf("left: %s", versionNames(vs))
+	var got []string
+	for _, r := range res.Results {
+		got = append(got, r.Snapshot.Name+"="+r.Error)
+	}
+	if len(res.Results) != 4 || res.Results[0].Error != "" || res.Results[1].Error != "" ||
+		!strings.Contains(res.Results[2].Error, "gone") || !strings.Contains(res.Results[3].Error, "replaced") {
+		t.Fatalf("results: %q", got)
+	}
+	if vs, _ := dst.ListFilesystemVersions(ctx, fs); versionNames(vs) != "@new" {
+		t.Fatalf("left: %s, want @new", versionNames(vs))
+	}
+	// A version without a guid is never destroyed.
+	res, err = dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: []*pdu.FilesystemVersion{{Name: "new"}}})
+	if err != nil || len(res.Results) != 1 || res.Results[0].Error == "" {
+		t.Fatalf("destroy without a guid: %+v, %v", res, err)
 	}
 	if _, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: pool + "/other"}); pdu.ClassOf(err) != pdu.Permanent {
 		t.Fatalf("destroy outside the endpoint: %v", err)
@@ -526,7 +560,9 @@ func TestZFSCancelEndsReceive(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- dst.Receive(ctx, &pdu.ReceiveReq{Filesystem: pool + "/dst"}, pr) }()
 	pw.Write(bytes.Repeat([]byte{0}, 10)) // a receive now waiting for more
-	time.Sleep(200 * time.Millisecond)
+	waitUntil(t, "zfs receive into "+pool+"/dst runs", func() bool {
+		return exec.Command("pgrep", "-f", "zfs receive .*"+pool+"/dst").Run() == nil
+	})
 	cancel()
 	select {
 	case err := <-done:
