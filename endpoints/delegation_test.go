@@ -303,3 +303,21 @@ func TestParseDelegationOutputRejects(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParseDelegationOutput(f *testing.F) {
+	f.Add("zrep:uid 0\n")
+	f.Add("zrep:uid 1000\nzrep:user zdeleg\nzrep:groups zdeleg users\nzrep:allow 0\n" + readCapture(f, openzfs, "allow-full").out)
+	f.Add("zrep:uid 1000\nzrep:user a\nzrep:groups a\nzrep:allow 255\ncannot open 'x': dataset does not exist\nzrep:parent 0\n")
+	f.Fuzz(func(t *testing.T, out string) {
+		d, err := parseDelegationOutput(out)
+		if err != nil || d.account.UID == 0 {
+			return
+		}
+		if checkAccount(d.account.Name) != nil {
+			t.Fatalf("accepted account %q", d.account.Name)
+		}
+		if d.parent != "" && !d.parentRan {
+			t.Fatalf("parent output without its marker: %+v", d)
+		}
+	})
+}
