@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -122,37 +123,61 @@ func TestDelegationRunsWithWhatAllowPrinted(t *testing.T) {
 	}
 }
 
-// TestDelegationLocalAccountInTheGuest: zrep itself runs in the guest as
-// the account, both sides local there: the same job, exit 0.
-func TestDelegationLocalAccountInTheGuest(t *testing.T) {
+// TestDelegationPushAndPullInTheGuest: zrep itself runs in the guest as
+// the account, which reaches the guest's own sshd with a key of its own:
+// a push (local source, destination over ssh) and a pull (source over
+// ssh, local destination) of the same job, each with only what `zrep
+// allow` printed for it there, exit 0 twice, and each destination's newest
+// snapshot is the source's.
+func TestDelegationPushAndPullInTheGuest(t *testing.T) {
 	requireDelegation(t)
 	pool := newPool(t)
-	src, dst := pool+"/src", pool+"/bk/src"
+	src := pool + "/src"
 	createFS(t, src, "one")
-	zfs(t, "create", pool+"/bk")
+	zfs(t, "create", pool+"/push")
+	zfs(t, "create", pool+"/pull")
+	lab.target.script(t, `
+home=$(getent passwd "$1" | cut -d: -f6)
+[ -f "$home/.ssh/id_ed25519" ] || runuser -u "$1" -- ssh-keygen -q -t ed25519 -N '' -f "$home/.ssh/id_ed25519"
+cat "$home/.ssh/id_ed25519.pub" >>"$home/.ssh/authorized_keys"`, delegationAccount)
 	bin := "/tmp/zrep-e2e-" + filepath.Base(lab.tmp)
 	copyToGuest(t, lab.zrep, bin)
+	// asUser runs zrep COMMAND ARGS... in the guest as the account, with
+	// the ssh options that reach the guest's own sshd.
 	asUser := func(args ...string) (string, error) {
-		argv := append([]string{"runuser", "-u", delegationAccount, "--", "env", "ZREP_LOCK_DIR=/tmp/zrep-e2e-locks-" + delegationAccount, bin}, args...)
+		argv := []string{"runuser", "-u", delegationAccount, "--", "env",
+			"ZREP_LOCK_DIR=/tmp/zrep-e2e-locks-" + delegationAccount, bin, args[0]}
+		for _, o := range []string{"StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "BatchMode=yes", "LogLevel=ERROR"} {
+			argv = append(argv, "--ssh-option", o)
+		}
+		argv = append(argv, args[1:]...)
 		return lab.target.run(context.Background(), nil, argv...)
 	}
-	out, err := asUser(withFlags("allow", retentionFlags, src, dst)...)
-	if err != nil {
-		t.Fatalf("zrep allow in the guest: %v\n%s", err, out)
-	}
-	if !strings.Contains(out, "zfs allow -u "+delegationAccount+" ") {
-		t.Fatalf("zrep allow as %s printed no grant for it:\n%s", delegationAccount, out)
-	}
-	grantPrinted(t, out)
-	for i, data := range []string{"one", "two"} {
-		writeFile(t, src, "f", data)
-		if out, err := asUser(withFlags("run", append([]string{"-q"}, retentionFlags...), src, dst)...); err != nil {
-			t.Fatalf("run %d in the guest as %s: %v\n%s", i+1, delegationAccount, err, out)
+	self := delegationAccount + "@127.0.0.1:"
+	for _, job := range []struct {
+		name, src, dst, dstFS string
+	}{
+		{"push", src, self + pool + "/push/src", pool + "/push/src"},
+		{"pull", self + src, pool + "/pull/src", pool + "/pull/src"},
+	} {
+		out, err := asUser(withFlags("allow", retentionFlags, job.src, job.dst)...)
+		if err != nil {
+			t.Fatalf("%s: zrep allow in the guest: %v\n%s", job.name, err, out)
 		}
-	}
-	srcSnaps, dstSnaps := snapshots(t, src), snapshots(t, dst)
-	if len(srcSnaps) != 1 || len(dstSnaps) != 2 || dstSnaps[1] != srcSnaps[0] {
-		t.Errorf("source %v, destination %v: want the source's one snapshot as the destination's newest of two", srcSnaps, dstSnaps)
+		if n := strings.Count(out, "\nzfs allow -u "+delegationAccount+" "); n != 2 {
+			t.Fatalf("%s: zrep allow as %s printed %d grants for it, want 2:\n%s", job.name, delegationAccount, n, out)
+		}
+		grantPrinted(t, out)
+		for i, data := range []string{"one", "two"} {
+			writeFile(t, src, "f", job.name+data)
+			if out, err := asUser(withFlags("run", append([]string{"-q"}, retentionFlags...), job.src, job.dst)...); err != nil {
+				t.Fatalf("%s run %d in the guest as %s: %v\n%s", job.name, i+1, delegationAccount, err, out)
+			}
+		}
+		srcSnaps, dstSnaps := snapshots(t, src), snapshots(t, job.dstFS)
+		if len(dstSnaps) != 2 || !slices.Contains(srcSnaps, dstSnaps[1]) || dstSnaps[1] != srcSnaps[len(srcSnaps)-1] {
+			t.Errorf("%s: source %v, destination %v: want the source's newest as the destination's newest of two", job.name, srcSnaps, dstSnaps)
+		}
 	}
 }
 
