@@ -69,7 +69,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:           "zrep",
 		Usage:          "replicate ZFS filesystems and snapshots, locally or over ssh",
-		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep snapshot [flags] DATASET\nzrep prune [flags] SRC DST\nzrep status [flags] DATASET\nzrep version",
+		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep snapshot [flags] DATASET\nzrep prune [flags] SRC DST\nzrep status [flags] DATASET\nzrep allow [flags] SRC DST\nzrep version",
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -83,6 +83,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			pruneCommand(),
 			statusCommand(),
 			generateCommand(),
+			allowCommand(),
 			{
 				Name:  "version",
 				Usage: "print zrep's version",

@@ -86,7 +86,14 @@ func commonFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "recv-exclude", EnvVars: envVar("recv-exclude"),
 			Usage: "do not receive property `PROP` from the stream (zfs receive -x; repeatable)"},
 		linkFlag(),
+		sudoFlag(),
 	}
+}
+
+// sudoFlag is --sudo, for every command that contacts a side.
+func sudoFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "sudo", EnvVars: envVar("sudo"),
+		Usage: "on remote sides, run zfs through sudo -n (for accounts without zfs allow delegation; needs a sudoers line for zfs)"}
 }
 
 // runFlags are the flags of run only.
@@ -134,6 +141,7 @@ type job struct {
 	ssh      endpoints.SSHOptions
 	timeout  time.Duration // --command-timeout
 	json     bool
+	sudo     bool // zfs through sudo -n on remote sides
 	logger   *slog.Logger
 	link     link
 }
@@ -165,7 +173,7 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 		}
 	}
 
-	j := &job{src: src, dst: dst, json: c.Bool("json")}
+	j := &job{src: src, dst: dst, json: c.Bool("json"), sudo: c.Bool("sudo")}
 	j.cfg = replication.Config{
 		SourceRoot: src.Dataset,
 		DestRoot:   dst.Dataset,
@@ -311,11 +319,11 @@ func parseLevel(s string) (slog.Level, error) {
 func (j *job) openEndpoints(recursive, holds bool) (src, dst *endpoints.Endpoint) {
 	srcLink, dstLink := j.link.options(j.src, j.dst)
 	src = endpoints.New(j.src, endpoints.Options{
-		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"), Link: srcLink, Holds: holds,
+		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"), Link: srcLink, Holds: holds, Sudo: j.sudo,
 		CommandTimeout: j.timeout,
 	})
 	dst = endpoints.New(j.dst, endpoints.Options{
-		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"), Link: dstLink, Holds: holds,
+		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"), Link: dstLink, Holds: holds, Sudo: j.sudo,
 		CommandTimeout: j.timeout,
 	})
 	return src, dst

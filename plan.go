@@ -41,6 +41,9 @@ func planAction(c *cli.Context) error {
 
 	src, dst := retentionEndpoints(j, c.Bool("recursive"), ret)
 	defer closeEndpoints(j, src, dst)
+	if err := checkDelegation(ctx, c, j, src, dst); err != nil {
+		return err
+	}
 
 	plan, err := planWithRetention(ctx, j, ret, c.Bool("recursive"), src, dst)
 	if ee := (*exitError)(nil); errors.As(err, &ee) {

@@ -46,6 +46,9 @@ func pruneAction(c *cli.Context) error {
 	defer stop()
 	src, dst := retentionEndpoints(j, c.Bool("recursive"), r)
 	defer closeEndpoints(j, src, dst)
+	if err := checkDelegation(ctx, c, j, src, dst); err != nil {
+		return err
+	}
 
 	rep, err := replication.Prune(ctx, j.cfg, src, dst, r.prune)
 	if err != nil && rep == nil {

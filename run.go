@@ -90,6 +90,9 @@ func runAction(c *cli.Context) (err error) {
 	if err := checkLink(ctx, src, dst); err != nil {
 		return finishMetrics(c, j, start, nil, cancelledOr(ctx, &exitError{code: exitFailed, err: err}))
 	}
+	if err := checkDelegation(ctx, c, j, src, dst); err != nil {
+		return finishMetrics(c, j, start, nil, err)
+	}
 	set, hookErr, err := takeRunSnapshot(ctx, j, ret, hooks, c.Bool("recursive"), src)
 	if err != nil {
 		return finishMetrics(c, j, start, nil, err)

@@ -185,7 +185,7 @@ func snapshotCommand() *cli.Command {
 		Name:      "snapshot",
 		Usage:     "take one snapshot set <prefix>YYYYMMDDTHHMMSSZ over DATASET (and with -r its descendants)",
 		ArgsUsage: "DATASET",
-		Flags: append(append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout"),
+		Flags: append(append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout", "sudo"),
 			&cli.StringFlag{Name: "prefix", Value: replication.DefaultSnapshotPrefix, EnvVars: envVar("prefix"),
 				Usage: "`PREFIX` of the snapshot name"}), snapshotHookFlags()...),
 		OnUsageError: onUsageError,
@@ -243,7 +243,7 @@ func snapshotAction(c *cli.Context) error {
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
-	e := endpoints.New(side, endpoints.Options{Role: "source", Recursive: cfg.Recursive, Logger: log, SSH: ssh, CommandTimeout: timeout})
+	e := endpoints.New(side, endpoints.Options{Role: "source", Recursive: cfg.Recursive, Logger: log, SSH: ssh, CommandTimeout: timeout, Sudo: c.Bool("sudo")})
 	defer e.Close()
 	set, err := takeSnapshotWithHooks(ctx, log, e, cfg, hooks)
 	var postErr *hookError

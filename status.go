@@ -32,7 +32,7 @@ const (
 var checkStateNames = [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 
 func statusCommand() *cli.Command {
-	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout")
+	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout", "sudo")
 	for _, f := range shared {
 		switch f := f.(type) {
 		case *cli.BoolFlag:
@@ -318,7 +318,7 @@ func statusAction(c *cli.Context) error {
 		return err
 	}
 	e := endpoints.New(side, endpoints.Options{
-		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger, CommandTimeout: timeout,
+		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger, CommandTimeout: timeout, Sudo: c.Bool("sudo"),
 	})
 	defer e.Close()
 	fss, err := e.ListFilesystems(ctx)
