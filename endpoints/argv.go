@@ -310,10 +310,9 @@ const (
 // startup is the one command that opens a side's first planning round, so
 // that it costs one round trip over ssh: `zfs version` (the probe), then
 // the listing that fits its answer, then, where the listing fails and
-// parent is set (a destination's), whether parent exists. It is a POSIX
-// sh script on one line (csh, a remote login shell on some systems, takes
-// no newline inside quotes), built only from the shell-quoted argvs of
-// versionArgv, listArgv and typeArgv: no name reaches the shell unquoted.
+// parent is set (a destination's), whether parent exists. It is a request
+// of its own kind (startupTemplate) whose words are the argvs of
+// versionArgv, listArgv and typeArgv: no name reaches the shell as text.
 // Its output, on stdout:
 //
 //	zrep:probe STATUS
@@ -328,7 +327,7 @@ const (
 //
 // and it exits with the listing's status.
 type startup struct {
-	argv                             []string
+	req                              Request
 	version, openZFS, legacy, parent []string
 }
 
@@ -338,22 +337,21 @@ func startupArgv(root string, recursive bool, parent string, extra ...string) st
 		openZFS: listArgv(root, recursive, openZFS2, extra...),
 		legacy:  listArgv(root, recursive, Capabilities{}, extra...),
 	}
-	script := `v=$(` + quotedLine(s.version) + ` 2>&1); s=$?; printf '` + markProbe + `%d\n%s\n` + markList + `\n' "$s" "$v"; ` +
-		`if [ "$s" -eq 0 ]; then ` + quotedLine(s.openZFS) + `; else ` + quotedLine(s.legacy) + `; fi; ` +
-		`s=$?; printf '\n` + markEnd + `%d\n' "$s"`
+	argvs := [][]string{s.version, s.openZFS, s.legacy}
 	if parent != "" {
 		s.parent = typeArgv(parent)
-		script += `; if [ "$s" -ne 0 ]; then ` + quotedLine(s.parent) + ` 2>&1; printf '\n` + markParent + `%d\n' "$?"; fi`
+		argvs = append(argvs, s.parent)
 	}
-	s.argv = []string{"sh", "-c", script + `; exit "$s"`}
+	s.req = Request{Kind: RequestStartup, Words: groupWords(argvs)}
 	return s
 }
 
-// quotedLine is argv as one shell command, every word quoted.
-func quotedLine(argv []string) string {
-	q := make([]string, len(argv))
-	for i, a := range argv {
-		q[i] = shellQuote(a)
-	}
-	return strings.Join(q, " ")
-}
+// startupTemplate is the start-up request's program (see startup): its
+// groups are the probe, the OpenZFS listing, the legacy listing and,
+// optionally, the parent check.
+var startupTemplate = groupsPrelude +
+	`v=$(eval "env LC_ALL=C $a1" 2>&1); s=$?; printf '` + markProbe + `%d\n%s\n` + markList + `\n' "$s" "$v"; ` +
+	`if [ "$s" -eq 0 ]; then eval "env LC_ALL=C $a2"; else eval "env LC_ALL=C $a3"; fi; ` +
+	`s=$?; printf '\n` + markEnd + `%d\n' "$s"; ` +
+	`if [ "$k" -ge 4 ] && [ "$s" -ne 0 ]; then eval "env LC_ALL=C $a4" 2>&1; printf '\n` + markParent + `%d\n' "$?"; fi; ` +
+	exitEpilogue

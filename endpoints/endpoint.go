@@ -85,6 +85,15 @@ func (e *Endpoint) argv(ctx context.Context, zfsArgv []string) ([]string, error)
 	return e.ssh.wrap(ctx, zfsArgv)
 }
 
+// requestArgv is the argv that runs req on this side: its template under
+// sh here, in ssh over there.
+func (e *Endpoint) requestArgv(ctx context.Context, req Request) ([]string, error) {
+	if e.ssh == nil {
+		return req.Argv(), nil
+	}
+	return e.ssh.wrapScript(ctx, req.String())
+}
+
 // run runs one zfs command on this side to completion.
 func (e *Endpoint) run(ctx context.Context, zfsArgv []string, stdin io.Reader, stdout io.Writer) error {
 	argv, err := e.argv(ctx, zfsArgv)

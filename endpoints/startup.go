@@ -38,7 +38,7 @@ func (e *Endpoint) listStartup(ctx context.Context) (*startupResult, error) {
 		parent = pdu.Parent(root)
 	}
 	st := startupArgv(root, e.opts.Recursive, parent, e.listExtra()...)
-	argv, err := e.argv(ctx, st.argv)
+	argv, err := e.requestArgv(ctx, st.req)
 	if err != nil {
 		return nil, err
 	}
