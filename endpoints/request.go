@@ -222,7 +222,7 @@ func ParseRequest(line string) (Request, error) {
 }
 
 // unquoteWord reads one shellQuote word from the start of s: `'`, text
-// without `'`, `'`, then any number of `\''` text `'`. It returns the word
+// without `'`, `'`, then any number of `\”` text `'`. It returns the word
 // and what follows it.
 func unquoteWord(s string) (word, rest string, err error) {
 	var b strings.Builder
