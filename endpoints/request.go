@@ -221,9 +221,10 @@ func ParseRequest(line string) (Request, error) {
 	return req, nil
 }
 
-// unquoteWord reads one shellQuote word from the start of s: `'`, text
-// without `'`, `'`, then any number of `\”` text `'`. It returns the word
-// and what follows it.
+// unquoteWord reads one shellQuote word from the start of s: a quote,
+// text without a quote, a quote, then any number of (backslash, quote,
+// quote, text without a quote, quote). It returns the word and what
+// follows it.
 func unquoteWord(s string) (word, rest string, err error) {
 	var b strings.Builder
 	if !strings.HasPrefix(s, "'") {
