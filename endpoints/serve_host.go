@@ -42,9 +42,9 @@ type Server struct {
 // stream goes straight from zfs to ssh. It returns only when it refused
 // the request, or could not run it, with the exit status to end with.
 func (s *Server) Serve(cmdline string) int {
-	client := os.Getenv("SSH_CONNECTION")
-	if c, _, ok := strings.Cut(client, " "); ok {
-		client = c + " port " + strings.Fields(client)[1]
+	client := "a local user"
+	if f := strings.Fields(os.Getenv("SSH_CONNECTION")); len(f) >= 2 {
+		client = f[0] + " port " + f[1]
 	}
 	req, err := ParseRequest(cmdline)
 	if cmdline == "" {
