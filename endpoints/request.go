@@ -172,11 +172,12 @@ func (r Request) Argv() []string {
 	return append([]string{"sh", "-c", templates[r.Kind], "zrep"}, r.Words...)
 }
 
-// Limits of a request that ParseRequest accepts. Linux takes no single
-// argument longer than 128 KiB, which bounds what a login shell can be
-// handed anyway.
+// Limits of a request that ParseRequest accepts. Linux passes no single
+// argument or environment variable longer than 128 KiB, so that a login
+// shell is never handed a longer command anyway, and sshd cannot put one
+// in SSH_ORIGINAL_COMMAND.
 const (
-	MaxRequestBytes = 256 << 10
+	MaxRequestBytes = 120 << 10
 	MaxRequestWords = 16 << 10
 )
 

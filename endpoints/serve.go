@@ -538,8 +538,11 @@ func checkSnapshot(p ServePolicy, f ServeFacts, args []string) error {
 }
 
 func checkDestroy(p ServePolicy, f ServeFacts, args []string) error {
+	if p.Role == ReceiveOnly && !p.AllowPrune {
+		return refuse("zfs destroy is not allowed under %s %s (serve it with --allow-prune to let zrep prune snapshots)", p.Role, p.Dataset)
+	}
 	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		return refuse("zfs destroy is not allowed under %s %s with options or several operands; only %s", p.Role, p.Dataset, destroyAllowed(p))
+		return refuse("zfs destroy under %s %s: only %s, as one operand without options", p.Role, p.Dataset, destroyAllowed(p))
 	}
 	name := args[0]
 	i := strings.IndexAny(name, "@#")
@@ -557,7 +560,7 @@ func checkDestroy(p ServePolicy, f ServeFacts, args []string) error {
 		return nil
 	}
 	if !p.AllowPrune {
-		return refuse("zfs destroy is not allowed under %s %s (serve it with --allow-prune to let zrep prune snapshots)", p.Role, p.Dataset)
+		return refuse("zfs destroy of snapshots is not allowed under %s %s (serve it with --allow-prune to let zrep prune snapshots)", p.Role, p.Dataset)
 	}
 	// fs@a,b,c: each a plain snapshot name, no range (%).
 	for _, snap := range strings.Split(name[i+1:], ",") {
@@ -568,17 +571,15 @@ func checkDestroy(p ServePolicy, f ServeFacts, args []string) error {
 	return nil
 }
 
-// destroyAllowed says what a destroy may remove under p.
+// destroyAllowed says what a destroy may remove under p, which allows
+// some.
 func destroyAllowed(p ServePolicy) string {
 	var what []string
 	if p.AllowPrune {
 		what = append(what, "snapshots (fs@a,b,c)")
 	}
 	if p.Role == SendOnly {
-		what = append(what, "zrep's cursor bookmarks")
-	}
-	if len(what) == 0 {
-		return "nothing (serve it with --allow-prune to let zrep prune snapshots)"
+		what = append(what, "zrep's cursor bookmarks (fs#zrep_...)")
 	}
 	return strings.Join(what, " and ")
 }

@@ -106,7 +106,7 @@ func TestServePolicy(t *testing.T) {
 		// What a hostile client tries.
 		{"destroy", recv, run([]string{"zfs", "destroy", "backup/web1/a@s1"}), "zfs destroy is not allowed under --receive-only backup/web1"},
 		{"destroy -r of the root", recv, run([]string{"zfs", "destroy", "-r", "backup"}), "zfs destroy is not allowed"},
-		{"destroy -r with --allow-prune", recvPrune, run([]string{"zfs", "destroy", "-r", "backup/web1@s1"}), "with options"},
+		{"destroy -r with --allow-prune", recvPrune, run([]string{"zfs", "destroy", "-r", "backup/web1@s1"}), "as one operand without options"},
 		{"destroy a filesystem with --allow-prune", recvPrune, run([]string{"zfs", "destroy", "backup/web1/a"}), "never allowed"},
 		{"destroy a range with --allow-prune", recvPrune, run([]string{"zfs", "destroy", "backup/web1/a@a%z"}), "contains"},
 		{"destroy elsewhere with --allow-prune", recvPrune, run([]string{"zfs", "destroy", "backup/web10@s1"}), "outside backup/web1"},

@@ -1,0 +1,359 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/zrep/zrep/endpoints"
+)
+
+// servedSide is a key bound to `zrep serve` on the target machine: an
+// authorized_keys line with a forced command, its own key pair, and what
+// zrep and a plain ssh need to log in with it.
+type servedSide struct {
+	m       *machine
+	user    string   // the account the key logs in as
+	port    string   // the sshd that knows the key
+	key     string   // the key's private half, on this host
+	sshOpts []string // ssh -o options, for zrep and for plain ssh
+	log     string   // serve's --log-file, on the machine
+	logins  func(t *testing.T) int
+}
+
+// serveOn binds a new key to `zrep serve ARGS...` on the target machine.
+// On this host it is a test-private sshd with the lab's host key and user
+// and an AuthorizedKeysFile of its own, so the lab's sshd and its key stay
+// as they are; on the OpenZFS guest it is a second uid-0 account whose
+// authorized_keys holds only served keys, next to root's.
+func serveOn(t *testing.T, m *machine, args ...string) *servedSide {
+	t.Helper()
+	dir := t.TempDir()
+	key := filepath.Join(dir, "served_key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "zrep-served", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	pub, err := os.ReadFile(key + ".pub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &servedSide{m: m, key: key}
+	if m.isHost {
+		s.log = filepath.Join(dir, "serve.log")
+		s.user, s.port = m.sshUser, startServedSSHD(t, m, dir, args, s.log, strings.TrimSpace(string(pub)))
+		sshdLog := filepath.Join(dir, "sshd.log")
+		s.sshOpts = []string{"UserKnownHostsFile=" + filepath.Join(dir, "known_hosts"), "IdentitiesOnly=yes"}
+		s.logins = func(t *testing.T) int {
+			b, err := os.ReadFile(sshdLog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.Count(string(b), "Accepted publickey")
+		}
+		return s
+	}
+	// The guest: the same sshd, another account. zrep logs in to root with
+	// the lab key and to the served account with the served key, which
+	// root does not accept and the served account accepts only.
+	const home = "/var/lib/zrep-served"
+	s.user, s.port, s.log = "zrepserved", m.sshPort, home+"/serve-"+strconv.Itoa(os.Getpid())+".log"
+	bin := home + "/zrep"
+	exe, err := os.ReadFile(lab.zrep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.script(t, `id -u "$1" >/dev/null 2>&1 || useradd -o -u 0 -g 0 -M -d "$2" -s /bin/sh "$1"
+usermod -p '*' "$1"; mkdir -p "$2/.ssh"; chmod 700 "$2" "$2/.ssh"`, s.user, home)
+	if out, err := m.run(context.Background(), exe, "sh", "-c", `cat >"$1.new" && chmod 755 "$1.new" && mv "$1.new" "$1"`, "copy", bin); err != nil {
+		t.Fatalf("copying zrep to %s: %v\n%s", m.name, err, out)
+	}
+	line := fmt.Sprintf("command=%q,restrict %s", bin+" serve "+strings.Join(args, " ")+" --log-file "+s.log, strings.TrimSpace(string(pub)))
+	m.script(t, `printf '%s\n' "$2" >>"$1"; chmod 600 "$1"`, home+"/.ssh/authorized_keys", line)
+	t.Cleanup(func() {
+		m.run(context.Background(), nil, "sed", "-i", "\\|"+strings.Fields(string(pub))[1]+"|d", home+"/.ssh/authorized_keys")
+	})
+	s.sshOpts = append(append([]string{}, m.sshOptions...), "IdentityFile="+key, "IdentitiesOnly=yes")
+	s.logins = m.sshLogins
+	return s
+}
+
+// startServedSSHD starts an sshd on a free port of 127.0.0.1 whose only
+// key runs zrep serve, and returns the port; it ends with the test.
+func startServedSSHD(t *testing.T, m *machine, dir string, args []string, serveLog, pub string) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	labDir := filepath.Dir(m.sshKey)
+	hostPub, err := os.ReadFile(filepath.Join(labDir, "host_key.pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(hostPub))
+	write := func(name, content string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("known_hosts", fmt.Sprintf("[127.0.0.1]:%s %s %s\n", port, f[0], f[1]))
+	command := lab.zrep + " serve " + strings.Join(args, " ") + " --log-file " + serveLog
+	write("authorized_keys", fmt.Sprintf("command=%q,restrict %s\n", command, pub))
+	write("sshd_config", fmt.Sprintf(`ListenAddress 127.0.0.1
+Port %s
+HostKey %s
+PidFile %s
+AuthorizedKeysFile %s
+AllowUsers %s
+PermitRootLogin yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+MaxStartups 100:30:200
+MaxSessions 100
+LogLevel INFO
+`, port, filepath.Join(labDir, "host_key"), filepath.Join(dir, "sshd.pid"), filepath.Join(dir, "authorized_keys"), m.sshUser))
+	if out, err := exec.Command("/usr/sbin/sshd", "-f", filepath.Join(dir, "sshd_config"), "-E", filepath.Join(dir, "sshd.log")).CombinedOutput(); err != nil {
+		t.Fatalf("starting the served sshd: %v\n%s", err, out)
+	}
+	var pid int
+	if !waitUntil(10*time.Second, func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "sshd.pid"))
+		pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return err == nil && pid > 0
+	}) {
+		t.Fatal("the served sshd wrote no pid file")
+	}
+	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGTERM) })
+	if !waitUntil(10*time.Second, func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}) {
+		t.Fatal("the served sshd does not listen")
+	}
+	return port
+}
+
+// remote spells ds as zrep's DST (or SRC) through the served key.
+func (s *servedSide) remote(ds string) string { return s.user + "@" + s.m.sshHost + ":" + ds }
+
+// zrepFlags are zrep's ssh flags for a run whose remote sides are the
+// served one and, on the guest, root with the lab key.
+func (s *servedSide) zrepFlags() []string {
+	f := []string{"--ssh-port", s.port}
+	if s.m.isHost {
+		f = append(f, "-i", s.key)
+	} else {
+		f = append(f, "-i", s.m.sshKey)
+	}
+	for _, o := range s.sshOpts {
+		f = append(f, "--ssh-option", o)
+	}
+	return f
+}
+
+// ssh runs command through the served key as a plain ssh client would,
+// stdin fed from stdin, and returns ssh's exit status and stderr.
+func (s *servedSide) ssh(t *testing.T, stdin []byte, command string) (int, string) {
+	t.Helper()
+	args := []string{"-p", s.port, "-i", s.key, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"}
+	for _, o := range s.sshOpts {
+		if !strings.HasPrefix(o, "IdentityFile=") {
+			args = append(args, "-o", o)
+		}
+	}
+	args = append(args, "-l", s.user, "--", s.m.sshHost, command)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ssh", args...)
+	cmd.Stdin = bytes.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), stderr.String()
+	} else if err != nil {
+		t.Fatalf("ssh: %v", err)
+	}
+	return 0, stderr.String()
+}
+
+// serveLog is what serve recorded so far.
+func (s *servedSide) serveLog(t *testing.T) string {
+	t.Helper()
+	out, _ := s.m.run(context.Background(), nil, "cat", s.log)
+	return out
+}
+
+// state is every dataset, snapshot and bookmark under root with its guid
+// and, for filesystems, the properties a hostile client would change: what
+// must stay as it was.
+func state(t *testing.T, root string) string {
+	t.Helper()
+	return zfs(t, "get", "-H", "-r", "-o", "name,property,value", "guid,mountpoint,zrep:placeholder", root)
+}
+
+// servedPush makes a source tree and a destination pool with a served
+// receive-only backup dataset in it, next to another host's backup.
+func servedPush(t *testing.T, serveArgs ...string) (src, backup, other string, s *servedSide) {
+	t.Helper()
+	requireLab(t)
+	sp, dp := newPool(t), newPool(t)
+	src = sp + "/data"
+	createFS(t, src, "one")
+	createFS(t, src+"/child", "two")
+	zfs(t, "create", dp+"/backup")
+	backup, other = dp+"/backup/web1", dp+"/backup/web2"
+	createFS(t, other, "")
+	snapshot(t, other, "keep")
+	s = serveOn(t, machineOf(dp), append([]string{"--receive-only", backup}, serveArgs...)...)
+	return src, backup, other, s
+}
+
+// A push into a served receive-only dataset works as into any side: a
+// full then an incremental recursive run with --snapshot, compressed; the
+// served side logs each request.
+func TestServedPush(t *testing.T) {
+	src, backup, _, s := servedPush(t)
+	args := append([]string{"run", "-r", "--snapshot", "--json", "--compress", "zstd"}, s.zrepFlags()...)
+	args = append(args, side(src), s.remote(backup))
+	zrep(t, args...).mustExit(t, 0)
+	writeFile(t, src+"/child", "f", "three")
+	r := zrep(t, args...).mustExit(t, 0)
+	mustMatch(t, backup, snapshots(t, src))
+	mustMatch(t, backup+"/child", snapshots(t, src+"/child"))
+	if got := readFile(t, backup+"/child", "f"); got != "three" {
+		t.Errorf("backup holds %q, want three", got)
+	}
+	if b, w := wireOf(t, r); w >= b || b == 0 {
+		t.Errorf("zstd put %d wire bytes for %d bytes", w, b)
+	}
+	log := s.serveLog(t)
+	if !strings.Contains(log, "accepted from ") || !strings.Contains(log, `"zfs" "receive" "-u"`) {
+		t.Errorf("serve's log lacks the receives:\n%s", log)
+	}
+	if strings.Contains(log, "refused") {
+		t.Errorf("serve refused a request of a plain push:\n%s", log)
+	}
+}
+
+// A hostile client holding the served key cannot remove or overwrite a
+// single snapshot: every request outside a push's needs is refused with
+// status 126 and a reason, and nothing under the backup root changes.
+func TestServedKeyRefusesHostileRequests(t *testing.T) {
+	src, backup, other, s := servedPush(t)
+	args := append([]string{"run", "-r", "--snapshot", "--json"}, s.zrepFlags()...)
+	zrep(t, append(args, side(src), s.remote(backup))...).mustExit(t, 0)
+	// The source moves on, so that a full stream of it could overwrite.
+	writeFile(t, src, "f", "newer")
+	snapshot(t, src, "newer")
+	stream := []byte(machineOf(src).must(t, "zfs", "send", src+"@newer"))
+	pool, _, _ := strings.Cut(backup, "/")
+	before := state(t, pool)
+
+	req := func(kind endpoints.RequestKind, argvs ...[]string) string {
+		if kind == endpoints.RequestRun || kind == endpoints.RequestKill {
+			return endpoints.Request{Kind: kind, Words: argvs[0]}.String()
+		}
+		var words []string
+		for _, a := range argvs {
+			words = append(words, strconv.Itoa(len(a)))
+			words = append(words, a...)
+		}
+		return endpoints.Request{Kind: kind, Words: words}.String()
+	}
+	run := endpoints.RequestRun
+	for _, c := range []struct {
+		name    string
+		command string
+		stdin   []byte
+	}{
+		{"plain destroy -r of the pool", "zfs destroy -r " + pool, nil},
+		{"plain shell", "sh -c 'zfs destroy -r " + pool + "'", nil},
+		{"destroy a snapshot", req(run, []string{"zfs", "destroy", backup + "@" + strings.Split(snapshots(t, backup)[0], "=")[0]}), nil},
+		{"destroy -r of the backup root", req(run, []string{"zfs", "destroy", "-r", backup}), nil},
+		{"destroy -r of the pool", req(run, []string{"zfs", "destroy", "-r", pool}), nil},
+		{"destroy another host's snapshot", req(run, []string{"zfs", "destroy", other + "@keep"}), nil},
+		{"receive into another dataset", req(endpoints.RequestPipeline, []string{"zfs", "receive", "-u", other + "/x"}), stream},
+		{"receive -F over the backup's newer snapshots", req(endpoints.RequestPipeline, []string{"zfs", "receive", "-u", "-F", backup}), stream},
+		{"rollback", req(run, []string{"zfs", "rollback", "-r", backup + "@" + strings.Split(snapshots(t, backup)[0], "=")[0]}), nil},
+		{"release", req(run, []string{"zfs", "release", "zrep_x", backup + "@newer"}), nil},
+		{"sh -c", req(run, []string{"sh", "-c", "zfs destroy -r " + pool}), nil},
+		{"a command after the request", req(run, []string{"zfs", "list", backup}) + "; zfs destroy -r " + pool, nil},
+		{"-o smuggling -F", req(endpoints.RequestPipeline, []string{"zfs", "receive", "-u", "-o", "-F", backup}), stream},
+		{"-o mounting elsewhere", req(endpoints.RequestPipeline, []string{"zfs", "receive", "-u", "-o", "mountpoint=/tmp", backup + "/m"}), stream},
+		{"-o setting the placeholder mark", req(endpoints.RequestPipeline, []string{"zfs", "receive", "-u", "-o", "zrep:placeholder=on", backup + "/m"}), stream},
+		{"a name with spaces and quotes", req(run, []string{"zfs", "destroy", backup + "@x' '-r' '" + pool}), nil},
+		{"an option after the operand", req(endpoints.RequestPipeline, []string{"zfs", "receive", "-u", backup, "-F"}), stream},
+		{"a name climbing out", req(endpoints.RequestPipeline, []string{"zfs", "receive", "-u", backup + "/../web2/x"}), stream},
+		{"a sibling sharing the prefix", req(endpoints.RequestPipeline, []string{"zfs", "receive", "-u", backup + "x"}), stream},
+		{"kill of sshd's group", req(endpoints.RequestKill, []string{"1"}), nil},
+		{"a command line longer than allowed", req(run, []string{"zfs", "list", strings.Repeat("a", 125<<10)}), nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, stderr := s.ssh(t, c.stdin, c.command)
+			if code == 0 || !strings.Contains(stderr, "zrep serve: refused") {
+				t.Errorf("exit %d, stderr:\n%s", code, stderr)
+			}
+			t.Logf("exit %d: %s", code, strings.TrimSpace(stderr))
+		})
+	}
+	if after := state(t, pool); after != before {
+		t.Errorf("the served side changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	if log := s.serveLog(t); strings.Count(log, "refused") < 21 {
+		t.Errorf("serve logged %d refusals, want 21:\n%s", strings.Count(log, "refused"), log)
+	}
+}
+
+// Pruning the destination needs --allow-prune on the served side: without
+// it --keep-dest fails the filesystem with serve's reason and destroys
+// nothing; with it the destination is thinned.
+func TestServedPruneNeedsAllowPrune(t *testing.T) {
+	for _, allow := range []bool{false, true} {
+		t.Run(fmt.Sprintf("allow-prune=%v", allow), func(t *testing.T) {
+			var serveArgs []string
+			if allow {
+				serveArgs = append(serveArgs, "--allow-prune")
+			}
+			src, backup, _, s := servedPush(t, serveArgs...)
+			for _, n := range []string{"zrep_20261201T000000Z", "zrep_20261202T000000Z", "zrep_20261203T000000Z"} {
+				snapshot(t, src, n)
+			}
+			args := append([]string{"run", "--json"}, s.zrepFlags()...)
+			zrep(t, append(args, "--initial", "all", side(src), s.remote(backup))...).mustExit(t, 0)
+			before := snapshots(t, backup)
+			if len(before) != 3 {
+				t.Fatalf("backup holds %v, want the 3 snapshots", before)
+			}
+			r := zrep(t, append(args, "--keep-dest", "last=1", side(src), s.remote(backup))...)
+			if !allow {
+				r.mustExit(t, 1)
+				mustMatch(t, backup, before)
+				if !strings.Contains(r.stdout, "zfs destroy is not allowed under --receive-only "+backup) || !strings.Contains(r.stdout, "--allow-prune") {
+					t.Errorf("the Report does not say why:\n%s", r.stdout)
+				}
+				return
+			}
+			r.mustExit(t, 0)
+			if got := snapshots(t, backup); len(got) != 1 || got[0] != before[len(before)-1] {
+				t.Errorf("after --keep-dest last=1: %v", got)
+			}
+		})
+	}
+}
