@@ -357,3 +357,111 @@ func TestServedPruneNeedsAllowPrune(t *testing.T) {
 		})
 	}
 }
+
+// A pull from a served send-only source works with --hold and a codec; a
+// --snapshot needs --allow-snapshot there, and is refused without it.
+func TestServedPull(t *testing.T) {
+	requireLab(t)
+	sp, dp := newPool(t), newPool(t)
+	src, dst := sp+"/data", dp+"/copy"
+	createFS(t, src, "one")
+	createFS(t, src+"/child", "two")
+	zfs(t, "snapshot", "-r", src+"@s1")
+	for _, allow := range []bool{false, true} {
+		serveArgs := []string{"--send-only", src}
+		if allow {
+			serveArgs = append(serveArgs, "--allow-snapshot")
+		}
+		s := serveOn(t, machineOf(src), serveArgs...)
+		args := append([]string{"run", "-r", "--json", "--hold", "--compress", "lz4"}, s.zrepFlags()...)
+		r := zrep(t, append(args, "--snapshot", s.remote(src), side(dst))...)
+		if !allow {
+			r.mustExit(t, 1)
+			if !strings.Contains(r.stdout+r.stderr, "--allow-snapshot") {
+				t.Errorf("the refused --snapshot does not name --allow-snapshot:\n%s\n%s", r.stdout, r.stderr)
+			}
+			zrep(t, append(args, s.remote(src), side(dst))...).mustExit(t, 0)
+			continue
+		}
+		r.mustExit(t, 0)
+	}
+	mustMatch(t, dst, snapshots(t, src))
+	mustMatch(t, dst+"/child", snapshots(t, src+"/child"))
+	if n := len(snapshots(t, src)); n != 2 {
+		t.Errorf("the source has %d snapshots, want s1 and the set --snapshot took", n)
+	}
+}
+
+// A stalled stream from a served source is ended there too: the kill of
+// its process group is a request serve allows for the groups it started,
+// and the retry completes.
+func TestServedStalledSenderIsEnded(t *testing.T) {
+	src := bigSource(t)
+	dst := newPoolSize(t, 512<<20) + "/big"
+	stall := "2s"
+	if lab.target.platform == "openzfs" {
+		stall = "20s"
+	}
+	s := serveOn(t, machineOf(src), "--send-only", src)
+	args := append([]string{"run", "--json", "--retries", "3", "--compress", "zstd", "--stall-timeout", stall}, s.zrepFlags()...)
+	r := startZrep(t, nil, append(args, s.remote(src), side(dst))...)
+	resume := pauseSender(t, src)
+	defer resume()
+	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
+	if !strings.Contains(res.stderr, "stalled: no data for "+stall) {
+		t.Errorf("the logs do not say the transfer stalled:\n%s", res.stderr)
+	}
+	if receives(res) < 2 {
+		t.Fatalf("the step was not redone (%d receives)", receives(res))
+	}
+	mustMatch(t, dst, snapshots(t, src))
+	if !waitUntil(10*time.Second, func() bool { return len(remotePipelineProcs(t, src, "zfs")) == 0 }) {
+		t.Errorf("the stalled zfs send is left: %v", remotePipelineProcs(t, src, "zfs"))
+	}
+	if log := s.serveLog(t); !strings.Contains(log, "accepted from ") || !strings.Contains(log, ": kill process group ") {
+		t.Errorf("serve's log has no accepted kill:\n%s", log)
+	}
+}
+
+// On OpenZFS a push into a served side that is cut early is resumed: the
+// receive is resumable (-s), the resume token is read and zfs send -t
+// continues it, all through the served key.
+func TestServedPushCutResumes(t *testing.T) {
+	requireLab(t)
+	if lab.target.platform != "openzfs" {
+		t.Skip("resumable receive is OpenZFS's")
+	}
+	sp, dp := newPoolSize(t, 256<<20), newPoolSize(t, 256<<20)
+	src, backup := sp+"/r", dp+"/web1"
+	zfs(t, "create", "-o", "compression=off", src)
+	const mib = 24
+	machineOf(src).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$2"M /dev/urandom >"$mp/data"; sync`, src, fmt.Sprint(mib))
+	snapshot(t, src, "s1")
+	s := serveOn(t, machineOf(dp), "--receive-only", backup)
+	args := append([]string{"run", "--json", "--retries", "3", "--compress", "zstd", "--bwlimit", "2M"}, s.zrepFlags()...)
+	r := startZrep(t, nil, append(args, side(src), s.remote(backup))...)
+	m := machineOf(backup)
+	if !waitUntil(2*time.Minute, func() bool {
+		for _, p := range m.zfsProcesses(t, "receive", backup) {
+			out, err := m.run(context.Background(), nil, "sh", "-c", `awk '$1 == "rchar:" {print $2}' /proc/"$1"/io`, "io", fmt.Sprint(p.pid))
+			if n, _ := strconv.ParseInt(strings.TrimSpace(out), 10, 64); err == nil && n >= mib<<20/8 {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatal("the receive never read an eighth of the stream")
+	}
+	for _, p := range remotePipelineProcs(t, src, "zfs") {
+		machineOf(src).signal(t, p.pid, syscall.SIGKILL)
+	}
+	res := r.wait(t, 5*time.Minute).mustExit(t, 0)
+	mustMatch(t, backup, snapshots(t, src))
+	f := res.report(t).filesystem(t, src)
+	if len(f.Steps) != 1 || !f.Steps[0].Resumed {
+		t.Errorf("the cut transfer was not resumed: %v", f.Steps)
+	}
+	if strings.Contains(s.serveLog(t), "refused") {
+		t.Errorf("serve refused a request of the resumed push:\n%s", s.serveLog(t))
+	}
+}
