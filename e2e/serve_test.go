@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,26 @@ type servedSide struct {
 // as they are; on the OpenZFS guest it is a second uid-0 account whose
 // authorized_keys holds only served keys, next to root's.
 func serveOn(t *testing.T, m *machine, args ...string) *servedSide {
+	t.Helper()
+	if len(args) == 0 {
+		t.Fatal("serveOn: zrep serve needs its role")
+	}
+	return keyOn(t, m, args)
+}
+
+// plainOn is serveOn's twin without the forced command, for comparisons:
+// on this host a test-private sshd whose key runs anything, on the guest
+// root with the lab key.
+func plainOn(t *testing.T, m *machine) *servedSide {
+	t.Helper()
+	if !m.isHost {
+		return &servedSide{m: m, user: m.sshUser, port: m.sshPort, key: m.sshKey, sshOpts: m.sshOptions, logins: m.sshLogins}
+	}
+	return keyOn(t, m, nil)
+}
+
+// keyOn makes a key that runs zrep serve args, or, without args, anything.
+func keyOn(t *testing.T, m *machine, args []string) *servedSide {
 	t.Helper()
 	dir := t.TempDir()
 	key := filepath.Join(dir, "served_key")
@@ -87,7 +108,8 @@ usermod -p '*' "$1"; mkdir -p "$2/.ssh"; chmod 700 "$2" "$2/.ssh"`, s.user, home
 }
 
 // startServedSSHD starts an sshd on a free port of 127.0.0.1 whose only
-// key runs zrep serve, and returns the port; it ends with the test.
+// key runs zrep serve args (anything, without args), and returns the port;
+// it ends with the test.
 func startServedSSHD(t *testing.T, m *machine, dir string, args []string, serveLog, pub string) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -108,8 +130,12 @@ func startServedSSHD(t *testing.T, m *machine, dir string, args []string, serveL
 		}
 	}
 	write("known_hosts", fmt.Sprintf("[127.0.0.1]:%s %s %s\n", port, f[0], f[1]))
-	command := lab.zrep + " serve " + strings.Join(args, " ") + " --log-file " + serveLog
-	write("authorized_keys", fmt.Sprintf("command=%q,restrict %s\n", command, pub))
+	line := pub + "\n"
+	if args != nil {
+		command := lab.zrep + " serve " + strings.Join(args, " ") + " --log-file " + serveLog
+		line = fmt.Sprintf("command=%q,restrict %s\n", command, pub)
+	}
+	write("authorized_keys", line)
 	write("sshd_config", fmt.Sprintf(`ListenAddress 127.0.0.1
 Port %s
 HostKey %s
@@ -464,4 +490,69 @@ func TestServedPushCutResumes(t *testing.T) {
 	if strings.Contains(s.serveLog(t), "refused") {
 		t.Errorf("serve refused a request of the resumed push:\n%s", s.serveLog(t))
 	}
+}
+
+// A no-op recursive push into a served side costs what it costs against
+// a plain sshd: one login and at most two requests (the start-up request
+// and the listing) per remote side. The wall times of both, and of the
+// bare listing over ssh, are logged.
+func TestServedNoOpRunCost(t *testing.T) {
+	requireLab(t)
+	sp, dp := newPoolSize(t, 256<<20), newPoolSize(t, 256<<20)
+	src, backup := sp+"/tree", dp+"/tree"
+	machineOf(src).script(t, `zfs create "$1"; for i in $(seq -w 0 48); do zfs create "$1/fs$i"; done
+zfs snapshot -r "$1@s1"; zfs snapshot -r "$1@s2"`, src)
+	s := serveOn(t, machineOf(dp), "--receive-only", backup)
+	served := append(append([]string{"run", "-r", "--json"}, s.zrepFlags()...), side(src), s.remote(backup))
+	p := plainOn(t, machineOf(dp))
+	plain := append(append([]string{"run", "-r", "--json"}, p.zrepFlags()...), side(src), p.remote(backup))
+	zrep(t, served...).mustExit(t, 0)
+
+	// one runs args once and checks its cost: one login per remote side,
+	// at most two zfs requests on the destination, nothing sent.
+	one := func(name string, logins func(*testing.T) int, args []string) time.Duration {
+		before := logins(t)
+		begin := time.Now()
+		r := zrep(t, args...).mustExit(t, 0)
+		took := time.Since(begin)
+		perRole := map[string]int{}
+		for _, c := range r.argv {
+			perRole[c.Role]++
+		}
+		remoteSides := 1
+		if !machineOf(src).isHost {
+			remoteSides = 2
+		}
+		if n := logins(t) - before; n != remoteSides {
+			t.Errorf("%s: %d ssh logins, want one per remote side (%d)", name, n, remoteSides)
+		}
+		if perRole["destination"] == 0 || perRole["destination"] > 2 {
+			t.Errorf("%s: %d zfs invocations on the destination, want 1 or 2", name, perRole["destination"])
+		}
+		if b := r.report(t).Bytes; b != 0 {
+			t.Errorf("%s: a no-op run sent %d bytes", name, b)
+		}
+		return took
+	}
+	// Interleaved, so that the machine's other load falls on both alike.
+	var servedTimes, plainTimes []time.Duration
+	for i := 0; i < 7; i++ {
+		servedTimes = append(servedTimes, one("served", s.logins, served))
+		plainTimes = append(plainTimes, one("plain", p.logins, plain))
+	}
+	slices.Sort(servedTimes)
+	slices.Sort(plainTimes)
+	tServed, tPlain := servedTimes[3], plainTimes[3]
+	// The bare listing, as zrep's start-up runs it, over a login of its own.
+	var bare []time.Duration
+	for i := 0; i < 5; i++ {
+		begin := time.Now()
+		if code, stderr := p.ssh(t, nil, shellLine([]string{"zfs", "get", "-H", "-p", "-r", "-o", "name,property,value,source", "type,guid,createtxg,creation,zrep:placeholder,origin", backup})); code != 0 {
+			t.Fatalf("bare listing: exit %d\n%s", code, stderr)
+		}
+		bare = append(bare, time.Since(begin))
+	}
+	slices.Sort(bare)
+	t.Logf("no-op run -r of 50 filesystems: served %v, plain sshd %v (%.2fx); one bare listing of the destination over ssh %v (medians of 7)",
+		tServed.Round(time.Millisecond), tPlain.Round(time.Millisecond), float64(tServed)/float64(tPlain), bare[2].Round(time.Millisecond))
 }
