@@ -556,3 +556,49 @@ zfs snapshot -r "$1@s1"; zfs snapshot -r "$1@s2"`, src)
 	t.Logf("no-op run -r of 50 filesystems: served %v, plain sshd %v (%.2fx); one bare listing of the destination over ssh %v (medians of 7)",
 		tServed.Round(time.Millisecond), tPlain.Round(time.Millisecond), float64(tServed)/float64(tPlain), bare[2].Round(time.Millisecond))
 }
+
+// The data path of a served side is the plain one: serve hands the
+// stream's descriptors to the shell it execs, and copies nothing. This
+// measurement pushes 256 MiB through a served key and a plain one,
+// alternating, and logs the rates (medians of 4); it runs only with
+// ZREP_E2E_MEASURE=1, since it moves 1.5 GiB through zfs-fuse.
+func TestServedLineRate(t *testing.T) {
+	if os.Getenv("ZREP_E2E_MEASURE") != "1" {
+		t.Skip("a measurement: run with ZREP_E2E_MEASURE=1")
+	}
+	requireLab(t)
+	const mib = 256
+	sp, dp := newPoolSize(t, (mib+128)<<20), newPoolSize(t, (mib+128)<<20)
+	src := sp + "/big"
+	createBulk(t, src, "big.bin", mib)
+	snapshot(t, src, "big")
+	dst := dp + "/big"
+	s := serveOn(t, machineOf(dp), "--receive-only", dst)
+	p := plainOn(t, machineOf(dp))
+	push := func(k *servedSide) float64 {
+		if exists(t, dst) {
+			destroy(t, dst)
+		}
+		begin := time.Now()
+		r := zrep(t, append(append([]string{"run", "--json"}, k.zrepFlags()...), side(src), k.remote(dst))...).mustExit(t, 0)
+		took := time.Since(begin)
+		mustMatch(t, dst, snapshots(t, src))
+		return float64(r.report(t).Bytes) / (1 << 20) / took.Seconds()
+	}
+	var served, plain []float64
+	for i := 0; i < 4; i++ {
+		// Each goes first in every other round.
+		if i%2 == 0 {
+			served = append(served, push(s))
+			plain = append(plain, push(p))
+		} else {
+			plain = append(plain, push(p))
+			served = append(served, push(s))
+		}
+	}
+	slices.Sort(served)
+	slices.Sort(plain)
+	ms, mp := (served[1]+served[2])/2, (plain[1]+plain[2])/2
+	t.Logf("push of %d MiB: served %.1f MiB/s, plain sshd %.1f MiB/s (%.2fx); rounds served %.1f, plain %.1f",
+		mib, ms, mp, ms/mp, served, plain)
+}
