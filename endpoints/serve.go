@@ -122,8 +122,11 @@ func (p ServePolicy) Check(req Request, f ServeFacts) error {
 	case RequestRun:
 		return p.checkArgv(req.Words, f)
 	case RequestKill:
+		if len(req.Words) != 1 {
+			return refuse("a kill takes one process id")
+		}
 		pid, err := strconv.Atoi(req.Words[0])
-		if len(req.Words) != 1 || err != nil || pid <= 1 || strconv.Itoa(pid) != req.Words[0] {
+		if err != nil || pid <= 1 || strconv.Itoa(pid) != req.Words[0] {
 			return refuse("a kill takes one process id")
 		}
 		if err := f.ServedGroup(pid); err != nil {
