@@ -16,7 +16,7 @@ func planCommand() *cli.Command {
 		Name:         "plan",
 		Usage:        "show what run would send; changes nothing",
 		ArgsUsage:    "SRC DST",
-		Flags:        append(commonFlags(), retentionFlags(true)...),
+		Flags:        append(append(append(commonFlags(), retentionFlags(true)...), snapshotHookFlags()...), postRunFlag()),
 		OnUsageError: onUsageError,
 		Action:       planAction,
 	}
@@ -28,6 +28,10 @@ func planAction(c *cli.Context) error {
 		return err
 	}
 	ret, err := parseRetention(c)
+	if err != nil {
+		return err
+	}
+	hooks, err := parseSnapshotHooks(c)
 	if err != nil {
 		return err
 	}
@@ -48,6 +52,7 @@ func planAction(c *cli.Context) error {
 		return &exitError{code: exitPlanning, err: fmt.Errorf("planning failed: %w", err)}
 	}
 	plan.Link = j.link.describe(j.src, j.dst)
+	plan.Hooks = describeHooks(hooks, ret.snapshot, c.String("post-run"))
 	if j.json {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")

@@ -18,7 +18,7 @@ func runCommand() *cli.Command {
 		Name:         "run",
 		Usage:        "replicate SRC to DST, retrying, then print the Report",
 		ArgsUsage:    "SRC DST",
-		Flags:        append(append(append(commonFlags(), runFlags()...), metricsFileFlag()), retentionFlags(true)...),
+		Flags:        append(append(append(append(commonFlags(), runFlags()...), metricsFileFlag(), postRunFlag()), retentionFlags(true)...), snapshotHookFlags()...),
 		OnUsageError: onUsageError,
 		Action:       runAction,
 	}
@@ -49,6 +49,13 @@ func runAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	hooks, err := parseSnapshotHooks(c)
+	if err != nil {
+		return err
+	}
+	if hooks.any() && !ret.snapshot {
+		return usageErrorf("--pre-snapshot and --post-snapshot run around --snapshot's set: add --snapshot")
+	}
 
 	lock, err := lockDestination(c.String("lock-dir"), j.dst)
 	if err != nil {
@@ -78,7 +85,7 @@ func runAction(c *cli.Context) error {
 	if err := checkLink(ctx, src, dst); err != nil {
 		return &exitError{code: exitFailed, err: err}
 	}
-	snapshot, err := takeRunSnapshot(ctx, j, ret, c.Bool("recursive"), src)
+	set, hookErr, err := takeRunSnapshot(ctx, j, ret, hooks, c.Bool("recursive"), src)
 	if err != nil {
 		return err
 	}
@@ -95,8 +102,18 @@ func runAction(c *cli.Context) error {
 	r.Prune(ctx, src, dst, ret.prune)
 
 	rep := r.Report()
-	rep.Snapshot = snapshot
+	releaseRunSnapshot(ctx, j, ret, set, rep, src)
+	if set != nil {
+		rep.Snapshot = &set.Name
+	}
 	outcome := runOutcome(ctx, rep)
+	if outcome == nil && hookErr != nil {
+		outcome = &exitError{code: exitFailed, err: hookErr}
+	}
+	if cmd := c.String("post-run"); cmd != "" {
+		// After the Report is out, whatever becomes of it.
+		defer func() { runPostRun(ctx, j.logger, cmd, hooks.timeout, exitCode(outcome), rep) }()
+	}
 	if path := c.String("metrics-file"); path != "" {
 		m := runMetrics{source: j.src.String(), destination: j.dst.String(), start: start, end: time.Now(), exitCode: exitCode(outcome), report: rep}
 		if err := writeMetricsFile(path, m); err != nil {

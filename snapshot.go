@@ -88,26 +88,66 @@ func retentionEndpoints(j *job, recursive bool, r *retention) (src, dst *endpoin
 	return j.openEndpoints(recursive, r.listsHolds())
 }
 
-// snapshotConfig is the snapshot set of a job on its source.
+// laterSnapshotNames bounds how many seconds run --snapshot moves its
+// set's name on when the name is taken: by another run from the same
+// source (another destination's crontab line) in the same second.
+const laterSnapshotNames = 60
+
+// snapshotConfig is the snapshot set of a job on its source: run --snapshot
+// (and plan, which shows it) takes the next free name rather than fail.
 func (r *retention) snapshotConfig(j *job, recursive bool) replication.SnapshotConfig {
-	return replication.SnapshotConfig{Recursive: recursive, Exclude: j.cfg.Exclude, Prefix: r.prefix, Now: time.Now()}
+	return replication.SnapshotConfig{Recursive: recursive, Exclude: j.cfg.Exclude, Prefix: r.prefix, Now: time.Now(), LaterNames: laterSnapshotNames}
 }
 
-// takeRunSnapshot takes run --snapshot's set before planning; its error
-// ends the run (exit 1) before anything is sent.
-func takeRunSnapshot(ctx context.Context, j *job, r *retention, recursive bool, src *endpoints.Endpoint) (*string, error) {
+// takeRunSnapshot takes run --snapshot's set before planning, between
+// the snapshot hooks; its error ends the run (exit 1) before anything is
+// sent. A post-snapshot hook that failed after the set was taken does not
+// stop the run: it is returned as postErr, for the exit status. With
+// --hold the set is held until the run has replicated it
+// (releaseRunSnapshot).
+func takeRunSnapshot(ctx context.Context, j *job, r *retention, h snapshotHooks, recursive bool, src *endpoints.Endpoint) (set *replication.SnapshotSet, postErr error, err error) {
 	if !r.snapshot {
-		return nil, nil
+		return nil, nil, nil
 	}
-	set, err := replication.TakeSnapshot(ctx, src, r.snapshotConfig(j, recursive))
+	cfg := r.snapshotConfig(j, recursive)
+	set, err = takeSnapshotWithHooks(ctx, j.logger, src, cfg, h)
+	var he *hookError
+	if set != nil && errors.As(err, &he) {
+		j.logger.Error("post-snapshot hook failed; replicating the snapshot set anyway", "err", err)
+		postErr, err = err, nil
+	}
 	if err != nil {
 		if cause := context.Cause(ctx); cause != nil {
-			return nil, &exitError{code: exitCode(cause), err: fmt.Errorf("snapshot: %w", cause)}
+			return nil, nil, &exitError{code: exitCode(cause), err: fmt.Errorf("snapshot: %w", cause)}
 		}
-		return nil, &exitError{code: exitFailed, err: fmt.Errorf("snapshot of %s failed, nothing replicated: %w", j.src, err)}
+		return nil, nil, &exitError{code: exitFailed, err: fmt.Errorf("snapshot of %s failed, nothing replicated: %w", j.src, err)}
+	}
+	if first := replication.SnapshotName(cfg.Prefix, cfg.Now); set.Name != first {
+		j.logger.Info("the snapshot name of this second is taken (by another run from this source?); took the set under the next free name",
+			"taken", first, "snapshot", set.Name)
 	}
 	logSnapshotSet(j.logger, set)
-	return &set.Name, nil
+	if r.prune.Hold {
+		// Until this run has replicated the set, the other destinations'
+		// runs from this source must not prune it.
+		if err := replication.HoldSet(ctx, src, set, replication.HoldTag(j.cfg.CursorID)); err != nil {
+			j.logger.Warn("cannot hold the new snapshot set until it is replicated; another destination's run may prune it",
+				"snapshot", set.Name, "err", err)
+		}
+	}
+	return set, postErr, nil
+}
+
+// releaseRunSnapshot takes --hold's hold off the run's set where it was
+// not replicated.
+func releaseRunSnapshot(ctx context.Context, j *job, r *retention, set *replication.SnapshotSet, rep *replication.Report, src *endpoints.Endpoint) {
+	if set == nil || !r.prune.Hold || ctx.Err() != nil {
+		return
+	}
+	if err := replication.ReleaseUnreplicatedSet(ctx, src, set, replication.HoldTag(j.cfg.CursorID), rep); err != nil {
+		j.logger.Warn("cannot release the hold on the snapshot set where it was not replicated; release it by hand (zfs release) before destroying it",
+			"snapshot", set.Name, "tag", replication.HoldTag(j.cfg.CursorID), "err", err)
+	}
 }
 
 func logSnapshotSet(log *slog.Logger, set *replication.SnapshotSet) {
@@ -145,9 +185,9 @@ func snapshotCommand() *cli.Command {
 		Name:      "snapshot",
 		Usage:     "take one snapshot set <prefix>YYYYMMDDTHHMMSSZ over DATASET (and with -r its descendants)",
 		ArgsUsage: "DATASET",
-		Flags: append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet"),
+		Flags: append(append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet"),
 			&cli.StringFlag{Name: "prefix", Value: replication.DefaultSnapshotPrefix, EnvVars: envVar("prefix"),
-				Usage: "`PREFIX` of the snapshot name"}),
+				Usage: "`PREFIX` of the snapshot name"}), snapshotHookFlags()...),
 		OnUsageError: onUsageError,
 		Action:       snapshotAction,
 	}
@@ -180,6 +220,10 @@ func snapshotAction(c *cli.Context) error {
 		}
 		cfg.Exclude = append(cfg.Exclude, re)
 	}
+	hooks, err := parseSnapshotHooks(c)
+	if err != nil {
+		return err
+	}
 	ssh, err := parseSSHOptions(c)
 	if err != nil {
 		return err
@@ -197,8 +241,16 @@ func snapshotAction(c *cli.Context) error {
 	defer stop()
 	e := endpoints.New(side, endpoints.Options{Role: "source", Recursive: cfg.Recursive, Logger: log, SSH: ssh})
 	defer e.Close()
-	set, err := replication.TakeSnapshot(ctx, e, cfg)
+	set, err := takeSnapshotWithHooks(ctx, log, e, cfg, hooks)
+	var postErr *hookError
+	if set != nil && errors.As(err, &postErr) {
+		err = nil
+	}
 	if err != nil {
+		var he *hookError
+		if errors.As(err, &he) {
+			return &exitError{code: exitFailed, err: err}
+		}
 		if cause := context.Cause(ctx); cause != nil {
 			return &exitError{code: exitCode(cause), err: fmt.Errorf("snapshot: %w", cause)}
 		}
@@ -213,8 +265,12 @@ func snapshotAction(c *cli.Context) error {
 	if c.Bool("json") {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
-		return enc.Encode(snapshotResult{Snapshot: set.Name, Filesystems: set.Filesystems, Atomic: set.Atomic})
+		err = enc.Encode(snapshotResult{Snapshot: set.Name, Filesystems: set.Filesystems, Atomic: set.Atomic})
+	} else {
+		_, err = fmt.Fprintln(c.App.Writer, set.Name)
 	}
-	_, err = fmt.Fprintln(c.App.Writer, set.Name)
+	if postErr != nil {
+		return &exitError{code: exitFailed, err: fmt.Errorf("snapshot %s taken, but %w", set.Name, postErr)}
+	}
 	return err
 }

@@ -11,9 +11,10 @@
 // OpenZFS prints
 //
 //	zfs get -H -p -o name,property,value,source -t filesystem,volume,snapshot,bookmark \
-//	    type,guid,createtxg,creation,zrep:placeholder,origin,receive_resume_token ROOT
+//	    type,guid,createtxg,creation,origin,receive_resume_token ROOT
 //
-// (the argv zrep builds for OpenZFS). The fake is `cat`, a child process, so
+// (the argv zrep builds for OpenZFS), and zrep's own properties as the
+// listings of where they are set and of their values. The fake is `cat`, a child process, so
 // its CPU is not counted: cpu-s/op is the benchmark process's own user+sys
 // (getrusage RUSAGE_SELF, all threads, the garbage collector included) and
 // peak-RSS-MiB its VmHWM, reset before each operation through
@@ -83,14 +84,35 @@ func writeListing(path, root string, sc scale, skip int) error {
 	w := bufio.NewWriterSize(f, 1<<20)
 	txg := uint64(1000)
 	creation := int64(1700000000)
+	// zrep's own properties are listed apart: where they are set (the
+	// placeholders' zrep:placeholder, and what their children inherit),
+	// then the values of those set.
+	sf, err := os.Create(path + ".sources")
+	if err != nil {
+		return err
+	}
+	defer sf.Close()
+	vf, err := os.Create(path + ".values")
+	if err != nil {
+		return err
+	}
+	defer vf.Close()
+	sw, vw := bufio.NewWriter(sf), bufio.NewWriter(vf)
 	ds := func(name, typ string, guid uint64, placeholder string) {
+		switch {
+		case typ != "filesystem" || root != dstRoot:
+		case placeholder != "-\t-":
+			fmt.Fprintf(sw, "%s\tzrep:placeholder\tlocal\n", name)
+			fmt.Fprintf(vw, "%s\tzrep:placeholder\ton\n", name)
+		default:
+			fmt.Fprintf(sw, "%s\tzrep:placeholder\tinherited from %s\n", name, name[:strings.LastIndexByte(name, '/')])
+		}
 		txg++
 		creation += 60
 		fmt.Fprintf(w, "%s\ttype\t%s\t-\n", name, typ)
 		fmt.Fprintf(w, "%s\tguid\t%d\t-\n", name, guid)
 		fmt.Fprintf(w, "%s\tcreatetxg\t%d\t-\n", name, txg)
 		fmt.Fprintf(w, "%s\tcreation\t%d\t-\n", name, creation)
-		fmt.Fprintf(w, "%s\tzrep:placeholder\t%s\n", name, placeholder)
 		fmt.Fprintf(w, "%s\torigin\t-\t-\n", name)
 		fmt.Fprintf(w, "%s\treceive_resume_token\t-\t-\n", name)
 	}
@@ -119,6 +141,12 @@ func writeListing(path, root string, sc scale, skip int) error {
 	if err := w.Flush(); err != nil {
 		return err
 	}
+	if err := sw.Flush(); err != nil {
+		return err
+	}
+	if err := vw.Flush(); err != nil {
+		return err
+	}
 	if err := f.Close(); err != nil {
 		return err
 	}
@@ -126,9 +154,9 @@ func writeListing(path, root string, sc scale, skip int) error {
 }
 
 // listingTag names the listing files of sc; the version changes with
-// their format (v2: with origin), so that files of an older format left in
-// the temporary directory are not reused.
-func listingTag(sc scale) string { return fmt.Sprintf("v2-%dx%d", sc.fs, sc.snaps) }
+// their format (v2: with origin; v3: zrep's properties apart), so that
+// files of an older format left in the temporary directory are not reused.
+func listingTag(sc scale) string { return fmt.Sprintf("v3-%dx%d", sc.fs, sc.snaps) }
 
 var (
 	fakeOnce sync.Once
@@ -171,9 +199,15 @@ func fakeZFS(b *testing.B, sc scale, incremental bool) string {
 case "$1" in
 version) echo zfs-2.2.7-1; echo zfs-kmod-2.2.7-1; exit 0 ;;
 get) for a; do last=$a; done
+	case "$*" in
+	*name,property,value,source*) ext= ;;
+	*name,property,source*) ext=.sources ;;
+	*"name,property,value -s local"*) ext=.values ;;
+	*name,property,value*) exit 0 ;;
+	esac
 	case "$last" in
-	%s) exec cat %s ;;
-	%s) exec cat %s ;;
+	%s) exec cat %s$ext ;;
+	%s) exec cat %s$ext ;;
 	esac ;;
 esac
 echo "fake zfs: unexpected: $*" >&2
@@ -276,7 +310,11 @@ func BenchmarkParseGet(b *testing.B) {
 						if err != nil {
 							b.Fatal(err)
 						}
-						fss, err := endpoints.ParseGet(f)
+						root := srcRoot
+						if side == "dst-" {
+							root = dstRoot
+						}
+						fss, err := endpoints.ParseGet(f, root)
 						f.Close()
 						if err != nil {
 							b.Fatal(err)

@@ -495,18 +495,51 @@ func localPlaceholders(t *testing.T) map[string]bool {
 	})
 	m := map[string]bool{}
 	for mach, names := range byMachine {
-		argv := append([]string{"zfs", "get", "-H", "-r", "-s", "local", "-o", "name,value", "zrep:placeholder"}, names...)
-		out, err := mach.run(context.Background(), nil, argv...)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(out, "\n") {
-			if name, v, ok := strings.Cut(line, "\t"); ok && v == "on" {
+		for name, v := range placeholderValues(mach, names) {
+			if v == "on" {
 				m[name] = true
 			}
 		}
 	}
 	return m
+}
+
+// placeholderValues reads the locally set zrep:placeholder values under
+// pools on mach, exactly: a value may hold tabs and newlines (the hostile
+// tests set such values), so the names come from a listing without
+// values, and where the listing with values does not match it line for
+// line, each value is read alone.
+func placeholderValues(mach *machine, pools []string) map[string]string {
+	ctx := context.Background()
+	// One command: the names, an empty line (no name is empty), the
+	// listing with values.
+	out, err := mach.run(ctx, nil, append([]string{"sh", "-c",
+		`zfs get -H -r -s local -o name zrep:placeholder "$@" && echo && zfs get -H -r -s local -o name,value zrep:placeholder "$@"`, "sh"}, pools...)...)
+	if err != nil || strings.HasPrefix(out, "\n") {
+		return nil
+	}
+	namesOut, valuesOut, _ := strings.Cut(out, "\n\n")
+	names := strings.Split(namesOut, "\n")
+	vals := map[string]string{}
+	lines := strings.Split(strings.TrimSuffix(valuesOut, "\n"), "\n")
+	if len(lines) == len(names) {
+		for i, line := range lines {
+			v, ok := strings.CutPrefix(line, names[i]+"\t")
+			if !ok {
+				break
+			}
+			vals[names[i]] = v
+		}
+		if len(vals) == len(names) {
+			return vals
+		}
+	}
+	for _, name := range names {
+		if out, err := mach.run(ctx, nil, "zfs", "get", "-H", "-o", "value", "zrep:placeholder", name); err == nil {
+			vals[name] = strings.TrimSuffix(out, "\n")
+		}
+	}
+	return vals
 }
 
 // assertSafe checks SPEC 6 on the argv log of one run: the source is only

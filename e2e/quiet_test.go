@@ -7,7 +7,7 @@ import (
 
 // TestQuietRun: the README's cron line, run -q, prints nothing at all after
 // a successful run (cron mails any output), and the Report after a failed
-// one. plan calls a destination that does not exist yet new, not a conflict.
+// one, leading with what failed. plan calls a destination that does not exist yet new, not a conflict.
 func TestQuietRun(t *testing.T) {
 	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
@@ -32,5 +32,10 @@ func TestQuietRun(t *testing.T) {
 	r = zrep(t, "run", "-r", "-q", side(src), side(dst)).mustExit(t, 1)
 	if !strings.Contains(r.stdout, "PermanentError") || !strings.Contains(r.stdout, dst) {
 		t.Errorf("a failed quiet run must print the Report:\n%s", r.stdout)
+	}
+	// The cron mail's first lines say what failed and what to do.
+	lead := "FAILED: 1 of 1 filesystems\n  " + src + " → " + dst + ": "
+	if first, _, _ := strings.Cut(r.stdout, "\n\n"); !strings.HasPrefix(first, lead) || !strings.Contains(first, "--rollback") {
+		t.Errorf("a failed run's Report must lead with the failure and its hint:\n%s", r.stdout)
 	}
 }

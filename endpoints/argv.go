@@ -3,6 +3,7 @@ package endpoints
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/zrep/zrep/pdu"
@@ -22,7 +23,9 @@ func versionArgv() []string { return []string{"zfs", "version"} }
 // the caller drops (zfs has no "snapshots of this one only" depth).
 // zfs-fuse's `zfs get` has no -t but lists snapshots with -r and -d anyway.
 //
-// extra names more properties to list (userrefs, for pruning and holds).
+// extra names more native properties to list (userrefs, for pruning and
+// holds). It lists no user property: their values are free text, read
+// apart (sourcesArgv, valuesArgv).
 func listArgv(root string, recursive bool, caps Capabilities, extra ...string) []string {
 	argv := []string{"zfs", "get", "-H", "-p"}
 	if recursive {
@@ -30,7 +33,7 @@ func listArgv(root string, recursive bool, caps Capabilities, extra ...string) [
 	} else {
 		argv = append(argv, "-d", "1")
 	}
-	props := []string{propType, propGuid, propCreateTXG, propCreation, propPlaceholder, propOrigin}
+	props := []string{propType, propGuid, propCreateTXG, propCreation, propOrigin}
 	if caps.ListTypes {
 		types := "filesystem,volume,snapshot"
 		if caps.Bookmarks {
@@ -43,6 +46,59 @@ func listArgv(root string, recursive bool, caps Capabilities, extra ...string) [
 	}
 	props = append(props, extra...)
 	return append(argv, "-o", "name,property,value,source", strings.Join(props, ","), root)
+}
+
+// userProps are zrep's own user properties: zrep:placeholder marks a
+// dataset zrep made only to hold children; zrep:sync off leaves a source
+// filesystem out (SPEC 15).
+var userProps = []string{propPlaceholder, propSync}
+
+// depthArgs are listArgv's depth flags.
+func depthArgs(recursive bool) []string {
+	if recursive {
+		return []string{"-r"}
+	}
+	return []string{"-d", "1"}
+}
+
+// sourcesArgv lists where zrep's user properties are set on root (and its
+// descendants, as deep as listArgv goes): name, property and source, no
+// value. None of them can hold a tab or newline, so no value can forge a
+// line of it.
+func sourcesArgv(root string, recursive bool, caps Capabilities) []string {
+	argv := append([]string{"zfs", "get", "-H", "-o", "name,property,source", "-s", "local,received,inherited"}, depthArgs(recursive)...)
+	if caps.ListTypes {
+		argv = append(argv, "-t", "filesystem,volume")
+	}
+	return append(argv, strings.Join(userProps, ","), root)
+}
+
+// valuesArgv lists the values of zrep's user properties that are set
+// (locally or received) on root and its descendants, as sourcesArgv
+// lists them, in the same order.
+func valuesArgv(root string, recursive bool, caps Capabilities) []string {
+	argv := append([]string{"zfs", "get", "-H", "-o", "name,property,value", "-s", "local,received"}, depthArgs(recursive)...)
+	if caps.ListTypes {
+		argv = append(argv, "-t", "filesystem,volume")
+	}
+	return append(argv, strings.Join(userProps, ","), root)
+}
+
+// rootValuesArgv lists the values root inherits from above it.
+func rootValuesArgv(root string) []string {
+	return []string{"zfs", "get", "-H", "-o", "name,property,value", "-s", "inherited", strings.Join(userProps, ","), root}
+}
+
+// userValueArgv reads one property of one dataset alone: its output, less
+// one trailing newline, is the value, whatever it holds.
+func userValueArgv(ds, prop string) ([]string, error) {
+	if _, err := checkZFSName([]byte(ds)); err != nil {
+		return nil, fmt.Errorf("read %s of %q: %w", prop, ds, err)
+	}
+	if err := CheckPropertyName(prop); err != nil {
+		return nil, err
+	}
+	return []string{"zfs", "get", "-H", "-o", "value", prop, ds}, nil
 }
 
 // versionsArgv lists one filesystem's snapshots and bookmarks.
@@ -298,46 +354,104 @@ func destroyArgv(fs string, v *pdu.FilesystemVersion) ([]string, error) {
 	return []string{"zfs", "destroy", v.FullPath(fs)}, nil
 }
 
-// Section markers of the start-up command's output. None holds a tab, so
-// none can be taken for a line of `zfs get -H` output.
+// Section markers of the start-up and listing commands' output. None
+// holds a tab, so none can be taken for a line of the native listing or
+// the sources listing, which hold no free text; the values, which are free
+// text, come after a marker that gives their length in bytes, so that no
+// value can imitate what follows them.
 const (
-	markProbe  = "zrep:probe "
-	markList   = "zrep:list"
-	markEnd    = "zrep:end "
-	markParent = "zrep:parent "
+	markProbe   = "zrep:probe "
+	markList    = "zrep:list"
+	markEnd     = "zrep:end "
+	markSources = "zrep:sources "
+	markValues  = "zrep:values "
+	markParent  = "zrep:parent "
 )
+
+// listing is the command that lists a side: the native listing (listArgv),
+// where it succeeds the sources of zrep's user properties (sourcesArgv),
+// and where that succeeds their values (valuesArgv, rootValuesArgv). Its
+// output, on stdout:
+//
+//	zrep:list
+//	THE NATIVE LISTING (its stderr is the command's stderr)
+//
+//	zrep:end STATUS
+//	[THE SOURCES LISTING
+//
+//	zrep:sources STATUS
+//	[zrep:values STATUS LENGTH
+//	LENGTH BYTES: THE VALUES LISTINGS, AND "x"]]
+//
+// and it exits with the status of the last of the first two that ran. The
+// script runs under LC_ALL=C, so that ${#w} counts bytes.
+type listing struct {
+	list, sources, values, rootValues []string
+}
+
+func newListing(root string, recursive bool, caps Capabilities, extra ...string) listing {
+	return listing{
+		list:       listArgv(root, recursive, caps, extra...),
+		sources:    sourcesArgv(root, recursive, caps),
+		values:     valuesArgv(root, recursive, caps),
+		rootValues: rootValuesArgv(root),
+	}
+}
+
+// request is the listing as one request (listingTemplate), its words the
+// four argvs.
+func (l listing) request() Request {
+	return Request{Kind: RequestListing, Words: groupWords([][]string{l.list, l.sources, l.values, l.rootValues})}
+}
+
+// listingScript runs the listing whose four argvs are the request's
+// groups first to first+3, after `printf 'zrep:list\n'`; it leaves the
+// native listing's status in $l and the last status in $s. It runs under
+// LC_ALL=C, so that ${#w} counts bytes.
+func listingScript(first int) string {
+	run := func(i int) string { return `eval "$a` + strconv.Itoa(first+i) + `"` }
+	return run(0) + `; s=$?; l=$s; printf '\n` + markEnd + `%d\n' "$s"; ` +
+		`if [ "$s" -eq 0 ]; then ` + run(1) + `; s=$?; printf '\n` + markSources + `%d\n' "$s"; ` +
+		`if [ "$s" -eq 0 ]; then w=$(` + run(2) + ` && ` + run(3) + ` && echo x); ` +
+		`printf '` + markValues + `%d %d\n%s' "$?" "${#w}" "$w"; fi; fi`
+}
+
+// listingTemplate is the listing request's program (see listing).
+var listingTemplate = groupsPrelude +
+	`LC_ALL=C; export LC_ALL; printf '` + markList + `\n'; ` + listingScript(1) + `; ` + exitEpilogue
 
 // startup is the one command that opens a side's first planning round, so
 // that it costs one round trip over ssh: `zfs version` (the probe), then
 // the listing that fits its answer, then, where the listing fails and
 // parent is set (a destination's), whether parent exists. It is a request
 // of its own kind (startupTemplate) whose words are the argvs of
-// versionArgv, listArgv and typeArgv: no name reaches the shell as text.
-// Its output, on stdout:
+// versionArgv, of both listings and of typeArgv: no name reaches the shell
+// as text. Its output, on stdout:
 //
 //	zrep:probe STATUS
 //	VERSION'S OUTPUT (stdout and stderr)
-//	zrep:list
-//	THE LISTING (its stderr is the command's stderr)
-//
-//	zrep:end STATUS
+//	THE LISTING'S OUTPUT (see listing)
 //	[THE PARENT CHECK'S OUTPUT (stdout and stderr)
 //
 //	zrep:parent STATUS]
 //
-// and it exits with the listing's status.
+// and it exits as the listing does.
 type startup struct {
 	req                              Request
 	version, openZFS, legacy, parent []string
+	// The listings for each answer of the probe.
+	openZFSListing, legacyListing listing
 }
 
 func startupArgv(root string, recursive bool, parent string, extra ...string) startup {
 	s := startup{
-		version: versionArgv(),
-		openZFS: listArgv(root, recursive, openZFS2, extra...),
-		legacy:  listArgv(root, recursive, Capabilities{}, extra...),
+		version:        versionArgv(),
+		openZFSListing: newListing(root, recursive, openZFS2, extra...),
+		legacyListing:  newListing(root, recursive, Capabilities{}, extra...),
 	}
-	argvs := [][]string{s.version, s.openZFS, s.legacy}
+	s.openZFS, s.legacy = s.openZFSListing.list, s.legacyListing.list
+	o, l := s.openZFSListing, s.legacyListing
+	argvs := [][]string{s.version, o.list, o.sources, o.values, o.rootValues, l.list, l.sources, l.values, l.rootValues}
 	if parent != "" {
 		s.parent = typeArgv(parent)
 		argvs = append(argvs, s.parent)
@@ -347,11 +461,10 @@ func startupArgv(root string, recursive bool, parent string, extra ...string) st
 }
 
 // startupTemplate is the start-up request's program (see startup): its
-// groups are the probe, the OpenZFS listing, the legacy listing and,
-// optionally, the parent check.
+// groups are the probe, the OpenZFS listing's four argvs, the legacy
+// listing's and, optionally, the parent check.
 var startupTemplate = groupsPrelude +
-	`v=$(eval "env LC_ALL=C $a1" 2>&1); s=$?; printf '` + markProbe + `%d\n%s\n` + markList + `\n' "$s" "$v"; ` +
-	`if [ "$s" -eq 0 ]; then eval "env LC_ALL=C $a2"; else eval "env LC_ALL=C $a3"; fi; ` +
-	`s=$?; printf '\n` + markEnd + `%d\n' "$s"; ` +
-	`if [ "$k" -ge 4 ] && [ "$s" -ne 0 ]; then eval "env LC_ALL=C $a4" 2>&1; printf '\n` + markParent + `%d\n' "$?"; fi; ` +
+	`LC_ALL=C; export LC_ALL; v=$(eval "$a1" 2>&1); s=$?; o=$s; printf '` + markProbe + `%d\n%s\n` + markList + `\n' "$s" "$v"; ` +
+	`if [ "$o" -eq 0 ]; then ` + listingScript(2) + `; else ` + listingScript(6) + `; fi; ` +
+	`if [ "$k" -ge 10 ] && [ "$l" -ne 0 ]; then eval "$a10" 2>&1; printf '\n` + markParent + `%d\n' "$?"; fi; ` +
 	exitEpilogue

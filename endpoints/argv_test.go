@@ -30,9 +30,9 @@ func TestArgvBuilders(t *testing.T) {
 	}{
 		{"list recursive openzfs", listArgv("tank/a b", true, openZFS2),
 			[]string{"zfs", "get", "-H", "-p", "-r", "-t", "filesystem,volume,snapshot,bookmark", "-o", "name,property,value,source",
-				"type,guid,createtxg,creation,zrep:placeholder,origin,receive_resume_token", "tank/a b"}},
+				"type,guid,createtxg,creation,origin,receive_resume_token", "tank/a b"}},
 		{"list one zfs-fuse", listArgv("pool/x", false, fuse),
-			[]string{"zfs", "get", "-H", "-p", "-d", "1", "-o", "name,property,value,source", "type,guid,createtxg,creation,zrep:placeholder,origin", "pool/x"}},
+			[]string{"zfs", "get", "-H", "-p", "-d", "1", "-o", "name,property,value,source", "type,guid,createtxg,creation,origin", "pool/x"}},
 		{"versions openzfs", versionsArgv("tank/a", openZFS2),
 			[]string{"zfs", "get", "-H", "-p", "-d", "1", "-t", "snapshot,bookmark", "-o", "name,property,value,source", "type,guid,createtxg,creation", "tank/a"}},
 		{"versions zfs-fuse", versionsArgv("tank/a", fuse),

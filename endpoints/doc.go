@@ -25,6 +25,15 @@
 //   - A side is probed once (`zfs version`): OpenZFS gets `zfs get -t`,
 //     bookmarks, `send -nvP` estimates and resumable receive; zfs-fuse and
 //     other legacy ports get none of them.
-//   - Listing is one `zfs get -Hp` per call. A non-recursive side uses
-//     `-d 1`, which also returns direct children; they are dropped.
+//   - Listing is one `sh -c` command per call: a `zfs get -Hp` of native
+//     properties, parsed strictly (listings are data: anything but exactly
+//     what was asked, of names inside the side's dataset, is an error, never
+//     a shorter list), then zrep's own user properties (`zrep:placeholder`,
+//     `zrep:sync`), whose values are free text that zfs prints raw: first
+//     where they are set (no values), then their values, believed only if
+//     they match line for line, else read one by one (userprops.go). A
+//     non-recursive side uses `-d 1`, which also returns direct children;
+//     they are dropped.
+//   - Before destroying snapshots, their guids are read in one command; one
+//     replaced or gone since it was listed is left and reported.
 package endpoints

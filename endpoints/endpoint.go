@@ -1,6 +1,7 @@
 package endpoints
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -121,11 +122,12 @@ func isParseError(err error) bool {
 	return errors.As(err, &pe)
 }
 
-// list runs a `zfs get` listing and parses its output as it comes, without
-// holding it whole. The command's own failure wins over what its output
-// looked like (a connection lost mid-line is retryable); output that does
-// not parse from a command that succeeded is a parseError.
-func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesystem, error) {
+// list runs a `zfs get` listing of native properties of root and parses
+// its output as it comes, without holding it whole. The command's own
+// failure wins over what its output looked like (a connection lost
+// mid-line is retryable); output that does not parse from a command that
+// succeeded is a parseError.
+func (e *Endpoint) list(ctx context.Context, zfsArgv []string, root string) ([]*pdu.Filesystem, error) {
 	argv, err := e.argv(ctx, zfsArgv)
 	if err != nil {
 		return nil, err
@@ -141,7 +143,7 @@ func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesyste
 		pr.Close()
 		return nil, err
 	}
-	fss, perr := ParseGet(pr)
+	fss, perr := ParseGet(pr, root)
 	if perr != nil {
 		// Read to the end, so that the command ends on its own and its
 		// own verdict can be heard.
@@ -153,6 +155,54 @@ func (e *Endpoint) list(ctx context.Context, zfsArgv []string) ([]*pdu.Filesyste
 	}
 	if perr != nil {
 		return nil, parseError{perr}
+	}
+	return fss, nil
+}
+
+// listAll runs the listing command l (native properties, then zrep's own)
+// of root, one command, and parses it as list does.
+func (e *Endpoint) listAll(ctx context.Context, l listing, root string) ([]*pdu.Filesystem, error) {
+	argv, err := e.requestArgv(ctx, l.request())
+	if err != nil {
+		return nil, err
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", describe(l.list, e.side.Host), err)
+	}
+	growPipe(pw)
+	// Errors name the native listing: the command's status is its, or
+	// the sources listing's after it.
+	p, err := e.door.launch(ctx, l.list, argv, nil, pw, nil)
+	pw.Close()
+	if err != nil {
+		pr.Close()
+		e.door.recordArgv(l.list)
+		return nil, err
+	}
+	br := bufio.NewReaderSize(pr, 1<<20)
+	var fss []*pdu.Filesystem
+	var up userPropsListing
+	var ran listingRan
+	head, perr := br.ReadString('\n')
+	if perr == nil && head != markList+"\n" {
+		perr = fmt.Errorf("listing printed %q, want %q first", head, markList)
+	}
+	if perr == nil {
+		fss, up, ran, perr = parseListing(br, root)
+	}
+	io.Copy(io.Discard, pr)
+	pr.Close()
+	werr := p.wait()
+	e.door.recordListing(l, ran)
+	switch {
+	case werr != nil:
+		return nil, werr
+	case perr != nil:
+		return nil, parseError{perr}
+	}
+	if err := e.applyUserProps(ctx, fss, root, up); err != nil {
+		return nil, err
 	}
 	return fss, nil
 }
@@ -201,7 +251,7 @@ func (e *Endpoint) listRoot(ctx context.Context) (fss []*pdu.Filesystem, checkPa
 	if e.caps != nil {
 		caps := *e.caps
 		e.capsMu.Unlock()
-		fss, err = e.list(ctx, listArgv(e.side.Dataset, e.opts.Recursive, caps, e.listExtra()...))
+		fss, err = e.listAll(ctx, newListing(e.side.Dataset, e.opts.Recursive, caps, e.listExtra()...), e.side.Dataset)
 		return fss, e.checkParent, err
 	}
 	// Held throughout, so that a concurrent Capabilities waits for this
@@ -264,7 +314,7 @@ func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pd
 	if err != nil {
 		return nil, fmt.Errorf("list versions of %s: %w", e.where(fs), err)
 	}
-	fss, err := e.list(ctx, versionsArgv(fs, caps))
+	fss, err := e.list(ctx, versionsArgv(fs, caps), fs)
 	if err != nil && !isParseError(err) {
 		return nil, fmt.Errorf("list versions of %s: %w", e.where(fs), err)
 	}
@@ -282,6 +332,9 @@ func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pd
 // DestroySnapshots destroys the snapshots of one filesystem and reports
 // each outcome: in `zfs destroy fs@a,b,c` lists where the platform has
 // them (OpenZFS), else with one command each (zfs-fuse, and bookmarks).
+// Just before, it reads their guids in one command: a snapshot whose guid
+// is not the request's (replaced since it was listed) or that is gone is
+// left and reported, the others destroyed.
 // The error covers only a request zrep refuses (a filesystem outside the
 // side's dataset) or a probe that failed.
 func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapshotsReq) (*pdu.DestroySnapshotsRes, error) {
@@ -292,6 +345,35 @@ func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapsho
 	if err != nil {
 		return nil, fmt.Errorf("destroy snapshots of %s: %w", e.where(req.Filesystem), err)
 	}
+	snaps, refused, err := e.checkGuids(ctx, req.Filesystem, req.Snapshots)
+	if err != nil {
+		return nil, err
+	}
+	res, err := e.destroyChecked(ctx, caps, req.Filesystem, snaps)
+	if err != nil {
+		return nil, err
+	}
+	// In the request's order.
+	byVersion := map[*pdu.FilesystemVersion]*pdu.DestroySnapshotRes{}
+	for _, r := range append(res.Results, refused...) {
+		byVersion[r.Snapshot] = r
+	}
+	res.Results = res.Results[:0]
+	for _, v := range req.Snapshots {
+		if r := byVersion[v]; r != nil {
+			res.Results = append(res.Results, r)
+			delete(byVersion, v)
+		}
+	}
+	return res, nil
+}
+
+// destroyChecked destroys snaps, whose guids were checked.
+func (e *Endpoint) destroyChecked(ctx context.Context, caps Capabilities, fs string, snaps []*pdu.FilesystemVersion) (*pdu.DestroySnapshotsRes, error) {
+	if len(snaps) == 0 {
+		return &pdu.DestroySnapshotsRes{}, nil
+	}
+	req := &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: snaps}
 	snapshotsOnly := true
 	for _, v := range req.Snapshots {
 		snapshotsOnly = snapshotsOnly && v != nil && v.Type == pdu.Snapshot

@@ -22,6 +22,7 @@ const (
 	propCreateTXG   = "createtxg"
 	propCreation    = "creation"
 	propPlaceholder = "zrep:placeholder"
+	propSync        = "zrep:sync"
 	propResumeToken = "receive_resume_token"
 	propOrigin      = "origin"
 )
@@ -57,18 +58,26 @@ func (s *recordSet) set(name, prop, value, source string) {
 	r.props[prop] = property{value, source}
 }
 
-// ParseGet reads `zfs get -H -p -o name,property,value[,source] ...`
-// output (OpenZFS and zfs-fuse alike) into filesystems with their versions,
-// parents before children, each filesystem's versions in creation order.
-// Names may hold spaces but never tabs, so tabs separate fields; a value,
-// the only free text, is whatever lies between property and source.
+// ParseGet reads `zfs get -H -p -o name,property,value,source` output of
+// native properties of root and its descendants (OpenZFS and zfs-fuse
+// alike) into filesystems with their versions, parents before children,
+// each filesystem's versions in creation order.
+//
+// The listing holds no user property: their values are free text, which
+// zfs prints raw, tabs and newlines included (zrep reads its own apart,
+// see readUserProps). The values of the native properties it asks for
+// never hold a tab or newline, so it is read strictly: every line is four
+// tab-separated fields, a property it asked for, once per dataset, with a
+// value of that property's syntax, of a dataset whose name is a valid ZFS
+// name inside root. Anything else is an error naming the line, never a
+// shorter list.
 //
 // It reads r as a stream, one line at a time, and keeps only the dataset
 // being read besides what it returns: zfs prints all the properties of one
 // dataset on consecutive lines, and each run of lines with one name is one
 // record.
-func ParseGet(r io.Reader) ([]*pdu.Filesystem, error) {
-	fss, _, err := parseGetUntil(bufio.NewReaderSize(r, 1<<20), "")
+func ParseGet(r io.Reader, root string) ([]*pdu.Filesystem, error) {
+	fss, _, err := parseGetUntil(bufio.NewReaderSize(r, 1<<20), root, "")
 	return fss, err
 }
 
@@ -77,10 +86,12 @@ var errStopLine = errors.New("stop line")
 
 // parseGetUntil is ParseGet reading br up to and including a line that
 // starts with stop and holds no tab (so no `zfs get -H` line can be taken
-// for it), which it returns; stop "" reads to the end.
-func parseGetUntil(br *bufio.Reader, stop string) ([]*pdu.Filesystem, string, error) {
-	p := getParser{byPath: map[string]*pdu.Filesystem{}, names: map[string]string{}, stop: stop}
+// for it), which it returns; stop "" reads to the end. An empty line is
+// allowed only right before the stop line.
+func parseGetUntil(br *bufio.Reader, root, stop string) ([]*pdu.Filesystem, string, error) {
+	p := getParser{byPath: map[string]*pdu.Filesystem{}, names: map[string]string{}, root: root, stop: stop}
 	var long []byte
+	blank := 0
 	for n := 1; ; n++ {
 		line, err := br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -96,27 +107,40 @@ func parseGetUntil(br *bufio.Reader, stop string) ([]*pdu.Filesystem, string, er
 		}
 		if k := len(line); k > 0 && line[k-1] == '\n' {
 			line = line[:k-1]
+		} else if k > 0 {
+			return nil, "", fmt.Errorf("zfs get output line %d: cut short, without its newline: %q", n, line)
 		}
-		if len(line) > 0 {
-			if lerr := p.line(n, line); lerr == errStopLine {
+		switch {
+		case len(line) == 0 && err == nil:
+			if blank != 0 || stop == "" {
+				return nil, "", fmt.Errorf("zfs get output line %d: empty", n)
+			}
+			blank = n
+		case len(line) > 0:
+			lerr := p.line(n, line)
+			if lerr == errStopLine {
 				stopLine := string(line)
 				if err := p.flush(); err != nil {
 					return nil, "", err
 				}
 				return p.filesystems(), stopLine, nil
-			} else if lerr != nil {
+			}
+			if lerr != nil {
 				return nil, "", lerr
+			}
+			if blank != 0 {
+				return nil, "", fmt.Errorf("zfs get output line %d: empty", blank)
 			}
 		}
 		if err == io.EOF {
 			break
 		}
 	}
-	if err := p.flush(); err != nil {
-		return nil, "", err
-	}
 	if stop != "" {
 		return nil, "", fmt.Errorf("zfs get output ended without the line %q after it", stop)
+	}
+	if err := p.flush(); err != nil {
+		return nil, "", err
 	}
 	return p.filesystems(), "", nil
 }
@@ -141,6 +165,8 @@ type getParser struct {
 	// run ends at len(ptrs) and may still grow in place.
 	ptrs []*pdu.FilesystemVersion
 	open *pdu.Filesystem
+	// root is the listed dataset: every name is it or inside it.
+	root string
 	// stop starts the line that ends the listing (parseGetUntil).
 	stop string
 
@@ -150,27 +176,39 @@ type getParser struct {
 const maxInterned = 4096
 
 // getRecord is what the lines of one dataset said; its buffers are reused.
-// Numbers are parsed as their lines are read; bad keeps the first value
-// that was not a number, for the error.
 type getRecord struct {
-	name                                      []byte
-	typ, ph, phSrc                            []byte
-	token, origin                             []byte
-	guid, createTXG, userRefs                 uint64
-	creation                                  int64
-	bad                                       []byte
-	badProp                                   string
-	hasTyp, hasGuid, hasTXG, hasCreation, has bool
-	hasToken, hasOrigin, version              bool
+	name                    []byte
+	delim                   int // the position of '@' or '#' in name, or -1
+	typ                     []byte
+	token, origin           []byte
+	guid, createTXG         uint64
+	userRefs                uint64
+	creation                int64
+	seen                    uint8 // the properties read, by propBit
+	has, version            bool
+	hasToken, hasOrigin     bool
+	hasGuid, hasTXG, hasTyp bool
 }
 
-// number parses value as prop's, remembering the first that is not one.
-func (r *getRecord) number(prop string, value []byte) uint64 {
-	n, ok := parseUint(value)
-	if !ok && r.badProp == "" {
-		r.bad, r.badProp = append(r.bad[:0], value...), prop
+// propBit numbers the native properties a listing may hold; 0 for any other.
+func propBit(prop []byte) uint8 {
+	switch string(prop) {
+	case propType:
+		return 1
+	case propGuid:
+		return 2
+	case propCreateTXG:
+		return 4
+	case propCreation:
+		return 8
+	case propResumeToken:
+		return 16
+	case propOrigin:
+		return 32
+	case propUserRefs:
+		return 64
 	}
-	return n
+	return 0
 }
 
 func (p *getParser) line(n int, line []byte) error {
@@ -190,12 +228,16 @@ func (p *getParser) line(n int, line []byte) error {
 		if err := p.flush(); err != nil {
 			return err
 		}
-		r.name = append(r.name[:0], name...)
+		delim, err := checkListedName(name, p.root)
+		if err != nil {
+			return fmt.Errorf("zfs get output line %d: %w", n, err)
+		}
+		r.name, r.delim = append(r.name[:0], name...), delim
 		r.has = true
 		rest = after
 	}
-	// Property names and sources are short: a loop beats IndexByte's
-	// set-up on them.
+	// Property names, values and sources are short: a loop beats
+	// IndexByte's set-up on them.
 	i := 0
 	for i < len(rest) && rest[i] != '\t' {
 		i++
@@ -204,42 +246,61 @@ func (p *getParser) line(n int, line []byte) error {
 		return badGetLine(n, line)
 	}
 	prop, rest := rest[:i], rest[i+1:]
-	value, source := rest, []byte(nil)
-	for j := len(rest) - 1; j >= 0; j-- {
-		if rest[j] == '\t' {
-			value, source = rest[:j], rest[j+1:]
-			break
-		}
+	// The source is shorter than the value: found from the end. A tab in
+	// the value fails its syntax check below (no syntax takes one).
+	j := len(rest) - 1
+	for j >= 0 && rest[j] != '\t' {
+		j--
 	}
-	switch string(prop) {
-	case propType:
+	if j < 0 {
+		return badGetLine(n, line)
+	}
+	value := rest[:j]
+	bit := propBit(prop)
+	if bit == 0 {
+		return fmt.Errorf("zfs get output line %d: property %q of %q, which zrep did not ask for", n, prop, r.name)
+	}
+	if r.seen&bit != 0 {
+		return fmt.Errorf("zfs get output line %d: %s of %q a second time", n, prop, r.name)
+	}
+	r.seen |= bit
+	ok := true
+	switch bit {
+	case 1:
+		switch string(value) {
+		case "filesystem", "volume":
+		case "snapshot", "bookmark":
+			r.version = true
+		default:
+			ok = false
+		}
 		r.typ, r.hasTyp = append(r.typ[:0], value...), true
-		r.version = string(value) == "snapshot" || string(value) == "bookmark"
-	case propGuid:
-		r.guid, r.hasGuid = r.number(propGuid, value), true
-	case propCreateTXG:
-		r.createTXG, r.hasTXG = r.number(propCreateTXG, value), true
-	case propCreation:
-		secs, ok := parseInt(value)
-		if !ok && r.badProp == "" {
-			r.bad, r.badProp = append(r.bad[:0], value...), propCreation
-		}
-		r.creation, r.hasCreation = secs, true
-	case propUserRefs:
+	case 2:
+		r.guid, ok = parseUint(value)
+		r.hasGuid = true
+	case 4:
+		r.createTXG, ok = parseUint(value)
+		r.hasTXG = true
+	case 8:
+		r.creation, ok = parseInt(value)
+	case 64:
 		// "-" for a bookmark.
-		r.userRefs, _ = parseUint(value)
-	}
-	if r.version {
-		// The rest are properties of filesystems; a snapshot's are "-".
-		return nil
-	}
-	switch string(prop) {
-	case propPlaceholder:
-		r.ph, r.phSrc = append(r.ph[:0], value...), append(r.phSrc[:0], source...)
-	case propResumeToken:
+		if string(value) != "-" {
+			r.userRefs, ok = parseUint(value)
+		}
+	case 16:
+		if string(value) != "-" {
+			ok = checkResumeToken(string(value)) == nil
+		}
 		r.token, r.hasToken = append(r.token[:0], value...), true
-	case propOrigin:
+	case 32:
+		if string(value) != "-" && len(value) > 0 {
+			ok = checkSnapshotName(value) == nil
+		}
 		r.origin, r.hasOrigin = append(r.origin[:0], value...), true
+	}
+	if !ok {
+		return fmt.Errorf("zfs listed %q with %s %q, which is not one (was -p given?)", r.name, prop, value)
 	}
 	return nil
 }
@@ -250,6 +311,82 @@ func badGetLine(n int, line []byte) error {
 	return fmt.Errorf("zfs get output line %d: want name, property, value and source separated by tabs, got %q", n, line)
 }
 
+// nameClass sorts the bytes of ZFS dataset, snapshot and bookmark names:
+// letters, digits and `_-.: ` (nameChar), and the separators `/` and `@#`;
+// 0 for every other byte.
+var nameClass = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		switch {
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_-.: ", byte(c)) >= 0:
+			t[c] = nameChar
+		case c == '/':
+			t[c] = nameSlash
+		case c == '@' || c == '#':
+			t[c] = nameDelim
+		}
+	}
+	return
+}()
+
+const (
+	nameChar = 1 + iota
+	nameSlash
+	nameDelim
+)
+
+// checkListedName checks that name, listed by zfs, is a valid ZFS name
+// (a dataset, or a snapshot or bookmark of one) that is root or inside it,
+// and returns the position of its '@' or '#', -1 if it has none.
+func checkListedName(name []byte, root string) (int, error) {
+	if !bytes.HasPrefix(name, []byte(root)) || len(name) > len(root) && nameClass[name[len(root)]] < nameSlash {
+		return -1, fmt.Errorf("zfs listed %q, which is not %s or inside it", name, root)
+	}
+	delim, err := checkZFSName(name)
+	if err != nil {
+		return -1, fmt.Errorf("zfs listed %q: %w", name, err)
+	}
+	return delim, nil
+}
+
+var errNotZFSName = errors.New("not a ZFS name")
+
+// checkZFSName checks the syntax of a dataset, snapshot or bookmark name
+// and returns the position of its '@' or '#', -1 if it has none.
+func checkZFSName(name []byte) (int, error) {
+	if len(name) == 0 {
+		return -1, errNotZFSName
+	}
+	delim := -1
+	prev := uint8(nameSlash)
+	for i, c := range name {
+		k := nameClass[c]
+		if k != nameChar {
+			switch {
+			case k == 0:
+				return -1, fmt.Errorf("%q is not allowed in a ZFS name", c)
+			case delim >= 0 || prev != nameChar:
+				return -1, errNotZFSName
+			case k == nameDelim:
+				delim = i
+			}
+		}
+		prev = k
+	}
+	if prev != nameChar {
+		return -1, errNotZFSName
+	}
+	return delim, nil
+}
+
+// checkSnapshotName checks that name is a snapshot's full name, fs@snap.
+func checkSnapshotName(name []byte) error {
+	i, err := checkZFSName(name)
+	if err == nil && (i < 0 || name[i] != '@') {
+		err = errors.New("not a snapshot name")
+	}
+	return err
+}
+
 // flush turns the record read so far into a filesystem or a version, and
 // empties it.
 func (p *getParser) flush() error {
@@ -258,19 +395,20 @@ func (p *getParser) flush() error {
 		return nil
 	}
 	defer func() {
-		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasCreation, r.hasToken, r.hasOrigin, r.version = false, false, false, false, false, false, false, false
-		r.ph, r.phSrc, r.userRefs, r.badProp = r.ph[:0], r.phSrc[:0], 0, ""
+		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasToken, r.hasOrigin, r.version = false, false, false, false, false, false, false
+		r.seen, r.userRefs, r.creation = 0, 0, 0
 	}()
 	if !r.hasTyp {
 		return fmt.Errorf("zfs listed %q without its type", r.name)
 	}
+	i := r.delim
 	switch string(r.typ) {
 	case "filesystem", "volume":
+		if i >= 0 {
+			return fmt.Errorf("zfs listed %s %q with a snapshot's name", r.typ, r.name)
+		}
 		fs := p.filesystem(r.name)
 		fs.Volume = string(r.typ) == "volume"
-		// Only a locally set value marks a placeholder: its children
-		// inherit the property but are real datasets.
-		fs.Placeholder = string(r.ph) == "on" && string(r.phSrc) == "local"
 		fs.ResumeToken = ""
 		if r.hasToken && string(r.token) != "-" {
 			fs.ResumeToken = string(r.token)
@@ -280,12 +418,11 @@ func (p *getParser) flush() error {
 			fs.Origin = string(r.origin)
 		}
 	case "snapshot", "bookmark":
-		delim, vt := "@", pdu.Snapshot
+		delim, vt := byte('@'), pdu.Snapshot
 		if string(r.typ) == "bookmark" {
-			delim, vt = "#", pdu.Bookmark
+			delim, vt = '#', pdu.Bookmark
 		}
-		i := bytes.IndexByte(r.name, delim[0])
-		if i <= 0 || i == len(r.name)-1 {
+		if i <= 0 || r.name[i] != delim {
 			return fmt.Errorf("zfs listed %s %q without %q in its name", r.typ, r.name, delim)
 		}
 		if !r.hasGuid {
@@ -293,17 +430,6 @@ func (p *getParser) flush() error {
 		}
 		if !r.hasTXG {
 			return fmt.Errorf("zfs listed %q without its %s", r.name, propCreateTXG)
-		}
-		switch r.badProp {
-		case "":
-		case propCreation:
-			return fmt.Errorf("zfs listed %q with creation %q, not seconds since 1970 (was -p given?)", r.name, r.bad)
-		default:
-			return fmt.Errorf("zfs listed %q with %s %q, not a number (was -p given?)", r.name, r.badProp, r.bad)
-		}
-		guid, txg, creation := r.guid, r.createTXG, int64(0)
-		if r.hasCreation {
-			creation = r.creation
 		}
 		if len(p.slab) == 0 {
 			p.slab = make([]pdu.FilesystemVersion, 1024)
@@ -313,11 +439,8 @@ func (p *getParser) flush() error {
 		// userrefs is "-" for a bookmark, and absent unless asked for.
 		refs := min(r.userRefs, math.MaxUint32)
 		fs := p.filesystem(r.name[:i])
-		*v = pdu.FilesystemVersion{Name: p.versionName(fs, r.name[i+1:]), Type: vt, Guid: guid, CreateTXG: txg, Creation: creation, UserRefs: uint32(refs)}
+		*v = pdu.FilesystemVersion{Name: p.versionName(fs, r.name[i+1:]), Type: vt, Guid: r.guid, CreateTXG: r.createTXG, Creation: r.creation, UserRefs: uint32(refs)}
 		p.addVersion(fs, v)
-	default:
-		// Other types (a snapshot of a volume is still "snapshot") are
-		// not zrep's business.
 	}
 	return nil
 }
@@ -626,13 +749,18 @@ type resumeInfo struct {
 
 // parseResumeInfo reads `zfs send -nvP -t TOKEN` output: the token's nvlist
 // (`toname = ...`, `toguid = 0x...`, `fromguid = 0x...`) and the estimate
-// line naming the base.
+// line naming the base. The token comes from the destination, which may
+// not be trusted: each of these keys at most once, toname and the base
+// valid snapshot names, or it is an error.
 func parseResumeInfo(out string) (resumeInfo, error) {
 	var ri resumeInfo
-	var haveGuid bool
+	seen := map[string]bool{}
 	for _, line := range strings.Split(out, "\n") {
-		if f := strings.Split(line, "\t"); len(f) == 4 && f[0] == "incremental" {
-			ri.FromName = f[1]
+		if f := strings.Split(line, "\t"); f[0] == "incremental" {
+			if len(f) != 4 || checkSnapshotName([]byte(f[1])) != nil || seen["incremental"] {
+				return resumeInfo{}, fmt.Errorf("zfs send -nvP -t printed %q, not one incremental send from a snapshot", line)
+			}
+			seen["incremental"], ri.FromName = true, f[1]
 			continue
 		}
 		key, value, ok := strings.Cut(strings.TrimSpace(line), " = ")
@@ -640,7 +768,17 @@ func parseResumeInfo(out string) (resumeInfo, error) {
 			continue
 		}
 		switch key {
+		case "toname", "toguid", "fromguid":
+			if seen[key] {
+				return resumeInfo{}, fmt.Errorf("resume token: %s a second time", key)
+			}
+			seen[key] = true
+		}
+		switch key {
 		case "toname":
+			if checkSnapshotName([]byte(value)) != nil {
+				return resumeInfo{}, fmt.Errorf("resume token: toname %q is not a snapshot's name", value)
+			}
 			ri.ToName = value
 		case "toguid", "fromguid":
 			n, err := strconv.ParseUint(strings.TrimPrefix(value, "0x"), 16, 64)
@@ -648,13 +786,13 @@ func parseResumeInfo(out string) (resumeInfo, error) {
 				return resumeInfo{}, fmt.Errorf("resume token: %s %q is not a hex number", key, value)
 			}
 			if key == "toguid" {
-				ri.ToGuid, haveGuid = n, true
+				ri.ToGuid = n
 			} else {
 				ri.FromGuid = n
 			}
 		}
 	}
-	if !haveGuid || ri.ToName == "" {
+	if !seen["toguid"] || ri.ToName == "" {
 		return resumeInfo{}, fmt.Errorf("zfs send -nvP -t printed no toname and toguid")
 	}
 	return ri, nil

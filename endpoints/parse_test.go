@@ -43,6 +43,25 @@ const (
 	capRootF = "cappool/cap"
 )
 
+// native is a captured `zfs get` listing as zrep's listing of native
+// properties prints it: without zrep:placeholder, which older listings
+// held, and with the source column (`-` for these properties) where the
+// capture was made without it.
+func native(out string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(out, "\n") {
+		f := strings.Split(strings.TrimSuffix(line, "\n"), "\t")
+		switch {
+		case len(f) > 1 && f[1] == propPlaceholder:
+			continue
+		case len(f) == 3:
+			line = strings.TrimSuffix(line, "\n") + "\t-\n"
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
 // summary writes filesystems compactly: `path[flags] @snap:guid:txg ...`.
 func summary(fss []*pdu.Filesystem) string {
 	var b strings.Builder
@@ -70,42 +89,42 @@ func summary(fss []*pdu.Filesystem) string {
 
 func TestParseGetCaptures(t *testing.T) {
 	cases := []struct {
-		platform, name, want string
+		platform, name, root, want string
 	}{
-		{openzfs, "get-p", `tank/cap @s1:10951946173724418216:97 @s2:3887514372405619282:98 @s 3:5678767212910554754:99
+		{openzfs, "get-p", capRootO, `tank/cap @s1:10951946173724418216:97 @s2:3887514372405619282:98 @s 3:5678767212910554754:99
 tank/cap/child one @s1:8640274472758294980:97 @s2:4466420027756543153:98
 tank/cap/v1.0:x @s1:10367304525628805990:97 @s2:7411766867724119277:98
 `},
-		{zfsfuse, "get-p", `cappool/cap @s1:6181792539290167839:23 @s2:1975760657936592920:34 @s 3:1848495710526446827:39
+		{zfsfuse, "get-p", capRootF, `cappool/cap @s1:6181792539290167839:23 @s2:1975760657936592920:34 @s 3:1848495710526446827:39
 cappool/cap/child one @s1:8544465686326438348:23 @s2:14452004641752288444:34
 cappool/cap/v1.0:x @s1:3136859611969762500:23 @s2:8340503380844476362:34
 `},
-		{zfsfuse, "clone-get-origin", `zclonecap/cap
+		{zfsfuse, "clone-get-origin", "zclonecap", `zclonecap/cap
 zclonecap/cap/tmpl @base:9028087902595032281:34 @later:11351906065313323217:39
 zclonecap/cap/vm 1[origin zclonecap/cap/tmpl@base] @s1:5737909214076524543:46
 zclonecap/capdst
 zclonecap/capdst/tmpl @base:9028087902595032281:54
 zclonecap/capdst/vm 1[origin zclonecap/capdst/tmpl@base] @s1:5737909214076524543:60
 `},
-		{openzfs, "clone-get-origin", `tank/cap
+		{openzfs, "clone-get-origin", "tank", `tank/cap
 tank/cap/tmpl @base:3646283947044232363:72 @later:6936917886110464342:73
 tank/cap/vm 1[origin tank/cap/tmpl@base] @s1:17528428937826853360:75
 tank/capdst
 tank/capdst/tmpl @base:3646283947044232363:78
 tank/capdst/vm 1[origin tank/capdst/tmpl@base] @s1:17528428937826853360:80
 `},
-		{openzfs, "clone-get-origin-t", `tank/cap
+		{openzfs, "clone-get-origin-t", capRootO, `tank/cap
 tank/cap/tmpl @base:3646283947044232363:72 @later:6936917886110464342:73
 tank/cap/vm 1[origin tank/cap/tmpl@base] @s1:17528428937826853360:75
 `},
-		{zfsfuse, "zrep-get-d1", `cappool/a @s1:422179352034687377:16 @s2:16421610554402428564:38 @s3:4790092440451252339:43
+		{zfsfuse, "zrep-get-d1", "cappool/a", `cappool/a @s1:422179352034687377:16 @s2:16421610554402428564:38 @s3:4790092440451252339:43
 cappool/a/b c
 `},
 	}
 	for _, c := range cases {
 		t.Run(c.platform+"/"+c.name, func(t *testing.T) {
 			capt := readCapture(t, c.platform, c.name)
-			fss, err := ParseGet(strings.NewReader(capt.out))
+			fss, err := ParseGet(strings.NewReader(native(capt.out)), c.root)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -117,7 +136,7 @@ cappool/a/b c
 }
 
 func TestParseGetCreation(t *testing.T) {
-	fss, err := ParseGet(strings.NewReader(readCapture(t, openzfs, "get-p").out))
+	fss, err := ParseGet(strings.NewReader(native(readCapture(t, openzfs, "get-p").out)), capRootO)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,35 +145,36 @@ func TestParseGetCreation(t *testing.T) {
 	}
 }
 
-func TestParseGetPlaceholderAndToken(t *testing.T) {
-	// Only a locally set `on` marks a placeholder: the child inherits it.
+func TestParseGetToken(t *testing.T) {
 	out := strings.Join([]string{
 		"pool/ph\ttype\tfilesystem\t-",
-		"pool/ph\tzrep:placeholder\ton\tlocal",
 		"pool/ph\treceive_resume_token\t-\t-",
 		"pool/ph/kid\ttype\tfilesystem\t-",
-		"pool/ph/kid\tzrep:placeholder\ton\tinherited from pool/ph",
 		"pool/ph/kid\treceive_resume_token\t1-abc-def\t-",
 		"pool/ph/vol\ttype\tvolume\t-",
 		"pool/ph#bm\ttype\tbookmark\t-",
 		"pool/ph#bm\tguid\t7\t-",
 		"pool/ph#bm\tcreatetxg\t5\t-",
+		"pool/ph#bm\tuserrefs\t-\t-",
 		"pool/ph@s\ttype\tsnapshot\t-",
 		"pool/ph@s\tguid\t7\t-",
 		"pool/ph@s\tcreatetxg\t5\t-",
-		"pool/ph@s\tzrep:placeholder\ton\tinherited from pool/ph",
+		"pool/ph@s\tuserrefs\t2\t-",
 		"",
 	}, "\n")
-	fss, err := ParseGet(strings.NewReader(out))
+	fss, err := ParseGet(strings.NewReader(out), "pool/ph")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "pool/ph[placeholder] @s:7:5 #bm:7:5\npool/ph/kid[token]\npool/ph/vol[vol]\n"
+	want := "pool/ph @s:7:5 #bm:7:5\npool/ph/kid[token]\npool/ph/vol[vol]\n"
 	if got := summary(fss); got != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 	if fss[1].ResumeToken != "1-abc-def" {
 		t.Fatalf("token %q", fss[1].ResumeToken)
+	}
+	if fss[0].Versions[0].UserRefs != 2 {
+		t.Fatalf("userrefs %d", fss[0].Versions[0].UserRefs)
 	}
 }
 
@@ -179,7 +199,7 @@ func TestParseGetOrigin(t *testing.T) {
 		"tank/zv\torigin\ttank/v@s\t-",
 		"",
 	}, "\n")
-	fss, err := ParseGet(strings.NewReader(out))
+	fss, err := ParseGet(strings.NewReader(out), "tank")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +211,7 @@ func TestParseGetOrigin(t *testing.T) {
 
 func TestParseGetOrdersParentsFirst(t *testing.T) {
 	out := "p/a b\ttype\tfilesystem\t-\np/a/c\ttype\tfilesystem\t-\np/a\ttype\tfilesystem\t-\np\ttype\tfilesystem\t-\n"
-	fss, err := ParseGet(strings.NewReader(out))
+	fss, err := ParseGet(strings.NewReader(out), "p")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,9 +230,28 @@ func TestParseGetRejects(t *testing.T) {
 		"human creation":   "tank@s\ttype\tsnapshot\t-\ntank@s\tguid\t7\t-\ntank@s\tcreatetxg\t1\t-\ntank@s\tcreation\tWed Nov 25 16:58 2026\t-\n",
 		"bookmark with @":  "tank@b\ttype\tbookmark\t-\n",
 		"empty snap name ": "tank@\ttype\tsnapshot\t-\n",
+		// Listings are data: anything but four fields of what was asked,
+		// of names inside the root, is an error, never a shorter list.
+		"three fields":         "tank\ttype\tfilesystem\n",
+		"five fields":          "tank\ttype\tfilesystem\t-\t-\n",
+		"user property":        "tank\ttype\tfilesystem\t-\ntank\tzrep:placeholder\ton\tlocal\n",
+		"property twice":       "tank\ttype\tfilesystem\t-\ntank\ttype\tfilesystem\t-\n",
+		"unknown type":         "tank\ttype\tfilesystem,volume\t-\n",
+		"outside the root":     "tank\ttype\tfilesystem\t-\ntanker\ttype\tfilesystem\t-\n",
+		"another pool":         "other/tank\ttype\tfilesystem\t-\n",
+		"bad name":             "tank/a\x01\ttype\tfilesystem\t-\n",
+		"double slash":         "tank//a\ttype\tfilesystem\t-\n",
+		"snapshot of snapshot": "tank@a@b\ttype\tsnapshot\t-\n",
+		"slash after @":        "tank@a/b\ttype\tsnapshot\t-\n",
+		"filesystem with @":    "tank@a\ttype\tfilesystem\t-\n",
+		"bad token":            "tank\ttype\tfilesystem\t-\ntank\treceive_resume_token\t1-ab zz\t-\n",
+		"bad origin":           "tank\ttype\tfilesystem\t-\ntank\torigin\ttank/t\t-\n",
+		"bad userrefs":         "tank@s\ttype\tsnapshot\t-\ntank@s\tuserrefs\tx\t-\n",
+		"empty line":           "tank\ttype\tfilesystem\t-\n\ntank/b\ttype\tfilesystem\t-\n",
+		"cut short":            "tank\ttype\tfilesystem\t-\ntank/b\ttype\tfilesys",
 	} {
 		t.Run(name, func(t *testing.T) {
-			if fss, err := ParseGet(strings.NewReader(out)); err == nil {
+			if fss, err := ParseGet(strings.NewReader(out), "tank"); err == nil {
 				t.Fatalf("parsed %q into\n%s", out, summary(fss))
 			}
 		})
@@ -224,7 +263,7 @@ func TestParseListCaptures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fromGet, err := ParseGet(strings.NewReader(readCapture(t, openzfs, "get-p").out))
+	fromGet, err := ParseGet(strings.NewReader(native(readCapture(t, openzfs, "get-p").out)), capRootO)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,12 +326,25 @@ func TestParseResumeInfoCapture(t *testing.T) {
 		t.Fatalf("got %+v, want %+v", ri, want)
 	}
 	// The guids are those of the listing: s 3 and s2 of tank/cap.
-	fss, _ := ParseGet(strings.NewReader(readCapture(t, openzfs, "get-p").out))
+	fss, _ := ParseGet(strings.NewReader(native(readCapture(t, openzfs, "get-p").out)), capRootO)
 	if fss[0].Versions[2].Guid != ri.ToGuid || fss[0].Versions[1].Guid != ri.FromGuid {
 		t.Fatal("token guids do not match the listing's")
 	}
 	if _, err := parseResumeInfo("nvlist version: 0\n\ttoname = x@y\n"); err == nil {
 		t.Fatal("accepted a token without toguid")
+	}
+	// The token comes from the destination: a key twice, or a name that
+	// is not a snapshot's, is refused.
+	out := readCapture(t, openzfs, "send-nvP-resume").out
+	for _, forged := range []string{
+		out + "\ttoguid = 0x1\n",
+		strings.Replace(out, "toname = tank/cap@s 3", "toname = tank/cap@s 3\ntoname = tank/other@x", 1),
+		strings.Replace(out, "toname = tank/cap@s 3", "toname = tank/cap", 1),
+		out + "incremental\ttank/cap@s1\ttank/cap@s 3\t5\n",
+	} {
+		if ri, err := parseResumeInfo(forged); err == nil {
+			t.Errorf("parsed forged output into %+v:\n%s", ri, forged)
+		}
 	}
 }
 
@@ -312,7 +364,7 @@ func seedFromCaptures(f *testing.F) {
 func FuzzParseGet(f *testing.F) {
 	seedFromCaptures(f)
 	f.Fuzz(func(t *testing.T, out string) {
-		fss, err := ParseGet(strings.NewReader(out))
+		fss, err := ParseGet(strings.NewReader(out), "tank")
 		if err != nil {
 			return
 		}
@@ -394,17 +446,22 @@ func fullSummary(fss []*pdu.Filesystem) string {
 
 func FuzzParseGetMatchesReference(f *testing.F) {
 	seedFromCaptures(f)
-	f.Add("p\ttype\tfilesystem\t-\np@a\ttype\tsnapshot\t-\np@a\tguid\t1\t-\np@a\tcreatetxg\t2\t-\np@a\tcreation\t-5\t-\np#b\ttype\tbookmark\np#b\tguid\t1\np#b\tcreatetxg\t2\n")
+	f.Add("p\ttype\tfilesystem\t-\np@a\ttype\tsnapshot\t-\np@a\tguid\t1\t-\np@a\tcreatetxg\t2\t-\np@a\tcreation\t-5\t-\np#b\ttype\tbookmark\t-\np#b\tguid\t1\t-\np#b\tcreatetxg\t2\t-\n")
 	f.Fuzz(func(t *testing.T, out string) {
 		if !consecutiveNames(out) {
 			return
 		}
-		want, werr := parseGetReference(out)
-		got, gerr := ParseGet(strings.NewReader(out))
-		if (werr == nil) != (gerr == nil) {
-			t.Fatalf("reference error %v, ParseGet error %v", werr, gerr)
+		// ParseGet is the stricter: what it accepts, the reference reads
+		// the same.
+		got, gerr := ParseGet(strings.NewReader(out), "p")
+		if gerr != nil {
+			return
 		}
-		if werr == nil && fullSummary(got) != fullSummary(want) {
+		want, werr := parseGetReference(out)
+		if werr != nil {
+			t.Fatalf("ParseGet accepted what the reference refuses (%v)", werr)
+		}
+		if fullSummary(got) != fullSummary(want) {
 			t.Fatalf("got\n%s\nwant\n%s", fullSummary(got), fullSummary(want))
 		}
 	})
@@ -422,9 +479,9 @@ func FuzzComparePaths(f *testing.F) {
 }
 
 func TestParseGetLongLine(t *testing.T) {
-	tok := strings.Repeat("x", 200<<10)
-	out := "p\ttype\tfilesystem\t-\np\treceive_resume_token\t" + tok + "\t-\np/c\ttype\tfilesystem\t-"
-	fss, err := ParseGet(strings.NewReader(out))
+	tok := "1-" + strings.Repeat("a", 200<<10)
+	out := "p\ttype\tfilesystem\t-\np\treceive_resume_token\t" + tok + "\t-\np/c\ttype\tfilesystem\t-\n"
+	fss, err := ParseGet(strings.NewReader(out), "p")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -474,7 +531,7 @@ func TestParseGetManyVersionsMatchesReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := ParseGet(strings.NewReader(out))
+	got, err := ParseGet(strings.NewReader(out), "p")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,9 +45,13 @@ const (
 	// groups as for RequestPipeline: the probe, the OpenZFS listing, the
 	// legacy listing and, optionally, the parent check.
 	RequestStartup
-	// RequestKill ends a process group (killRemoteGroupArgv): one word,
-	// the group's pid.
+	// RequestKill ends a process group (killRequest): one word, the
+	// group's pid.
 	RequestKill
+	// RequestListing lists a side (listing): its words are groups, the
+	// native listing, the sources and the values of zrep's properties,
+	// and the values the root inherits.
+	RequestListing
 )
 
 // groupsPrelude reads the positional parameters as groups (a count, then
@@ -103,7 +107,11 @@ var templates = map[RequestKind]string{
 	RequestPipeline: pipelineTemplate,
 	RequestStartup:  startupTemplate,
 	RequestKill:     killTemplate,
+	RequestListing:  listingTemplate,
 }
+
+// requestKinds are the kinds, in the order ParseRequest tries them.
+var requestKinds = []RequestKind{RequestRun, RequestPipeline, RequestStartup, RequestKill, RequestListing}
 
 // Request is one remote command as data: a template and its words.
 type Request struct {
@@ -193,7 +201,7 @@ func ParseRequest(line string) (Request, error) {
 		return Request{}, fmt.Errorf("%w: the command line is %d bytes long, more than the %d allowed", ErrMalformedRequest, len(line), MaxRequestBytes)
 	}
 	var req Request
-	for _, kind := range []RequestKind{RequestRun, RequestPipeline, RequestStartup, RequestKill} {
+	for _, kind := range requestKinds {
 		if rest, ok := strings.CutPrefix(line, requestPrefix(kind)); ok && (rest == "" || rest[0] == ' ') {
 			req.Kind, line = kind, rest
 			break

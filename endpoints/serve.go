@@ -139,20 +139,26 @@ func (p ServePolicy) Check(req Request, f ServeFacts) error {
 			return refuse("%v", err)
 		}
 		return p.checkPipeline(argvs, f)
-	case RequestStartup:
+	case RequestStartup, RequestListing:
 		argvs, err := req.Groups()
 		if err != nil {
 			return refuse("%v", err)
 		}
-		if len(argvs) != 3 && len(argvs) != 4 {
-			return refuse("a start-up request has 3 or 4 commands, not %d", len(argvs))
+		listings := argvs
+		if req.Kind == RequestStartup {
+			if len(argvs) != 9 && len(argvs) != 10 {
+				return refuse("a start-up request has 9 or 10 commands, not %d", len(argvs))
+			}
+			if !slices.Equal(argvs[0], versionArgv()) {
+				return refuse("a start-up request begins with zfs version, not %s", describeArgv(argvs[0]))
+			}
+			listings = argvs[1:]
+		} else if len(argvs) != 4 {
+			return refuse("a listing request has 4 commands, not %d", len(argvs))
 		}
-		if !slices.Equal(argvs[0], versionArgv()) {
-			return refuse("a start-up request begins with zfs version, not %s", describeArgv(argvs[0]))
-		}
-		for _, argv := range argvs[1:] {
+		for _, argv := range listings {
 			if len(argv) < 2 || argv[0] != "zfs" || argv[1] != "get" && argv[1] != "list" {
-				return refuse("a start-up request lists with zfs get or zfs list, not %s", describeArgv(argv))
+				return refuse("a listing runs zfs get or zfs list, not %s", describeArgv(argv))
 			}
 			if err := p.checkArgv(argv, f); err != nil {
 				return err

@@ -86,7 +86,7 @@ func (s *Server) Serve(cmdline string) int {
 // command's failure (permanent, with this message) and not as a lost
 // connection.
 func (s *Server) refused(err error) {
-	fmt.Fprintf(s.Stderr, "zrep serve: %s\n\n%s%d\n", oneLine(err.Error()), exitMarker, ServeRefusedStatus)
+	fmt.Fprintf(s.Stderr, "zrep serve: %s\n\n%s%d\n", strings.Join(strings.Fields(err.Error()), " "), exitMarker, ServeRefusedStatus)
 }
 
 // describeRequest is a request for the log: its kind and argvs, each word
@@ -113,15 +113,13 @@ func describeRequest(req Request, cmdline string) string {
 	for i, argv := range argvs {
 		parts[i] = describeArgv(argv)
 	}
-	kind := map[RequestKind]string{RequestRun: "run", RequestPipeline: "pipeline", RequestStartup: "start-up"}[req.Kind]
+	kind := map[RequestKind]string{RequestRun: "run", RequestPipeline: "pipeline", RequestStartup: "start-up", RequestListing: "listing"}[req.Kind]
 	line := kind + ": " + strings.Join(parts, " | ")
 	if len(line) > 4096 {
 		line = line[:4096] + "..."
 	}
 	return line
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // hostFacts asks this host, through the runner, what a check needs.
 type hostFacts struct{ policy ServePolicy }

@@ -74,7 +74,10 @@ func TestServePolicy(t *testing.T) {
 		{"start-up of a push", recv, startupArgv("backup/web1", true, "backup", propUserRefs).req, ""},
 		{"start-up below", recv, startupArgv("backup/web1/x", true, "backup/web1").req, ""},
 		{"start-up of a pull", send, startupArgv("tank/data", true, "").req, ""},
-		{"listing", recv, run(listArgv("backup/web1", true, openZFS2)), ""},
+		{"listing", recv, newListing("backup/web1", true, openZFS2, propUserRefs).request(), ""},
+		{"legacy listing", send, newListing("tank/data/a", false, Capabilities{}).request(), ""},
+		{"one user property", recv, run(must(userValueArgv("backup/web1/a", propPlaceholder))), ""},
+		{"guids before a destroy", recvPrune, run(must(guidsArgv("backup/web1/a", []*pdu.FilesystemVersion{snap("z1"), snap("z2")}))), ""},
 		{"versions", recv, run(versionsArgv("backup/web1/a", openZFS2)), ""},
 		{"parent check", recv, run(typeArgv("backup")), ""},
 		{"receive", recv, run(recvArgv), ""},
@@ -154,8 +157,17 @@ func TestServePolicy(t *testing.T) {
 		{"pipeline into a shell", recv, pipelineRequest([][]string{{"sh", "-c", "id"}, recvArgv}), "codecs"},
 		{"pipeline of three", recv, pipelineRequest([][]string{CodecZstd.decompressArgv(), CodecZstd.decompressArgv(), recvArgv}), "at most one codec"},
 		{"pipeline of a destroy", recvPrune, pipelineRequest([][]string{{"zfs", "destroy", "backup/web1@a"}}), "runs zfs receive"},
-		{"start-up of a shell", recv, Request{Kind: RequestStartup, Words: groupWords([][]string{versionArgv(), {"sh", "-c", "id"}, {"zfs", "get", "all", "backup/web1"}})}, "lists with zfs get"},
+		{"start-up of a shell", recv, func() Request {
+			st := startupArgv("backup/web1", true, "backup")
+			g, _ := st.req.Groups()
+			g[6] = []string{"sh", "-c", "id"}
+			return Request{Kind: RequestStartup, Words: groupWords(g)}
+		}(), "runs zfs get or zfs list"},
+		{"start-up too short", recv, Request{Kind: RequestStartup, Words: groupWords([][]string{versionArgv(), {"zfs", "get", "all", "backup/web1"}})}, "9 or 10 commands"},
+		{"listing elsewhere", recv, newListing("backup/web2", true, openZFS2).request(), "outside"},
+		{"listing of a shell", recv, Request{Kind: RequestListing, Words: groupWords([][]string{{"sh", "-c", "id"}, {"zfs", "get", "all", "backup/web1"}, {"zfs", "get", "all", "backup/web1"}, {"zfs", "get", "all", "backup/web1"}})}, "runs zfs get or zfs list"},
 		{"start-up listing elsewhere", recv, startupArgv("backup", true, "").req, "outside"},
+		{"a hook's command", send, pipelineRequest([][]string{hookArgv(Hook{Name: "pre-snapshot", Command: "zfs destroy -r tank"})}), "runs zfs send"},
 		{"kill of another process", recv, killRequest(1234), "not a stream"},
 		{"kill of two", recv, Request{Kind: RequestKill, Words: []string{"4242", "1"}}, "one process id"},
 		{"malformed groups", recv, Request{Kind: RequestPipeline, Words: []string{"3", "zfs"}}, "malformed"},

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/zrep/zrep/pdu"
@@ -136,16 +137,25 @@ func snapshotListArgv(argv []string, fs string, snaps []*pdu.FilesystemVersion) 
 }
 
 // parseHolds reads `zfs holds -H` output (name, tag, time; tab-separated)
-// into the tags of each snapshot name.
-func parseHolds(out string) (map[string][]string, error) {
+// of the snapshots names into the tags of each. A tag is free text to
+// zfs, tabs and newlines included: any line that is not three fields
+// naming one of names is an error, and the caller reads no tag from it.
+func parseHolds(out string, names map[string]bool) (map[string][]string, error) {
 	holds := map[string][]string{}
-	for i, line := range strings.Split(strings.TrimRight(out, "\n"), "\n") {
-		if line == "" {
-			continue
-		}
+	if out == "" {
+		return holds, nil
+	}
+	body, ok := strings.CutSuffix(out, "\n")
+	if !ok {
+		return nil, fmt.Errorf("zfs holds output cut short, without its newline")
+	}
+	for i, line := range strings.Split(body, "\n") {
 		f := strings.Split(line, "\t")
-		if len(f) < 2 {
+		if len(f) != 3 || f[1] == "" || f[2] == "" {
 			return nil, fmt.Errorf("zfs holds output line %d: want name, tag and time separated by tabs, got %q", i+1, line)
+		}
+		if !names[f[0]] {
+			return nil, fmt.Errorf("zfs holds output line %d: %q, which was not asked for", i+1, f[0])
 		}
 		holds[f[0]] = append(holds[f[0]], f[1])
 	}
@@ -183,6 +193,10 @@ func (e *Endpoint) TakeSnapshots(ctx context.Context, req *pdu.SnapshotReq) (*pd
 			if !atomic && i > 0 {
 				return nil, fmt.Errorf("snapshot %s after %d of %d filesystems (the earlier ones keep @%s): %w",
 					e.where(req.Filesystems[i]), i, len(argvs), req.Name, err)
+			}
+			if stderrSays(err, "already exists") {
+				// The first command failed: nothing of the set was taken.
+				return nil, fmt.Errorf("snapshot %s: %w: %w", e.where(req.Filesystems[i]), pdu.ErrSnapshotExists, err)
 			}
 			return nil, fmt.Errorf("snapshot %s: %w", e.where(req.Filesystems[i]), err)
 		}
@@ -264,37 +278,24 @@ func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.Filesyst
 		return nil, fmt.Errorf("release holds on %s: %w", e.where(fs), err)
 	}
 	if caps.NameLists {
-		argv, err := holdsArgv(fs, snaps)
-		if err != nil {
-			return nil, pdu.PermanentError(err)
-		}
-		var out bytes.Buffer
-		if err := e.run(ctx, argv, nil, &out); err != nil {
-			return nil, fmt.Errorf("list holds on %s: %w", e.where(fs), err)
-		}
-		holds, err := parseHolds(out.String())
-		if err != nil {
-			return nil, pdu.PermanentError(fmt.Errorf("list holds on %s: %w", e.where(fs), err))
-		}
-		var tagged []*pdu.FilesystemVersion
-		for _, v := range snaps {
-			for _, t := range holds[v.FullPath(fs)] {
-				if t == tag {
-					tagged = append(tagged, v)
-				}
-			}
-		}
-		if len(tagged) == 0 {
+		tagged, listed, err := e.tagged(ctx, fs, snaps, tag)
+		switch {
+		case err != nil:
+			return nil, err
+		case listed && len(tagged) == 0:
 			return nil, nil
+		case listed:
+			argv, err := releaseArgv(fs, tagged, tag)
+			if err != nil {
+				return nil, pdu.PermanentError(err)
+			}
+			if err := e.run(ctx, argv, nil, nil); err != nil {
+				return nil, fmt.Errorf("release %s on %s: %w", tag, e.where(fs), err)
+			}
+			return tagged, nil
 		}
-		argv, err = releaseArgv(fs, tagged, tag)
-		if err != nil {
-			return nil, pdu.PermanentError(err)
-		}
-		if err := e.run(ctx, argv, nil, nil); err != nil {
-			return nil, fmt.Errorf("release %s on %s: %w", tag, e.where(fs), err)
-		}
-		return tagged, nil
+		// A hold's tag (another tool's) could not be read as data:
+		// release each, as where there is no `zfs holds`.
 	}
 	var released []*pdu.FilesystemVersion
 	var errs []error
@@ -312,4 +313,121 @@ func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.Filesyst
 		}
 	}
 	return released, errors.Join(errs...)
+}
+
+// guidsArgv reads the guids of versions of fs, in one command.
+func guidsArgv(fs string, vs []*pdu.FilesystemVersion) ([]string, error) {
+	if err := CheckDatasetName(fs); err != nil {
+		return nil, fmt.Errorf("check guids: %w", err)
+	}
+	argv := []string{"zfs", "get", "-H", "-p", "-o", "name,value", propGuid}
+	for _, v := range vs {
+		if v == nil {
+			return nil, fmt.Errorf("check guids of %s: no snapshot given", fs)
+		}
+		if err := checkVersionName(v.Name); err != nil {
+			return nil, fmt.Errorf("check guids of %s: %w", fs, err)
+		}
+		argv = append(argv, v.FullPath(fs))
+	}
+	return argv, nil
+}
+
+// parseGuids reads `zfs get -H -p -o name,value guid NAME...` output:
+// every line a name asked for, once, and a number.
+func parseGuids(out string, names map[string]bool) (map[string]uint64, error) {
+	guids := map[string]uint64{}
+	for i, line := range strings.SplitAfter(out, "\n") {
+		if line == "" {
+			continue
+		}
+		l, ok := strings.CutSuffix(line, "\n")
+		f := strings.Split(l, "\t")
+		if !ok || len(f) != 2 {
+			return nil, fmt.Errorf("zfs get guid output line %d: want name and guid separated by a tab, got %q", i+1, line)
+		}
+		if !names[f[0]] {
+			return nil, fmt.Errorf("zfs get guid output line %d: %q, which was not asked for", i+1, f[0])
+		}
+		if _, dup := guids[f[0]]; dup {
+			return nil, fmt.Errorf("zfs get guid output line %d: %q a second time", i+1, f[0])
+		}
+		g, ok := parseUint([]byte(f[1]))
+		if !ok {
+			return nil, fmt.Errorf("zfs listed %q with guid %q, which is not a number", f[0], f[1])
+		}
+		guids[f[0]] = g
+	}
+	return guids, nil
+}
+
+// checkGuids reads the guids of snaps of fs, in commands of up to
+// destroyBatch names, and returns those whose guid is the one the request
+// carries; each of the others (gone, or replaced by another of the same
+// name) gets a result saying so. An error means nothing could be checked.
+func (e *Endpoint) checkGuids(ctx context.Context, fs string, snaps []*pdu.FilesystemVersion) (ok []*pdu.FilesystemVersion, refused []*pdu.DestroySnapshotRes, err error) {
+	for start := 0; start < len(snaps); start += destroyBatch {
+		group := snaps[start:min(start+destroyBatch, len(snaps))]
+		argv, err := guidsArgv(fs, group)
+		if err != nil {
+			return nil, nil, pdu.PermanentError(err)
+		}
+		names := map[string]bool{}
+		for _, v := range group {
+			names[v.FullPath(fs)] = true
+		}
+		var out bytes.Buffer
+		// A snapshot that is gone makes zfs say so and exit 1 after
+		// printing the others.
+		if err := e.run(ctx, argv, nil, &out); err != nil && !errors.Is(err, ErrDatasetNotExist) {
+			return nil, nil, fmt.Errorf("check guids of snapshots of %s before destroying them: %w", e.where(fs), err)
+		}
+		guids, err := parseGuids(out.String(), names)
+		if err != nil {
+			return nil, nil, pdu.PermanentError(fmt.Errorf("check guids of snapshots of %s before destroying them: %w", e.where(fs), err))
+		}
+		for _, v := range group {
+			g, found := guids[v.FullPath(fs)]
+			switch {
+			case !found:
+				refused = append(refused, &pdu.DestroySnapshotRes{Snapshot: v, Error: "gone before its destroy (its guid could not be read); nothing destroyed"})
+			case v.Guid == 0 || g != v.Guid:
+				refused = append(refused, &pdu.DestroySnapshotRes{Snapshot: v, Error: fmt.Sprintf(
+					"guid %d is not the %d zrep listed: replaced by another of the same name since; left in place", g, v.Guid)})
+			default:
+				ok = append(ok, v)
+			}
+		}
+	}
+	return ok, refused, nil
+}
+
+// tagged lists the holds of snaps of fs (`zfs holds -H`) and returns those
+// that carry tag. listed is false when the output holds a line that is not
+// strictly one hold of one of snaps (another tool's tag with a tab or a
+// newline): then nothing is read from it.
+func (e *Endpoint) tagged(ctx context.Context, fs string, snaps []*pdu.FilesystemVersion, tag string) (tagged []*pdu.FilesystemVersion, listed bool, err error) {
+	argv, err := holdsArgv(fs, snaps)
+	if err != nil {
+		return nil, false, pdu.PermanentError(err)
+	}
+	var out bytes.Buffer
+	if err := e.run(ctx, argv, nil, &out); err != nil {
+		return nil, false, fmt.Errorf("list holds on %s: %w", e.where(fs), err)
+	}
+	names := map[string]bool{}
+	for _, v := range snaps {
+		names[v.FullPath(fs)] = true
+	}
+	holds, err := parseHolds(out.String(), names)
+	if err != nil {
+		e.log.Debug("holds not read; releasing one by one", "filesystem", fs, "err", err)
+		return nil, false, nil
+	}
+	for _, v := range snaps {
+		if slices.Contains(holds[v.FullPath(fs)], tag) {
+			tagged = append(tagged, v)
+		}
+	}
+	return tagged, true, nil
 }

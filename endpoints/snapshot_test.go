@@ -99,15 +99,27 @@ func TestParseHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	holds, err := parseHolds(string(out))
+	names := map[string]bool{"tank/cap@s1": true, "tank/cap@s2": true}
+	holds, err := parseHolds(string(out), names)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := holds["tank/cap@s1"]; !slices.Equal(got, []string{"zrep"}) {
 		t.Errorf("holds %v", holds)
 	}
-	if _, err := parseHolds("no tabs here\n"); err == nil {
-		t.Error("garbage parsed")
+	// Another tool's tag is free text: one that holds a tab or a newline,
+	// forging a hold of zrep's, is refused whole, never read.
+	for _, bad := range []string{
+		"no tabs here\n",
+		"tank/cap@s1\tx\ttank/cap@s2\tzrep\tWed Nov 25 16:58 2026\n",
+		"tank/cap@s1\tx\ny\tWed Nov 25 16:58 2026\n",
+		"tank/cap@s1\tx\ntank/cap@s2\tzrep\tWed Nov 25 16:58 2026\n",
+		"tank/other@s1\tzrep\tWed Nov 25 16:58 2026\n",
+		"tank/cap@s1\tzrep\tWed Nov 25 16:58 2026",
+	} {
+		if h, err := parseHolds(bad, names); err == nil {
+			t.Errorf("parseHolds(%q) = %v, want an error", bad, h)
+		}
 	}
 }
 
@@ -124,7 +136,7 @@ func TestParseGetUserRefs(t *testing.T) {
 		"pool/a@s2\tcreatetxg\t6\t-",
 		"pool/a@s2\tuserrefs\t0\t-",
 	}, "\n") + "\n"
-	fss, err := ParseGet(strings.NewReader(in))
+	fss, err := ParseGet(strings.NewReader(in), "pool/a")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,7 @@ func (e *Endpoint) listStartup(ctx context.Context) (*startupResult, error) {
 		e.door.recordArgv(st.version)
 		return nil, err
 	}
-	out := parseStartup(bufio.NewReaderSize(pr, 1<<20))
+	out := parseStartup(bufio.NewReaderSize(pr, 1<<20), root)
 	// Read to the end, so that the command ends on its own and its own
 	// verdict can be heard.
 	io.Copy(io.Discard, pr)
@@ -73,17 +73,18 @@ func (e *Endpoint) listStartup(ctx context.Context) (*startupResult, error) {
 	}
 	e.door.recordArgv(st.version)
 	res := &startupResult{}
+	listing := st.legacyListing
 	if out.probeStatus == 0 {
 		res.caps = openZFS2
 		res.caps.Version, _, _ = strings.Cut(strings.TrimSpace(out.version), "\n")
-		e.door.recordArgv(st.openZFS)
+		listing = st.openZFSListing
 	} else {
 		perr := e.classifyRan(st.version, out.probeStatus, out.version)
 		if !errors.Is(perr, ErrUnsupported) {
 			return nil, fmt.Errorf("probe zfs features: %w", perr)
 		}
-		e.door.recordArgv(st.legacy)
 	}
+	e.door.recordListing(listing, out.listing)
 	switch {
 	case werr != nil:
 		res.err = werr
@@ -91,6 +92,9 @@ func (e *Endpoint) listStartup(ctx context.Context) (*startupResult, error) {
 		res.err = parseError{out.err}
 	default:
 		res.fss = out.fss
+		if err := e.applyUserProps(ctx, res.fss, root, out.userProps); err != nil {
+			res.fss, res.err = nil, err
+		}
 	}
 	if out.parentRan {
 		e.door.recordArgv(st.parent)
@@ -121,6 +125,8 @@ type startupOutput struct {
 	probeStatus  int
 	version      string
 	fss          []*pdu.Filesystem
+	userProps    userPropsListing
+	listing      listingRan
 	parentRan    bool
 	parentStatus int
 	parent       string
@@ -128,8 +134,9 @@ type startupOutput struct {
 	err error
 }
 
-// parseStartup reads the start-up command's output (see startup).
-func parseStartup(br *bufio.Reader) startupOutput {
+// parseStartup reads the start-up command's output (see startup) of a
+// side whose dataset is root.
+func parseStartup(br *bufio.Reader, root string) startupOutput {
 	var out startupOutput
 	first, err := br.ReadString('\n')
 	status, ok := strings.CutPrefix(strings.TrimSuffix(first, "\n"), markProbe)
@@ -156,12 +163,10 @@ func parseStartup(br *bufio.Reader) startupOutput {
 	}
 	out.version = version.String()
 
-	fss, _, err := parseGetUntil(br, markEnd)
-	if err != nil {
-		out.err = err
+	out.fss, out.userProps, out.listing, out.err = parseListing(br, root)
+	if out.err != nil || out.listing.status == 0 {
 		return out
 	}
-	out.fss = fss
 	// What follows is short: the parent check, if it ran.
 	rest, err := io.ReadAll(io.LimitReader(br, 64<<10))
 	if err != nil {
@@ -169,6 +174,9 @@ func parseStartup(br *bufio.Reader) startupOutput {
 		return out
 	}
 	rest = bytes.TrimRight(rest, "\n")
+	if len(rest) == 0 {
+		return out
+	}
 	i := bytes.LastIndexByte(rest, '\n')
 	if s, ok := bytes.CutPrefix(rest[i+1:], []byte(markParent)); ok {
 		if out.parentStatus, err = strconv.Atoi(string(s)); err == nil {

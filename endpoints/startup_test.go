@@ -32,7 +32,10 @@ get)
 	case "$last" in
 	*/missing*|*/gone) echo "cannot open '$last': dataset does not exist" >&2; exit 1 ;;
 	esac
-	if [ "$2" = -H ] && [ "$3" = -o ]; then echo filesystem; exit 0; fi
+	if [ "$2" = -H ] && [ "$3" = -o ] && [ "$4" = value ]; then echo filesystem; exit 0; fi
+	case "$*" in
+	*name,property,source*|*name,property,value\ *) exit 0 ;;
+	esac
 	printf '%s\ttype\tfilesystem\t-\n' "$last"
 	printf '%s@s 1\ttype\tsnapshot\t-\n%s@s 1\tguid\t42\t-\n%s@s 1\tcreatetxg\t7\t-\n' "$last" "$last" "$last" ;;
 *) echo "fake zfs: unexpected $*" >&2; exit 1 ;;
@@ -70,7 +73,8 @@ func TestStartupIsARequestOfArgvs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := [][]string{st.version, st.openZFS, st.legacy, st.parent}
+	o, l := st.openZFSListing, st.legacyListing
+	want := [][]string{st.version, o.list, o.sources, o.values, o.rootValues, l.list, l.sources, l.values, l.rootValues, st.parent}
 	if fmt.Sprint(groups) != fmt.Sprint(want) {
 		t.Errorf("groups %q, want %q", groups, want)
 	}
@@ -79,8 +83,8 @@ func TestStartupIsARequestOfArgvs(t *testing.T) {
 	}
 	if st := startupArgv("tank/a", false, ""); st.parent != nil {
 		t.Errorf("a source's start-up checks a parent: %q", st.req.Words)
-	} else if groups, _ := st.req.Groups(); len(groups) != 3 {
-		t.Errorf("a source's start-up has %d argvs, want 3", len(groups))
+	} else if groups, _ := st.req.Groups(); len(groups) != 9 {
+		t.Errorf("a source's start-up has %d argvs, want 9", len(groups))
 	}
 }
 
@@ -91,8 +95,8 @@ func TestStartupProbesAndListsInOneCommand(t *testing.T) {
 		version string
 		list    string
 	}{
-		{"OpenZFS", false, "zfs-2.3.2-1", "get|-H|-p|-r|-t|filesystem,volume,snapshot,bookmark|-o|name,property,value,source|type,guid,createtxg,creation,zrep:placeholder,origin,receive_resume_token|tank/a_b|"},
-		{"zfs-fuse", true, "", "get|-H|-p|-r|-o|name,property,value,source|type,guid,createtxg,creation,zrep:placeholder,origin|tank/a_b|"},
+		{"OpenZFS", false, "zfs-2.3.2-1", "get|-H|-p|-r|-t|filesystem,volume,snapshot,bookmark|-o|name,property,value,source|type,guid,createtxg,creation,origin,receive_resume_token|tank/a_b|"},
+		{"zfs-fuse", true, "", "get|-H|-p|-r|-o|name,property,value,source|type,guid,createtxg,creation,origin|tank/a_b|"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			log := fakeZFS(t, c.legacy)
@@ -106,25 +110,29 @@ func TestStartupProbesAndListsInOneCommand(t *testing.T) {
 			if len(fss) != 1 || fss[0].Path != "tank/a b" || len(fss[0].Versions) != 1 || fss[0].Versions[0].Name != "s 1" {
 				t.Fatalf("listed %+v", fss)
 			}
-			if got := fakeCalls(t, log); len(got) != 2 || got[0] != "version|" || got[1] != c.list {
+			// The probe, the native listing, and zrep's own properties:
+			// where they are set, and their values.
+			if got := fakeCalls(t, log); len(got) != 5 || got[0] != "version|" || got[1] != c.list ||
+				!strings.Contains(got[2], "name,property,source") || !strings.Contains(got[3], "name,property,value|-s|local,received") ||
+				!strings.Contains(got[4], "name,property,value|-s|inherited") {
 				t.Fatalf("zfs ran %q", got)
 			}
 			caps, err := e.Capabilities(context.Background())
 			if err != nil || caps.Version != c.version || caps.ResumeTokens == c.legacy {
 				t.Fatalf("capabilities %+v, %v", caps, err)
 			}
-			if n := len(fakeCalls(t, log)); n != 2 {
+			if n := len(fakeCalls(t, log)); n != 5 {
 				t.Fatalf("Capabilities probed again: %d zfs commands", n)
 			}
 			b, _ := os.ReadFile(argvLog)
-			if got := strings.Count(string(b), "\n"); got != 2 || !strings.Contains(string(b), `"argv":["zfs","version"]`) {
+			if got := strings.Count(string(b), "\n"); got != 5 || !strings.Contains(string(b), `"argv":["zfs","version"]`) {
 				t.Fatalf("argv log:\n%s", b)
 			}
 			// The next listing is the listing alone.
 			if _, err := e.ListFilesystems(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			if got := fakeCalls(t, log); len(got) != 3 || got[2] != c.list {
+			if got := fakeCalls(t, log); len(got) != 9 || got[5] != c.list {
 				t.Fatalf("second listing ran %q", got)
 			}
 		})
@@ -181,7 +189,9 @@ func TestParseStartup(t *testing.T) {
 		ok        bool
 		parent    string
 	}{
-		{"complete", "zrep:probe 0\nzfs-2.3\nzrep:list\np\ttype\tfilesystem\t-\n\nzrep:end 0\n", true, ""},
+		{"complete", "zrep:probe 0\nzfs-2.3\nzrep:list\np\ttype\tfilesystem\t-\n\nzrep:end 0\n\nzrep:sources 0\nzrep:values 0 1\nx", true, ""},
+		{"no sources", "zrep:probe 0\nzfs-2.3\nzrep:list\np\ttype\tfilesystem\t-\n\nzrep:end 0\n", false, ""},
+		{"values cut short", "zrep:probe 0\nzfs-2.3\nzrep:list\np\ttype\tfilesystem\t-\n\nzrep:end 0\np\tzrep:sync\tlocal\n\nzrep:sources 0\nzrep:values 0 22\np\tzrep:sync\toff\nx", false, ""},
 		{"with parent", "zrep:probe 0\nzfs-2.3\nzrep:list\n\nzrep:end 1\nfilesystem\n\nzrep:parent 0\n", true, "filesystem"},
 		{"no probe", "ssh: connect refused\n", false, ""},
 		{"cut in the version", "zrep:probe 0\nzfs-2", false, ""},
@@ -189,7 +199,7 @@ func TestParseStartup(t *testing.T) {
 		{"a stray line", "zrep:probe 0\nzrep:list\nzrep:ended\n", false, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			out := parseStartup(bufio.NewReader(strings.NewReader(c.out)))
+			out := parseStartup(bufio.NewReader(strings.NewReader(c.out)), "p")
 			if (out.err == nil) != c.ok || out.parent != c.parent {
 				t.Fatalf("%+v", out)
 			}
@@ -201,7 +211,7 @@ func FuzzParseStartup(f *testing.F) {
 	f.Add("zrep:probe 0\nzfs-2.3\nzrep:list\np\ttype\tfilesystem\t-\n\nzrep:end 0\nfilesystem\n\nzrep:parent 0\n")
 	seedFromCaptures(f)
 	f.Fuzz(func(t *testing.T, s string) {
-		out := parseStartup(bufio.NewReader(strings.NewReader(s)))
+		out := parseStartup(bufio.NewReader(strings.NewReader(s)), "p")
 		if out.err == nil && !out.probed {
 			t.Fatalf("no error, no probe: %+v", out)
 		}

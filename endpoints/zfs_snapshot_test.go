@@ -34,7 +34,7 @@ func TestZFSSnapshotSetHoldsAndBatchDestroy(t *testing.T) {
 	}
 	// A taken name is refused, naming it; on -r nothing is taken.
 	_, err = e.TakeSnapshots(ctx, &pdu.SnapshotReq{Filesystems: all, Recursive: true, Name: "s2"})
-	if err == nil || !strings.Contains(err.Error(), "already exists") {
+	if err == nil || !strings.Contains(err.Error(), "already exists") || !errors.Is(err, pdu.ErrSnapshotExists) {
 		t.Fatalf("snapshot -r over a taken name: %v", err)
 	}
 	if out := sh(t, "zfs list -H -o name -t snapshot -r "+root+" | grep -c @s2 || true"); strings.TrimSpace(out) != "2" {

@@ -175,13 +175,15 @@ func TestZFSListsTreeInOneCommand(t *testing.T) {
 		t.Fatalf("guid/createtxg not read: %+v %+v", fss[0].Versions[0], fss[0].Versions[1])
 	}
 
-	// A second listing runs no second probe: one zfs command per listing.
+	// A second listing runs no second probe: four zfs commands per
+	// listing (native properties; where zrep's own are set; their values,
+	// below the root and inherited by it).
 	if _, err := e.ListFilesystems(ctx); err != nil {
 		t.Fatal(err)
 	}
 	log, _ := os.ReadFile(argvLog)
-	if n := strings.Count(string(log), "\n"); n != 3 {
-		t.Fatalf("want probe + 2 listings, argv log has %d lines:\n%s", n, log)
+	if n := strings.Count(string(log), "\n"); n != 9 {
+		t.Fatalf("want probe + 2 listings of 4 commands, argv log has %d lines:\n%s", n, log)
 	}
 
 	one := newEndpoint(t, root, endpoints.Options{Role: "source"})
@@ -421,19 +423,34 @@ func TestZFSDestroySnapshotsReportsEach(t *testing.T) {
 	pool := testPool(t)
 	ctx := ctxT(t)
 	fs := pool + "/dst"
-	sh(t, "zfs create "+fs+" && zfs snapshot "+fs+"@a && zfs snapshot "+q(fs+"@b c"))
+	sh(t, "zfs create "+fs+" && zfs snapshot "+fs+"@a && zfs snapshot "+q(fs+"@b c")+" && zfs snapshot "+fs+"@gone && zfs snapshot "+fs+"@new")
 	dst := newEndpoint(t, fs, endpoints.Options{Role: "destination"})
-	res, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: []*pdu.FilesystemVersion{
-		{Name: "a"}, {Name: "gone"}, {Name: "b c"},
-	}})
+	vs, err := dst.ListFilesystemVersions(ctx, fs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Results[0].Error != "" || res.Results[1].Error == "" || res.Results[2].Error != "" {
-		t.Fatalf("results: %q %q %q", res.Results[0].Error, res.Results[1].Error, res.Results[2].Error)
+	// After the listing, one is destroyed and one replaced by another of
+	// its name: both are left and reported, the others destroyed.
+	sh(t, "zfs destroy "+fs+"@gone && zfs destroy "+fs+"@new && zfs snapshot "+fs+"@new")
+	res, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: vs})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if vs, _ := dst.ListFilesystemVersions(ctx, fs); len(vs) != 0 {
-		t.Fatalf("left: %s", versionNames(vs))
+	var got []string
+	for _, r := range res.Results {
+		got = append(got, r.Snapshot.Name+"="+r.Error)
+	}
+	if len(res.Results) != 4 || res.Results[0].Error != "" || res.Results[1].Error != "" ||
+		!strings.Contains(res.Results[2].Error, "gone") || !strings.Contains(res.Results[3].Error, "replaced") {
+		t.Fatalf("results: %q", got)
+	}
+	if vs, _ := dst.ListFilesystemVersions(ctx, fs); versionNames(vs) != "@new" {
+		t.Fatalf("left: %s, want @new", versionNames(vs))
+	}
+	// A version without a guid is never destroyed.
+	res, err = dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: []*pdu.FilesystemVersion{{Name: "new"}}})
+	if err != nil || len(res.Results) != 1 || res.Results[0].Error == "" {
+		t.Fatalf("destroy without a guid: %+v, %v", res, err)
 	}
 	if _, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: pool + "/other"}); pdu.ClassOf(err) != pdu.Permanent {
 		t.Fatalf("destroy outside the endpoint: %v", err)

@@ -101,6 +101,13 @@ type Filesystem struct {
 	// Placeholder is true when zrep created the dataset only to hold
 	// children (`zrep:placeholder=on` set locally).
 	Placeholder bool
+	// SyncOff is true when the filesystem's effective `zrep:sync` is
+	// `off`: set so on the filesystem (locally or received) or inherited
+	// from an ancestor, also one above the listed root, with no nearer
+	// dataset setting it to anything else. Such a source filesystem is to
+	// be left out of replication (SPEC 15); the value is read so that no
+	// other property's value can forge it.
+	SyncOff bool
 	// ResumeToken is the dataset's `receive_resume_token`: partial state left
 	// by an interrupted resumable receive. Empty when there is none or the
 	// platform has no resumable receive.

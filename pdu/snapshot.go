@@ -1,5 +1,7 @@
 package pdu
 
+import "errors"
+
 // SnapshotReq asks a side to take one snapshot set: Name on every
 // filesystem of Filesystems, at once where the platform allows.
 type SnapshotReq struct {
@@ -19,3 +21,8 @@ type SnapshotRes struct {
 	// snapshot of it shows the same instant.
 	Atomic bool
 }
+
+// ErrSnapshotExists is in the chain of a TakeSnapshots error when the
+// set's name is taken already on a filesystem of the set and the side took
+// nothing of the set.
+var ErrSnapshotExists = errors.New("snapshot name already taken")

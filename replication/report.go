@@ -3,6 +3,7 @@ package replication
 import (
 	"fmt"
 	"io"
+	"strings"
 	"time"
 )
 
@@ -168,9 +169,34 @@ func (r *Report) ExpectedBytes() int64 {
 }
 
 // WriteText writes the report for a human, with the status words of the
-// JSON form.
+// JSON form. A run in which a filesystem failed leads with what failed
+// and why, one line per failed filesystem, so that the first lines of a
+// cron mail say it; the details follow as after a success.
 func (r *Report) WriteText(w io.Writer) error {
 	tw := &textWriter{w: w}
+	var all []*FilesystemReport
+	all = append(all, r.Completed...)
+	if r.Active != nil {
+		all = append(all, r.Active)
+	}
+	all = append(all, r.Pending...)
+	var failed []*FilesystemReport
+	for _, f := range all {
+		if f.Status == FilesystemPermanentError.String() {
+			failed = append(failed, f)
+		}
+	}
+	if len(failed) > 0 {
+		tw.printf("FAILED: %d of %d filesystems\n", len(failed), len(all))
+		for _, f := range failed {
+			problem := strings.Join(strings.Fields(f.Problem), " ")
+			if problem == "" {
+				problem = "failed (see its steps below)"
+			}
+			tw.printf("  %s → %s: %s\n", f.Filesystem, f.Destination, problem)
+		}
+		tw.printf("\n")
+	}
 	tw.printf("Status: %s\n", r.Status)
 	if r.Snapshot != nil {
 		tw.printf("Snapshot: %s\n", *r.Snapshot)
@@ -179,12 +205,6 @@ func (r *Report) WriteText(w io.Writer) error {
 		tw.printf("Problem: %s\n", r.Problem)
 	}
 	tw.printf("Transferred: %s in %s\n", humanBytes(r.Bytes), time.Duration(r.DurationSeconds*float64(time.Second)).Round(time.Millisecond))
-	var all []*FilesystemReport
-	all = append(all, r.Completed...)
-	if r.Active != nil {
-		all = append(all, r.Active)
-	}
-	all = append(all, r.Pending...)
 	for _, f := range all {
 		tw.printf("\n%s → %s: %s, %s\n", f.Filesystem, f.Destination, f.Status, humanBytes(f.Bytes))
 		if f.Problem != "" {
@@ -213,7 +233,10 @@ type PlanReport struct {
 	Snapshot *string `json:"snapshot"`
 	// Link says how streams cross the link (compression, rate limit); the
 	// caller fills it in, the engine knows nothing of it.
-	Link        string            `json:"link,omitempty"`
+	Link string `json:"link,omitempty"`
+	// Hooks are the hooks a run would run ("pre-snapshot: CMD"); plan
+	// runs none. The caller fills them in.
+	Hooks       []string          `json:"hooks,omitempty"`
 	Filesystems []*FilesystemPlan `json:"filesystems"`
 }
 
@@ -262,6 +285,12 @@ func (p *PlanReport) WriteText(w io.Writer) error {
 	}
 	if p.Link != "" {
 		tw.printf("link: %s\n\n", p.Link)
+	}
+	for _, h := range p.Hooks {
+		tw.printf("would run hook %s\n", h)
+	}
+	if len(p.Hooks) > 0 {
+		tw.printf("\n")
 	}
 	for i, f := range p.Filesystems {
 		if i > 0 {

@@ -214,3 +214,82 @@ func TestPlanNewDestination(t *testing.T) {
 		t.Errorf("plan text:\n%s", text.String())
 	}
 }
+
+// TestReportTextLeadsWithFailures: the text of a run in which filesystems
+// failed starts with how many and one line each (problem and hint, on one
+// line), then the details as after a success; a successful run's text is
+// unchanged.
+func TestReportTextLeadsWithFailures(t *testing.T) {
+	s1, s2 := "s1", "s2"
+	done := func(fs string) *replication.FilesystemReport {
+		return &replication.FilesystemReport{Filesystem: "tank" + fs, Destination: "backup/tank" + fs, Status: "Completed", Bytes: 2048,
+			Steps: []*replication.StepReport{{From: &s1, To: s2, Status: "Completed", Bytes: 2048}}}
+	}
+	failed := func(fs, problem string) *replication.FilesystemReport {
+		return &replication.FilesystemReport{Filesystem: "tank" + fs, Destination: "backup/tank" + fs, Status: "PermanentError", Problem: problem,
+			Steps: []*replication.StepReport{{From: &s1, To: s2, Status: "PermanentError"}}}
+	}
+	for _, c := range []struct {
+		name string
+		rep  replication.Report
+		want string
+	}{
+		{"success", replication.Report{Status: "Completed", Completed: []*replication.FilesystemReport{done(""), done("/a")}, Bytes: 4096, DurationSeconds: 1.5},
+			`Status: Completed
+Transferred: 4.0 KiB in 1.5s
+
+tank → backup/tank: Completed, 2.0 KiB
+    s1 → s2: Completed, 2.0 KiB
+
+tank/a → backup/tank/a: Completed, 2.0 KiB
+    s1 → s2: Completed, 2.0 KiB
+`},
+		{"one of three failed", replication.Report{Status: "Completed", Bytes: 4096, DurationSeconds: 2,
+			Completed: []*replication.FilesystemReport{done(""), failed("/a", "receive backup/tank/a: zfs receive: out of space (free space on the destination pool)"), done("/b")}},
+			`FAILED: 1 of 3 filesystems
+  tank/a → backup/tank/a: receive backup/tank/a: zfs receive: out of space (free space on the destination pool)
+
+Status: Completed
+Transferred: 4.0 KiB in 2s
+
+tank → backup/tank: Completed, 2.0 KiB
+    s1 → s2: Completed, 2.0 KiB
+
+tank/a → backup/tank/a: PermanentError, 0 B
+    problem: receive backup/tank/a: zfs receive: out of space (free space on the destination pool)
+    s1 → s2: PermanentError, 0 B
+
+tank/b → backup/tank/b: Completed, 2.0 KiB
+    s1 → s2: Completed, 2.0 KiB
+`},
+		{"two failed, one problem on two lines", replication.Report{Status: "Completed",
+			Completed: []*replication.FilesystemReport{failed("", "backup/tank has diverged: it has x after the newest common snapshot s1; use --rollback to roll backup/tank back to s1, destroying them"), failed("/a", "send tank/a:\ncannot open 'tank/a@s2':\n  dataset does not exist")}},
+			`FAILED: 2 of 2 filesystems
+  tank → backup/tank: backup/tank has diverged: it has x after the newest common snapshot s1; use --rollback to roll backup/tank back to s1, destroying them
+  tank/a → backup/tank/a: send tank/a: cannot open 'tank/a@s2': dataset does not exist
+
+Status: Completed
+Transferred: 0 B in 0s
+
+tank → backup/tank: PermanentError, 0 B
+    problem: backup/tank has diverged: it has x after the newest common snapshot s1; use --rollback to roll backup/tank back to s1, destroying them
+    s1 → s2: PermanentError, 0 B
+
+tank/a → backup/tank/a: PermanentError, 0 B
+    problem: send tank/a:
+cannot open 'tank/a@s2':
+  dataset does not exist
+    s1 → s2: PermanentError, 0 B
+`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := c.rep.WriteText(&b); err != nil {
+				t.Fatal(err)
+			}
+			if got := b.String(); got != c.want {
+				t.Errorf("got:\n%s\nwant:\n%s", got, c.want)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -47,6 +48,13 @@ type SnapshotConfig struct {
 	Prefix string
 	// Now is the time in the name.
 	Now time.Time
+	// LaterNames, when positive, lets a set whose name is taken already
+	// (another run from the same source in the same second) take the
+	// next name instead, a second later each time, up to LaterNames
+	// seconds after Now; zero makes a taken name an error.
+	LaterNames int
+	// Clock waits for the time of a later name; nil is the real clock.
+	Clock Clock
 }
 
 // SnapshotSet is a snapshot set, taken or planned.
@@ -74,7 +82,10 @@ func (e *NameCollisionError) Error() string {
 
 // PlanSnapshot lists side and returns the snapshot set cfg would take,
 // without taking it: the filesystems it covers and its name. A name that
-// is taken already on one of them is a *NameCollisionError.
+// is taken already on one of them is a *NameCollisionError, unless
+// cfg.LaterNames lets it pick the first free name of the following
+// seconds; then the set's name may lie in the future, and TakeSnapshot
+// waits for its time.
 func PlanSnapshot(ctx context.Context, side Endpoint, cfg SnapshotConfig) (*SnapshotSet, error) {
 	if err := CheckSnapshotPrefix(cfg.Prefix); err != nil {
 		return nil, pdu.PermanentError(err)
@@ -83,15 +94,16 @@ func PlanSnapshot(ctx context.Context, side Endpoint, cfg SnapshotConfig) (*Snap
 	if err != nil {
 		return nil, err
 	}
-	set := &SnapshotSet{Name: SnapshotName(cfg.Prefix, cfg.Now), tree: cfg.Recursive}
+	set := &SnapshotSet{tree: cfg.Recursive}
+	taken := map[string]string{}
 	for _, fs := range fss {
 		if matchesAny(cfg.Exclude, fs.Path) {
 			set.tree = false
 			continue
 		}
 		for _, v := range fs.Versions {
-			if v.Type == pdu.Snapshot && v.Name == set.Name {
-				return nil, pdu.PermanentError(&NameCollisionError{Snapshot: fs.Path + "@" + set.Name})
+			if _, seen := taken[v.Name]; v.Type == pdu.Snapshot && !seen {
+				taken[v.Name] = fs.Path + "@" + v.Name
 			}
 		}
 		set.Filesystems = append(set.Filesystems, fs.Path)
@@ -99,24 +111,117 @@ func PlanSnapshot(ctx context.Context, side Endpoint, cfg SnapshotConfig) (*Snap
 	if len(set.Filesystems) == 0 {
 		return nil, pdu.PermanentError(fmt.Errorf("no filesystem to snapshot: every one is excluded"))
 	}
-	return set, nil
+	first := SnapshotName(cfg.Prefix, cfg.Now)
+	for i := 0; i <= max(cfg.LaterNames, 0); i++ {
+		set.Name = SnapshotName(cfg.Prefix, cfg.Now.Add(time.Duration(i)*time.Second))
+		if _, ok := taken[set.Name]; !ok {
+			return set, nil
+		}
+	}
+	return nil, pdu.PermanentError(&NameCollisionError{Snapshot: taken[first]})
 }
 
 // TakeSnapshot takes the snapshot set cfg describes on side: with `zfs
 // snapshot -r` when the set is a whole tree, else in one command naming
-// every filesystem where the platform allows, else one by one.
+// every filesystem where the platform allows, else one by one. With
+// cfg.LaterNames, a name taken meanwhile (by a run that listed before it
+// and took it first) makes it plan again a second later.
 func TakeSnapshot(ctx context.Context, side SnapshotTaker, cfg SnapshotConfig) (*SnapshotSet, error) {
-	set, err := PlanSnapshot(ctx, side, cfg)
-	if err != nil {
-		return nil, err
+	clock := cfg.Clock
+	if clock == nil {
+		clock = realClock{}
 	}
-	// -r takes every descendant: only when none is excluded.
-	res, err := side.TakeSnapshots(ctx, &pdu.SnapshotReq{Filesystems: set.Filesystems, Recursive: set.tree, Name: set.Name})
-	if err != nil {
-		return nil, fmt.Errorf("snapshot %s@%s: %w", set.Filesystems[0], set.Name, err)
+	// The last name allowed: every try moves on at least a second.
+	last := cfg.Now.Truncate(time.Second).Add(time.Duration(max(cfg.LaterNames, 0)) * time.Second)
+	for {
+		set, err := PlanSnapshot(ctx, side, cfg)
+		if err != nil {
+			return nil, err
+		}
+		at, _ := SnapshotNameTime(cfg.Prefix, set.Name)
+		if err := waitUntil(ctx, clock, at); err != nil {
+			return nil, err
+		}
+		// -r takes every descendant: only when none is excluded.
+		res, err := side.TakeSnapshots(ctx, &pdu.SnapshotReq{Filesystems: set.Filesystems, Recursive: set.tree, Name: set.Name})
+		if err == nil {
+			set.Atomic = res.Atomic
+			return set, nil
+		}
+		next := at.Add(time.Second)
+		if !errors.Is(err, pdu.ErrSnapshotExists) || cfg.LaterNames <= 0 || next.After(last) {
+			return nil, fmt.Errorf("snapshot %s@%s: %w", set.Filesystems[0], set.Name, err)
+		}
+		cfg.Now, cfg.LaterNames = next, int(last.Sub(next)/time.Second)
 	}
-	set.Atomic = res.Atomic
-	return set, nil
+}
+
+// HoldSet puts the user hold tag on every snapshot of set, right after it
+// was taken: the run that took it has not replicated it yet, and another
+// run from the same source (another destination's) must not prune it
+// meanwhile. Pruning after the replication moves the hold on as usual.
+func HoldSet(ctx context.Context, side Holder, set *SnapshotSet, tag string) error {
+	var errs []error
+	for _, fs := range set.Filesystems {
+		if err := side.Hold(ctx, fs, &pdu.FilesystemVersion{Name: set.Name, Type: pdu.Snapshot}, tag); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ReleaseUnreplicatedSet takes the hold tag that HoldSet put on the set
+// off the filesystems that rep does not show completed: there the hold
+// only guarded the set while the run was sending it, and left behind it
+// would keep the set from a later rollback (a failback) or from pruning.
+// On completed filesystems pruning has moved the hold already.
+func ReleaseUnreplicatedSet(ctx context.Context, side Holder, set *SnapshotSet, tag string, rep *Report) error {
+	done := map[string]bool{}
+	for _, f := range rep.Completed {
+		if f.Status == FilesystemCompleted.String() {
+			done[f.Filesystem] = true
+		}
+	}
+	var errs []error
+	for _, fs := range set.Filesystems {
+		if done[fs] {
+			continue
+		}
+		if _, err := side.Release(ctx, fs, []*pdu.FilesystemVersion{{Name: set.Name, Type: pdu.Snapshot}}, tag); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// SnapshotNameTime is the time in name, a name SnapshotName made with
+// prefix.
+func SnapshotNameTime(prefix, name string) (time.Time, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
+	if !ok {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(snapshotTimeLayout, rest)
+	return t, err == nil
+}
+
+// waitUntil waits on clock until t has come, or ctx is done.
+func waitUntil(ctx context.Context, clock Clock, t time.Time) error {
+	d := t.Sub(clock.Now())
+	if d <= 0 {
+		return nil
+	}
+	timer := clock.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C():
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // CheckSnapshotPrefix checks that prefix can start a snapshot name: not

@@ -69,7 +69,7 @@ func (e *Endpoint) TakeSnapshots(ctx context.Context, req *pdu.SnapshotReq) (*pd
 			return nil, pdu.PermanentError(fmt.Errorf("dataset %s does not exist", fs))
 		}
 		if d.find(pdu.Snapshot, req.Name) != nil {
-			return nil, pdu.PermanentError(fmt.Errorf("snapshot %s@%s already exists", fs, req.Name))
+			return nil, pdu.PermanentError(fmt.Errorf("snapshot %s@%s already exists: %w", fs, req.Name, pdu.ErrSnapshotExists))
 		}
 	}
 	z.txg++
@@ -101,6 +101,11 @@ func (e *Endpoint) Hold(ctx context.Context, fs string, snap *pdu.FilesystemVers
 		return pdu.PermanentError(fmt.Errorf("dataset %s does not exist", fs))
 	}
 	v := d.byGuid(snap.Guid, pdu.Snapshot)
+	if snap.Guid == 0 {
+		// A snapshot just taken is known by its name only, as zfs hold
+		// names it.
+		v = d.find(pdu.Snapshot, snap.Name)
+	}
 	if v == nil {
 		return pdu.PermanentError(fmt.Errorf("snapshot %s@%s does not exist", fs, snap.Name))
 	}
@@ -131,7 +136,11 @@ func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.Filesyst
 	}
 	var released []*pdu.FilesystemVersion
 	for _, s := range snaps {
-		if v := d.byGuid(s.Guid, pdu.Snapshot); v != nil && v.holds[tag] {
+		v := d.byGuid(s.Guid, pdu.Snapshot)
+		if s.Guid == 0 {
+			v = d.find(pdu.Snapshot, s.Name)
+		}
+		if v != nil && v.holds[tag] {
 			delete(v.holds, tag)
 			released = append(released, s)
 			z.record("Release %s %s@%s", tag, fs, s.Name)

@@ -1,0 +1,1 @@
+zfs get -H -o name,property,value -s inherited zrep:placeholder,zrep:sync $P/t

@@ -1,0 +1,1 @@
+zfs get -H -o value zrep:sync $P/t/b
