@@ -606,3 +606,31 @@ func TestServedLineRate(t *testing.T) {
 	t.Logf("push of %d MiB: served %.1f MiB/s, plain sshd %.1f MiB/s (%.2fx); rounds served %.1f, plain %.1f",
 		mib, ms, mp, ms/mp, served, plain)
 }
+
+// The one overwrite a served receive-only side allows without
+// --allow-rollback is SPEC's: a full receive -F into a placeholder that
+// zrep made there (zrep:placeholder=on set locally).
+func TestServedPlaceholderIsReplaced(t *testing.T) {
+	requireLab(t)
+	sp, dp := newPool(t), newPool(t)
+	src, backup := sp+"/data", dp+"/web1"
+	createFS(t, src, "parent")
+	createFS(t, src+"/child", "child")
+	snapshot(t, src+"/child", "c1")
+	s := serveOn(t, machineOf(dp), "--receive-only", backup)
+	args := append([]string{"run", "-r", "--json"}, s.zrepFlags()...)
+	zrep(t, append(args, side(src), s.remote(backup))...).mustExit(t, 0)
+	if v, source := property(t, backup, "zrep:placeholder"); v != "on" || source != "local" {
+		t.Fatalf("%s is no placeholder (zrep:placeholder %s, %s)", backup, v, source)
+	}
+	snapshot(t, src, "p1")
+	zrep(t, append(args, side(src), s.remote(backup))...).mustExit(t, 0)
+	mustMatch(t, backup, snapshots(t, src))
+	mustMatch(t, backup+"/child", snapshots(t, src+"/child"))
+	if v, _ := property(t, backup, "zrep:placeholder"); v != "off" {
+		t.Errorf("the replaced placeholder still says zrep:placeholder=%s", v)
+	}
+	if log := s.serveLog(t); !strings.Contains(log, `"-F"`) || strings.Contains(log, "refused") {
+		t.Errorf("serve's log lacks the accepted receive -F, or refused something:\n%s", log)
+	}
+}
