@@ -634,3 +634,40 @@ func TestServedPlaceholderIsReplaced(t *testing.T) {
 		t.Errorf("serve's log lacks the accepted receive -F, or refused something:\n%s", log)
 	}
 }
+
+// A backup host holding a served send-only key can read its source but
+// not change it, nor read another dataset.
+func TestServedSendOnlyRefusesHostileRequests(t *testing.T) {
+	requireLab(t)
+	sp := newPool(t)
+	src, other := sp+"/data", sp+"/private"
+	createFS(t, src, "one")
+	createFS(t, other, "secret")
+	zfs(t, "snapshot", "-r", sp+"@s1")
+	s := serveOn(t, machineOf(src), "--send-only", src)
+	before := state(t, sp)
+	run := func(argv ...string) string {
+		return endpoints.Request{Kind: endpoints.RequestRun, Words: argv}.String()
+	}
+	for _, c := range []struct{ name, command string }{
+		{"destroy a source snapshot", run("zfs", "destroy", src+"@s1")},
+		{"destroy the source", run("zfs", "destroy", "-r", src)},
+		{"send another dataset", run("zfs", "send", other+"@s1")},
+		{"send the whole pool", run("zfs", "send", "-R", sp+"@s1")},
+		{"receive into the source", run("zfs", "receive", "-u", "-F", src)},
+		{"snapshot without --allow-snapshot", run("zfs", "snapshot", src+"@x")},
+		{"release another tag", run("zfs", "release", "keep", src+"@s1")},
+		{"rollback", run("zfs", "rollback", "-r", src+"@s1")},
+		{"a shell", run("sh", "-c", "cat /etc/shadow")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, stderr := s.ssh(t, nil, c.command)
+			if code == 0 || !strings.Contains(stderr, "zrep serve: refused") {
+				t.Errorf("exit %d, stderr:\n%s", code, stderr)
+			}
+		})
+	}
+	if after := state(t, sp); after != before {
+		t.Errorf("the served source changed:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+}
