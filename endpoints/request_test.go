@@ -104,10 +104,16 @@ func TestRequestGroups(t *testing.T) {
 	}
 }
 
-func TestTemplatesAreOneLineWithoutHistory(t *testing.T) {
+// Every login shell hands the templates to sh unchanged: csh takes no
+// newline inside quotes and expands '!' there; fish reads a doubled
+// backslash inside quotes as one.
+func TestTemplatesSurviveEveryLoginShell(t *testing.T) {
 	for kind, tmpl := range templates {
 		if strings.ContainsAny(tmpl, "\n!") {
 			t.Errorf("template %v holds a newline or '!', which csh would not take inside quotes", kind)
+		}
+		if strings.Contains(tmpl, `\\`) {
+			t.Errorf("template %v holds a doubled backslash, which fish would halve", kind)
 		}
 	}
 }
