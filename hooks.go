@@ -132,9 +132,21 @@ func describeHooks(h snapshotHooks, snapshot bool, postRun string) []string {
 }
 
 // runPostRun runs --post-run's command on this machine after the Report,
-// with the run's exit status, status word and JSON Report. Its failure is
-// logged and changes nothing else.
-func runPostRun(ctx context.Context, log *slog.Logger, command string, timeout time.Duration, code int, rep *replication.Report) {
+// with the run's exit status, status word and JSON Report; a run that
+// ended before replicating (the lock, the link, the snapshot) gives an
+// empty Report whose problem says why. Its failure is logged and changes
+// nothing else.
+func runPostRun(ctx context.Context, log *slog.Logger, command string, timeout time.Duration, outcome error, rep *replication.Report) {
+	code := exitCode(outcome)
+	if rep == nil {
+		rep = &replication.Report{Completed: []*replication.FilesystemReport{}, Pending: []*replication.FilesystemReport{}}
+		if code == exitInterrupted || code == exitTimeout {
+			rep.Status = replication.ContextDone.String()
+		}
+		if outcome != nil {
+			rep.Problem = outcome.Error()
+		}
+	}
 	f, err := os.CreateTemp("", "zrep-report-*.json")
 	if err != nil {
 		log.Error("post-run hook not run: cannot write the Report for it", "err", err)

@@ -42,7 +42,8 @@ const (
 )
 
 func main() {
-	replication.TuneGC()
+	tuneGC()
+	survivePipes()
 	os.Exit(runApp(context.Background(), os.Args, os.Stdout, os.Stderr))
 }
 
@@ -73,6 +74,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError:   onUsageError,
+		// A flag's value is one value, commas and all; see repeated.
+		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
 			planCommand(),
 			runCommand(),

@@ -61,6 +61,7 @@ func TestUsageErrors(t *testing.T) {
 		{"zrep", "run", "--recv-set", "-F=x", "tank/a", "tank/b"},
 		{"zrep", "run", "--recv-exclude", "-x", "tank/a", "tank/b"},
 		{"zrep", "plan", "--recv-exclude", "Mount Point", "tank/a", "tank/b"},
+		{"zrep", "run", "a`x`@host:tank/a", "tank/b"},
 	}
 	assertUsageErrors(t, cases)
 }

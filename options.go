@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -19,6 +20,26 @@ import (
 // envVar names a flag's environment variable: --ssh-port is ZREP_SSH_PORT.
 func envVar(flag string) []string {
 	return []string{"ZREP_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+// repeated is the values of a repeatable flag. A value is never split at
+// commas (a regular expression, an ssh option or a property value may
+// hold one); the flag is repeated for more. Its ZREP_* variable, which
+// cannot be repeated, holds one value per line.
+func repeated(c *cli.Context, flag string) []string {
+	values := c.StringSlice(flag)
+	env := strings.TrimSpace(os.Getenv(envVar(flag)[0]))
+	if len(values) != 1 || env == "" || values[0] != env {
+		return values
+	}
+	// The value came from the variable.
+	var lines []string
+	for _, line := range strings.Split(env, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	return lines
 }
 
 // commonFlags are the flags of both plan and run (SPEC section 2).
@@ -48,6 +69,8 @@ func commonFlags() []cli.Flag {
 			Usage: "only errors on stderr; run prints its Report only when it fails (unless --json)"},
 		&cli.IntFlag{Name: "jobs", Value: defaultJobs, EnvVars: envVar("jobs"),
 			Usage: "replicate up to `N` filesystems at once"},
+		&cli.DurationFlag{Name: "command-timeout", Value: defaultCommandTimeout, EnvVars: envVar("command-timeout"),
+			Usage: "end a zfs command that carries no stream (a listing, a destroy, a hold) after `DURATION` and retry it; 0 never"},
 		&cli.BoolFlag{Name: "raw", EnvVars: envVar("raw"),
 			Usage: "send encrypted datasets as they are, still encrypted (zfs send -w); the destination needs no key"},
 		&cli.BoolFlag{Name: "compressed", EnvVars: envVar("compressed"),
@@ -84,6 +107,20 @@ func runFlags() []cli.Flag {
 // otherwise: 4 was fastest for many small incrementals (docs/performance.md).
 const defaultJobs = 4
 
+// defaultCommandTimeout bounds each zfs command that carries no stream: a
+// hung `zfs get` or destroy, or a connection gone half-open, must not hold
+// a run for ever.
+const defaultCommandTimeout = 10 * time.Minute
+
+// commandTimeout is --command-timeout. Its error is a usage error.
+func commandTimeout(c *cli.Context) (time.Duration, error) {
+	d := c.Duration("command-timeout")
+	if d < 0 {
+		return 0, usageErrorf("--command-timeout must not be negative, got %s", d)
+	}
+	return d, nil
+}
+
 // defaultLockDir is where run keeps its per-destination locks.
 const defaultLockDir = "/run/lock/zrep"
 
@@ -93,6 +130,7 @@ type job struct {
 	src, dst endpoints.Side
 	cfg      replication.Config
 	ssh      endpoints.SSHOptions
+	timeout  time.Duration // --command-timeout
 	json     bool
 	logger   *slog.Logger
 	link     link
@@ -135,7 +173,7 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	if j.cfg.Jobs < 1 {
 		return nil, usageErrorf("--jobs must be at least 1, got %d", j.cfg.Jobs)
 	}
-	for _, expr := range c.StringSlice("exclude") {
+	for _, expr := range repeated(c, "exclude") {
 		re, err := regexp.Compile(expr)
 		if err != nil {
 			return nil, usageErrorf("--exclude %q is not a valid regular expression: %v", expr, err)
@@ -164,12 +202,15 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 		LargeBlocks: c.Bool("large-blocks"),
 		Props:       c.Bool("props"),
 	}
-	if j.cfg.Receive, err = parseReceiveOptions(c.StringSlice("recv-set"), c.StringSlice("recv-exclude")); err != nil {
+	if j.cfg.Receive, err = parseReceiveOptions(repeated(c, "recv-set"), repeated(c, "recv-exclude")); err != nil {
 		return nil, err
 	}
 	j.cfg.CursorID = cursorID(dst)
 
 	if j.ssh, err = parseSSHOptions(c); err != nil {
+		return nil, err
+	}
+	if j.timeout, err = commandTimeout(c); err != nil {
 		return nil, err
 	}
 
@@ -199,7 +240,7 @@ func parseSSHOptions(c *cli.Context) (endpoints.SSHOptions, error) {
 	opts := endpoints.SSHOptions{
 		Port:     port,
 		Identity: c.String("ssh-identity"),
-		Options:  c.StringSlice("ssh-option"),
+		Options:  repeated(c, "ssh-option"),
 	}
 	for _, o := range opts.Options {
 		if strings.TrimSpace(o) == "" || strings.HasPrefix(o, "-") {
@@ -260,20 +301,17 @@ func parseLevel(s string) (slog.Level, error) {
 	return 0, usageErrorf("--log-level must be debug, info, warn or error, not %q", s)
 }
 
-// endpoints opens the two sides. Nothing is contacted until they are used.
-func (j *job) endpoints(recursive bool) (src, dst *endpoints.Endpoint) {
-	return j.openEndpoints(recursive, false)
-}
-
 // openEndpoints opens the two sides, with the link's compression and rate
 // on each; holds makes their listings carry user holds (pruning, --hold).
 func (j *job) openEndpoints(recursive, holds bool) (src, dst *endpoints.Endpoint) {
 	srcLink, dstLink := j.link.options(j.src, j.dst)
 	src = endpoints.New(j.src, endpoints.Options{
 		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"), Link: srcLink, Holds: holds,
+		CommandTimeout: j.timeout,
 	})
 	dst = endpoints.New(j.dst, endpoints.Options{
 		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"), Link: dstLink, Holds: holds,
+		CommandTimeout: j.timeout,
 	})
 	return src, dst
 }

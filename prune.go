@@ -38,10 +38,7 @@ func pruneAction(c *cli.Context) error {
 	}
 	lock, err := lockDestination(c.String("lock-dir"), j.dst)
 	if err != nil {
-		if _, locked := err.(*lockedError); locked {
-			return err
-		}
-		return &exitError{code: exitFailed, err: err}
+		return lockFailure(err)
 	}
 	defer lock.Release()
 
@@ -70,7 +67,7 @@ func pruneAction(c *cli.Context) error {
 		return &exitError{code: exitCode(context.Cause(ctx)), err: fmt.Errorf("prune: %w", err)}
 	}
 	if rep.HasProblem() {
-		return &exitError{code: exitFailed}
+		return cancelledOr(ctx, &exitError{code: exitFailed})
 	}
-	return nil
+	return cancelledOr(ctx, nil)
 }

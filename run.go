@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -24,7 +26,7 @@ func runCommand() *cli.Command {
 	}
 }
 
-func runAction(c *cli.Context) error {
+func runAction(c *cli.Context) (err error) {
 	j, err := parseJob(c, c.App.ErrWriter)
 	if err != nil {
 		return err
@@ -57,15 +59,18 @@ func runAction(c *cli.Context) error {
 		return usageErrorf("--pre-snapshot and --post-snapshot run around --snapshot's set: add --snapshot")
 	}
 
+	// From here on, every outcome is written to the metrics file and told
+	// to the post-run hook, after the Report.
+	start := time.Now()
+	var rep *replication.Report
+	if cmd := c.String("post-run"); cmd != "" {
+		defer func() { runPostRun(c.Context, j.logger, cmd, hooks.timeout, err, rep) }()
+	}
 	lock, err := lockDestination(c.String("lock-dir"), j.dst)
 	if err != nil {
-		if _, locked := err.(*lockedError); locked {
-			return err
-		}
-		return &exitError{code: exitFailed, err: err}
+		return finishMetrics(c, j, start, nil, lockFailure(err))
 	}
 	defer lock.Release()
-	start := time.Now()
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
@@ -83,11 +88,11 @@ func runAction(c *cli.Context) error {
 	// zrep would wait for it.
 	defer context.AfterFunc(ctx, func() { closeEndpoints(j, src, dst) })()
 	if err := checkLink(ctx, src, dst); err != nil {
-		return &exitError{code: exitFailed, err: err}
+		return finishMetrics(c, j, start, nil, cancelledOr(ctx, &exitError{code: exitFailed, err: err}))
 	}
 	set, hookErr, err := takeRunSnapshot(ctx, j, ret, hooks, c.Bool("recursive"), src)
 	if err != nil {
-		return err
+		return finishMetrics(c, j, start, nil, err)
 	}
 
 	r := replication.NewReplication(j.cfg)
@@ -101,35 +106,29 @@ func runAction(c *cli.Context) error {
 	}
 	r.Prune(ctx, src, dst, ret.prune)
 
-	rep := r.Report()
+	rep = r.Report()
 	releaseRunSnapshot(ctx, j, ret, set, rep, src)
 	if set != nil {
 		rep.Snapshot = &set.Name
 	}
-	outcome := runOutcome(ctx, rep)
-	if outcome == nil && hookErr != nil {
-		outcome = &exitError{code: exitFailed, err: hookErr}
+	if context.Cause(ctx) != nil {
+		// Interrupted while pruning, after the replication completed.
+		rep.Status = replication.ContextDone.String()
 	}
-	if cmd := c.String("post-run"); cmd != "" {
-		// After the Report is out, whatever becomes of it.
-		defer func() { runPostRun(ctx, j.logger, cmd, hooks.timeout, exitCode(outcome), rep) }()
+	result := runOutcome(ctx, rep)
+	if result == nil && hookErr != nil {
+		result = &exitError{code: exitFailed, err: hookErr}
 	}
-	if path := c.String("metrics-file"); path != "" {
-		m := runMetrics{source: j.src.String(), destination: j.dst.String(), start: start, end: time.Now(), exitCode: exitCode(outcome), report: rep}
-		if err := writeMetricsFile(path, m); err != nil {
-			j.logger.Error("cannot write the metrics file", "err", err)
-			if outcome == nil {
-				outcome = &exitError{code: exitFailed, err: err}
-			}
-		}
-	}
+	outcome := finishMetrics(c, j, start, rep, result)
 	if quietSuccess(c, outcome) {
 		return nil
 	}
 	if j.json {
 		enc := json.NewEncoder(c.App.Writer)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+		if err := enc.Encode(rep); err != nil && !errors.Is(err, syscall.EPIPE) {
+			// A reader that went away (| head) loses the Report, and the
+			// exit status stays the run's.
 			return &exitError{code: exitFailed, err: err}
 		}
 	} else {
@@ -146,12 +145,14 @@ func quietSuccess(c *cli.Context, outcome error) bool {
 }
 
 // runOutcome maps the final Report to the exit status of SPEC section 5.
+// A signal or the timeout decides it whatever the phase it came in:
+// replicating, or pruning after it.
 func runOutcome(ctx context.Context, rep *replication.Report) error {
+	if err := cancelledOr(ctx, nil); err != nil {
+		return err
+	}
 	switch rep.Status {
 	case replication.ContextDone.String():
-		if cause := context.Cause(ctx); cause == errTimeout {
-			return &exitError{code: exitTimeout}
-		}
 		return &exitError{code: exitInterrupted}
 	case replication.PlanningError.String():
 		return &exitError{code: exitPlanning}
@@ -162,6 +163,18 @@ func runOutcome(ctx context.Context, rep *replication.Report) error {
 		return nil
 	}
 	return &exitError{code: exitFailed, err: fmt.Errorf("replication ended in state %s", rep.Status)}
+}
+
+// cancelledOr is the exit of a run whose context a signal (130) or
+// --timeout (124) ended, and err otherwise.
+func cancelledOr(ctx context.Context, err error) error {
+	switch context.Cause(ctx) {
+	case errTimeout:
+		return &exitError{code: exitTimeout, err: err}
+	case errInterrupted:
+		return &exitError{code: exitInterrupted, err: err}
+	}
+	return err
 }
 
 func wantProgress(mode string, quiet bool) (bool, error) {

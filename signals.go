@@ -7,6 +7,16 @@ import (
 	"syscall"
 )
 
+// survivePipes keeps zrep alive when stdout or stderr is a pipe whose
+// reader went away (`zrep run ... 2>&1 | head`): Go's default is to die of
+// SIGPIPE on such a write to fd 1 or 2. With the signal caught, the write
+// fails with EPIPE instead, the output is lost, and the run goes on to its
+// own exit status. Caught rather than ignored, so that the children zrep
+// starts get SIGPIPE's default again.
+func survivePipes() {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+}
+
 // signalContext returns a context cancelled with cause errInterrupted on
 // SIGINT or SIGTERM. Children run in their own process groups, so the
 // terminal's signal reaches zrep alone and zrep ends them through the context.

@@ -185,7 +185,7 @@ func snapshotCommand() *cli.Command {
 		Name:      "snapshot",
 		Usage:     "take one snapshot set <prefix>YYYYMMDDTHHMMSSZ over DATASET (and with -r its descendants)",
 		ArgsUsage: "DATASET",
-		Flags: append(append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet"),
+		Flags: append(append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout"),
 			&cli.StringFlag{Name: "prefix", Value: replication.DefaultSnapshotPrefix, EnvVars: envVar("prefix"),
 				Usage: "`PREFIX` of the snapshot name"}), snapshotHookFlags()...),
 		OnUsageError: onUsageError,
@@ -213,7 +213,7 @@ func snapshotAction(c *cli.Context) error {
 		return usageErrorf("--prefix: %v", err)
 	}
 	cfg := replication.SnapshotConfig{Recursive: c.Bool("recursive"), Prefix: prefix, Now: time.Now()}
-	for _, expr := range c.StringSlice("exclude") {
+	for _, expr := range repeated(c, "exclude") {
 		re, err := regexp.Compile(expr)
 		if err != nil {
 			return usageErrorf("--exclude %q is not a valid regular expression: %v", expr, err)
@@ -228,6 +228,10 @@ func snapshotAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	timeout, err := commandTimeout(c)
+	if err != nil {
+		return err
+	}
 	level, err := parseLevel(c.String("log-level"))
 	if err != nil {
 		return err
@@ -239,7 +243,7 @@ func snapshotAction(c *cli.Context) error {
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
-	e := endpoints.New(side, endpoints.Options{Role: "source", Recursive: cfg.Recursive, Logger: log, SSH: ssh})
+	e := endpoints.New(side, endpoints.Options{Role: "source", Recursive: cfg.Recursive, Logger: log, SSH: ssh, CommandTimeout: timeout})
 	defer e.Close()
 	set, err := takeSnapshotWithHooks(ctx, log, e, cfg, hooks)
 	var postErr *hookError

@@ -17,6 +17,7 @@ import (
 
 	"github.com/zrep/zrep/endpoints"
 	"github.com/zrep/zrep/pdu"
+	"github.com/zrep/zrep/replication"
 )
 
 // Exit statuses of a monitoring check (zrep status --max-age), in the
@@ -30,11 +31,8 @@ const (
 
 var checkStateNames = [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 
-// snapshotTimeLayout is the time in zrep's snapshot names (SPEC 8).
-const snapshotTimeLayout = "20060102T150405Z"
-
 func statusCommand() *cli.Command {
-	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet")
+	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout")
 	for _, f := range shared {
 		switch f := f.(type) {
 		case *cli.BoolFlag:
@@ -124,17 +122,6 @@ type StatusReport struct {
 	oldest *FilesystemStatus // the filesystem with the stalest newest snapshot
 }
 
-// snapshotTime is when v was taken: the time in its name when the name has
-// zrep's form prefix+YYYYMMDDTHHMMSSZ (SPEC 8), otherwise its creation.
-func snapshotTime(v *pdu.FilesystemVersion, prefix string) time.Time {
-	if rest, ok := strings.CutPrefix(v.Name, prefix); ok && len(rest) == len(snapshotTimeLayout) {
-		if t, err := time.Parse(snapshotTimeLayout, rest); err == nil {
-			return t
-		}
-	}
-	return v.CreatedAt()
-}
-
 // judgeStatus builds the status of the listed filesystems fss of dataset
 // at time now.
 func judgeStatus(dataset string, fss []*pdu.Filesystem, now time.Time, cfg statusConfig) *StatusReport {
@@ -154,7 +141,7 @@ func judgeStatus(dataset string, fss []*pdu.Filesystem, now time.Time, cfg statu
 		}
 		state := checkOK
 		if newest != nil {
-			name, at := newest.Name, snapshotTime(newest, cfg.prefix)
+			name, at := newest.Name, replication.SnapshotTime(newest, cfg.prefix)
 			age := max(now.Sub(at), 0)
 			secs := age.Round(time.Second).Seconds()
 			st.NewestSnapshot, st.SnapshotTime, st.AgeSeconds = &name, &at, &secs
@@ -313,8 +300,12 @@ func statusAction(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
+	timeout, err := commandTimeout(c)
+	if err != nil {
+		return err
+	}
 	e := endpoints.New(side, endpoints.Options{
-		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger,
+		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger, CommandTimeout: timeout,
 	})
 	defer e.Close()
 	fss, err := e.ListFilesystems(ctx)

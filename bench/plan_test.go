@@ -289,9 +289,12 @@ func (m *meter) report(b *testing.B) {
 // BenchmarkParseGet is the parser alone on both sides' listings, read from
 // the files (no process, no pipe).
 // TestMain runs the benchmarks with the garbage collector set as zrep's
-// main sets it.
+// main sets it (gcPercent in gc.go): GOGC=300 unless the environment sets
+// GOGC.
 func TestMain(m *testing.M) {
-	replication.TuneGC()
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(300)
+	}
 	os.Exit(m.Run())
 }
 

@@ -10,6 +10,11 @@
 //     push and pull cross between the zfs-fuse lab on this host and the
 //     guest. modern_test.go adds what only a modern OpenZFS offers.
 //
+// sidetest_test.go is the exception to "the binary": it holds zrep's real
+// sides (package endpoints), local and over ssh, to the side contract of
+// replication/sidetest, the contract replication/memzfs is held to in
+// plain go test.
+//
 // Every test makes throw-away file-backed pools on the machine it needs
 // and destroys them when it ends. The harness runs each zfs and shell
 // command on the machine that holds the dataset; zrep always runs here.

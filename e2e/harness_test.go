@@ -473,7 +473,7 @@ func zrepCtx(ctx context.Context, t *testing.T, env []string, args ...string) re
 // the suite, and the ssh options that reach the target (flags given on the
 // command line override them).
 func zrepEnv(argvLog string) []string {
-	opts := strings.Join(lab.target.sshOptions, ",")
+	opts := strings.Join(lab.target.sshOptions, "\n")
 	return append(os.Environ(),
 		"ZREP_ARGV_LOG="+argvLog,
 		"ZREP_LOCK_DIR="+filepath.Join(lab.tmp, "locks"),

@@ -1,29 +1,55 @@
 package e2e
 
 import (
+	"maps"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
-// metricValue is the value of the sample of metrics whose line starts with
-// series (name and labels); ok is false when there is none.
+// metricValue is the value of the sample of metrics that is series (name
+// and labels, in any order, as Prometheus reads them); ok is false when
+// there is none.
 func metricValue(t *testing.T, metrics, series string) (v float64, ok bool) {
 	t.Helper()
-	for _, line := range strings.Split(metrics, "\n") {
-		if rest, found := strings.CutPrefix(line, series+" "); found {
-			v, err := strconv.ParseFloat(rest, 64)
-			if err != nil {
-				t.Fatalf("sample %q: %v", line, err)
+	got, want := parseMetrics(t, metrics), parseMetrics(t, series+" 0\n")
+	for name, fam := range want {
+		labels := labelSet(fam.GetMetric()[0])
+		for _, m := range got[name].GetMetric() {
+			if maps.Equal(labelSet(m), labels) {
+				if m.GetGauge() == nil {
+					t.Fatalf("%s is not a gauge:\n%s", series, metrics)
+				}
+				return m.GetGauge().GetValue(), true
 			}
-			return v, true
 		}
 	}
 	return 0, false
+}
+
+func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v\n%s", err, text)
+	}
+	return fams
+}
+
+func labelSet(m *dto.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.GetLabel() {
+		out[l.GetName()] = l.GetValue()
+	}
+	return out
 }
 
 func mustMetric(t *testing.T, metrics, series string, want func(float64) bool, what string) float64 {
@@ -104,4 +130,32 @@ func TestMetricsFileInterrupted(t *testing.T) {
 	if _, ok := metricValue(t, m, "zrep_last_success_timestamp_seconds"+run); ok {
 		t.Errorf("a run that never succeeded has a last success time:\n%s", m)
 	}
+}
+
+// TestMetricsFileEarlyFailure: a run whose snapshot fails (the source does
+// not exist) ends before planning, and still writes its metrics: exit 1,
+// no run state, and the last success of an earlier run kept.
+func TestMetricsFileEarlyFailure(t *testing.T) {
+	platformIndependent(t)
+	sp, dp := newPool(t), newPool(t)
+	src, dst := sp+"/none", dp+"/none"
+	path := filepath.Join(t.TempDir(), "zrep.prom")
+	run := `{source="` + side(src) + `",destination="` + side(dst) + `"}`
+	// An earlier success of the same job, as monitoring would have it.
+	earlier := "zrep_last_success_timestamp_seconds" + run + " 1800000000\n"
+	if err := os.WriteFile(path, []byte(earlier), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := zrep(t, "run", "--snapshot", "--metrics-file", path, side(src), side(dst)).mustExit(t, 1)
+	if !strings.Contains(r.stderr, "snapshot") {
+		t.Errorf("stderr does not say the snapshot failed:\n%s", r.stderr)
+	}
+	m := readMetricsFile(t, path)
+	mustMetric(t, m, "zrep_run_exit_code"+run, is(1), "1")
+	for _, s := range []string{"Completed", "PlanningError", "ContextDone"} {
+		mustMetric(t, m, `zrep_run_status{source="`+side(src)+`",destination="`+side(dst)+`",status="`+s+`"}`, is(0), "0")
+	}
+	mustMetric(t, m, "zrep_last_success_timestamp_seconds"+run, is(1800000000), "the earlier success")
+	mustMetric(t, m, "zrep_run_end_timestamp_seconds"+run, func(v float64) bool { return v > 1800000000 || v > float64(time.Now().Unix()-60) }, "the run's end")
 }

@@ -3,7 +3,10 @@
 package e2e
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -58,10 +61,12 @@ func TestModernSizeEstimate(t *testing.T) {
 	}
 }
 
-// killReceiveScript runs on the guest: it waits for a `zfs receive` into $1
-// to have read $2 bytes of its stream, then kills it (SIGKILL), giving up
-// after $3 seconds. It prints what it did.
+// killReceiveScript runs on the guest: it says "watching" once it runs,
+// waits for a `zfs receive` into $1 to have read $2 bytes of its stream,
+// then kills it (SIGKILL), giving up after $3 seconds. It prints what it
+// did.
 const killReceiveScript = `
+echo watching
 end=$((SECONDS + $3)); seen=0
 while [ $SECONDS -lt $end ]; do
 	for p in $(pgrep -x zfs || true); do
@@ -102,22 +107,29 @@ func TestModernResumableTransfer(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	type killed struct {
-		out string
-		err error
+	killer := machineOf(dst).command(ctx, "bash", "-euo", "pipefail", "-c", killReceiveScript, "killer",
+		dst, strconv.FormatInt(full/2, 10), "600")
+	var killerErr bytes.Buffer
+	killer.Stderr = &killerErr
+	pipe, err := killer.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
 	}
-	killer := make(chan killed, 1)
-	go func() {
-		out, err := machineOf(dst).run(ctx, nil, "bash", "-euo", "pipefail", "-c", killReceiveScript, "killer",
-			dst, strconv.FormatInt(full/2, 10), "600")
-		killer <- killed{out, err}
-	}()
-	time.Sleep(2 * time.Second) // let the watcher start before the receive does
+	if err := killer.Start(); err != nil {
+		t.Fatalf("receive killer: %v", err)
+	}
+	said := bufio.NewReader(pipe)
+	// The watcher runs before the receive starts.
+	if line, err := said.ReadString('\n'); line != "watching\n" {
+		killer.Wait()
+		t.Fatalf("the receive killer did not start: %q, %v: %s", line, err, killerErr.String())
+	}
 	r := zrepCtx(ctx, t, nil, "run", "--json", "--retries", "3", side(src), side(dst))
-	k := <-killer
-	t.Logf("receive killer: %s (err %v)", strings.TrimSpace(k.out), k.err)
-	if k.err != nil {
-		t.Fatalf("the receive was not killed half-way, so nothing was resumed: %s", k.out)
+	rest, _ := io.ReadAll(said)
+	err = killer.Wait()
+	t.Logf("receive killer: %s (err %v)", strings.TrimSpace(string(rest)), err)
+	if err != nil {
+		t.Fatalf("the receive was not killed half-way, so nothing was resumed: %s%s", rest, killerErr.String())
 	}
 	r.mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
@@ -212,5 +224,37 @@ func TestModernRawEncrypted(t *testing.T) {
 	zfs(t, "load-key", "-L", "file://"+keyFile, dst)
 	if got := readFile(t, dst, "f"); got != "still classified" {
 		t.Errorf("%s holds %q after load-key, want %q", dst, got, "still classified")
+	}
+}
+
+// TestModernPlaceholderKeepsRecvSetCanmount: a placeholder replaced by
+// its source's full receive keeps the canmount the operator asked for
+// with --recv-set (SPEC 12), rather than being made canmount=on.
+// zfs-fuse's zfs receive has no -o.
+func TestModernPlaceholderKeepsRecvSetCanmount(t *testing.T) {
+	sp, dp := newPool(t), newPool(t)
+	root := sp + "/root"
+	createFS(t, root, "root")
+	createFS(t, root+"/p", "p")
+	createFS(t, root+"/p/child", "child")
+	snapshot(t, root, "s1")
+	snapshot(t, root+"/p/child", "s1")
+	dst := dp + "/copy"
+	args := []string{"run", "-r", "--recv-set", "canmount=noauto", side(root), side(dst)}
+	zrep(t, args...).mustExit(t, 0)
+	if v, src := property(t, dst+"/p", "zrep:placeholder"); v != "on" || src != "local" {
+		t.Fatalf("%s/p: zrep:placeholder=%s (%s), want a placeholder", dst, v, src)
+	}
+
+	snapshot(t, root+"/p", "s2")
+	zrep(t, args...).mustExit(t, 0)
+	mustMatch(t, dst+"/p", snapshots(t, root+"/p"))
+	if v, _ := property(t, dst+"/p", "zrep:placeholder"); v == "on" {
+		t.Errorf("%s/p is still a placeholder", dst)
+	}
+	for _, fs := range []string{"", "/p", "/p/child"} {
+		if v, _ := property(t, dst+fs, "canmount"); v != "noauto" {
+			t.Errorf("%s: canmount=%s, want noauto as --recv-set asked", dst+fs, v)
+		}
 	}
 }

@@ -306,10 +306,17 @@ func createPlaceholderArgv(fs string) ([]string, error) {
 // clearPlaceholderArgvs makes a former placeholder an ordinary filesystem:
 // zrep:placeholder=off, and mountable again. canmount cannot be inherited
 // (`zfs inherit canmount` is refused), so it is set to its default, on;
-// that does not mount it.
-func clearPlaceholderArgvs(fs string) ([][]string, error) {
+// that does not mount it. Where the receive options set canmount
+// (--recv-set canmount=noauto), the receive set it over the placeholder's
+// off, and it is left as the operator asked.
+func clearPlaceholderArgvs(fs string, opts pdu.ReceiveOptions) ([][]string, error) {
 	if err := CheckDatasetName(fs); err != nil {
 		return nil, fmt.Errorf("clear placeholder: %w", err)
+	}
+	for _, p := range opts.Set {
+		if p.Name == "canmount" {
+			return [][]string{{"zfs", "set", propPlaceholder + "=off", fs}}, nil
+		}
 	}
 	return [][]string{
 		{"zfs", "set", propPlaceholder + "=off", fs},
@@ -417,7 +424,7 @@ func listingScript(first int) string {
 }
 
 // listingTemplate is the listing request's program (see listing).
-var listingTemplate = groupsPrelude +
+var listingTemplate = groupsPrelude + reportPid +
 	`LC_ALL=C; export LC_ALL; printf '` + markList + `\n'; ` + listingScript(1) + `; ` + exitEpilogue
 
 // startup is the one command that opens a side's first planning round, so
@@ -463,7 +470,7 @@ func startupArgv(root string, recursive bool, parent string, extra ...string) st
 // startupTemplate is the start-up request's program (see startup): its
 // groups are the probe, the OpenZFS listing's four argvs, the legacy
 // listing's and, optionally, the parent check.
-var startupTemplate = groupsPrelude +
+var startupTemplate = groupsPrelude + reportPid +
 	`LC_ALL=C; export LC_ALL; v=$(eval "$a1" 2>&1); s=$?; o=$s; printf '` + markProbe + `%d\n%s\n` + markList + `\n' "$s" "$v"; ` +
 	`if [ "$o" -eq 0 ]; then ` + listingScript(2) + `; else ` + listingScript(6) + `; fi; ` +
 	`if [ "$k" -ge 10 ] && [ "$l" -ne 0 ]; then eval "$a10" 2>&1; printf '\n` + markParent + `%d\n' "$?"; fi; ` +

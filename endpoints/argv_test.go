@@ -92,11 +92,18 @@ func TestArgvBuilders(t *testing.T) {
 			}
 		})
 	}
-	clear, err := clearPlaceholderArgvs("backup/p")
+	clear, err := clearPlaceholderArgvs("backup/p", pdu.ReceiveOptions{})
 	if err != nil || len(clear) != 2 ||
 		!slices.Equal(clear[0], []string{"zfs", "set", "zrep:placeholder=off", "backup/p"}) ||
 		!slices.Equal(clear[1], []string{"zfs", "set", "canmount=on", "backup/p"}) {
 		t.Fatalf("clear placeholder: %q %v", clear, err)
+	}
+	for _, v := range []string{"noauto", "off"} {
+		set := pdu.ReceiveOptions{Set: []pdu.Property{{Name: "readonly", Value: "on"}, {Name: "canmount", Value: v}}}
+		clear, err = clearPlaceholderArgvs("backup/p", set)
+		if err != nil || len(clear) != 1 || !slices.Equal(clear[0], []string{"zfs", "set", "zrep:placeholder=off", "backup/p"}) {
+			t.Errorf("clear placeholder under --recv-set canmount=%s: %q %v, want canmount left as received", v, clear, err)
+		}
 	}
 }
 
@@ -135,7 +142,7 @@ func TestArgvBuildersRefuse(t *testing.T) {
 		"destroy nil":       func() error { _, err := destroyArgv("b/a", nil); return err },
 		"placeholder slash": func() error { _, err := createPlaceholderArgv("/b/a"); return err },
 		"abort option":      func() error { _, err := abortReceiveArgv("-F"); return err },
-		"clear empty":       func() error { _, err := clearPlaceholderArgvs(""); return err },
+		"clear empty":       func() error { _, err := clearPlaceholderArgvs("", pdu.ReceiveOptions{}); return err },
 		"receive set option-like": func() error {
 			_, err := receiveArgv(&pdu.ReceiveReq{Filesystem: "b/a", Options: pdu.ReceiveOptions{Set: []pdu.Property{{Name: "-F", Value: "x"}}}}, openZFS2)
 			return err

@@ -22,6 +22,13 @@ var (
 	ErrKeyNotLoaded = errors.New("encryption key not loaded")
 	// ErrConnection: ssh could not reach or stay connected to the host.
 	ErrConnection = errors.New("ssh connection failed")
+	// ErrHoldExists: zfs hold found the snapshot holding that tag already.
+	ErrHoldExists = errors.New("hold tag already exists")
+	// ErrNoSuchHold: zfs release found no hold with that tag on the snapshot.
+	ErrNoSuchHold = errors.New("no such hold tag")
+	// ErrAlreadyExists: the dataset or snapshot zfs was asked to create is
+	// there already.
+	ErrAlreadyExists = errors.New("already exists")
 )
 
 // CommandError is a zfs command (run here or over ssh) that failed. It is
@@ -132,6 +139,10 @@ type stderrRule struct {
 // decides. A refusal comes before stream damage, because when zfs receive
 // refuses a stream the sender's "Broken pipe" follows it.
 var stderrRules = []stderrRule{
+	// Answers of zfs hold and release that the caller may take as done.
+	{"tag already exists", pdu.Permanent, ErrHoldExists, ""},
+	{"no such tag", pdu.Permanent, ErrNoSuchHold, ""},
+	{"already exists", pdu.Permanent, ErrAlreadyExists, ""},
 	{"has been modified", pdu.Permanent, nil, "the destination changed after its newest snapshot; use --rollback to discard those changes"},
 	{"must specify -F", pdu.Permanent, nil, "the destination exists and has no snapshot in common with the source; use --rollback only if it may be overwritten"},
 	{"does not match incremental source", pdu.Permanent, nil, "the destination's newest snapshot is not the stream's base"},
@@ -183,9 +194,10 @@ func classify(argv []string, host string, st exitStatus, stderr string) error {
 				st.code = code
 			}
 		}
-	} else if _, rest, ok := remoteStatus(stderr); ok {
-		// A request's template run here (the start-up command) reports
-		// its status as it does over ssh; the exit status says it already.
+	} else if _, rest, ok := remoteStatus(pipelineStatus(stderr)); ok {
+		// A request's template run here (the listing, the start-up)
+		// reports its pid and status as it does over ssh; the exit status
+		// says it already.
 		stderr = rest
 	}
 	e := &CommandError{Argv: argv, Host: host, ExitCode: st.code, Signal: st.signal, Stderr: stderr}

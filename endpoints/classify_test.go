@@ -96,6 +96,30 @@ func TestClassifyKeyNotLoaded(t *testing.T) {
 	}
 }
 
+// TestClassifyHolds: the answers of zfs hold and release that Hold and
+// Release take as done are recognised here, in libzfs's words.
+func TestClassifyHolds(t *testing.T) {
+	for _, c := range []struct {
+		argv   []string
+		stderr string
+		reason error
+	}{
+		{[]string{"zfs", "hold", "zrep_1", "tank/a@s1"}, "cannot hold snapshot 'tank/a@s1': tag already exists on this dataset\n", ErrHoldExists},
+		{[]string{"zfs", "release", "zrep_1", "tank/a@s1"}, "cannot release hold from snapshot 'tank/a@s1': no such tag on this dataset\n", ErrNoSuchHold},
+		{[]string{"zfs", "release", "zrep_1", "tank/a@s1"}, "cannot release hold from snapshot 'tank/a@s1': dataset does not exist\n", ErrDatasetNotExist},
+	} {
+		err := classify(c.argv, "", exitStatus{code: 1}, c.stderr)
+		if !errors.Is(err, c.reason) || pdu.ClassOf(err) != pdu.Permanent {
+			t.Errorf("%q: got %v (class %v), want %v", c.stderr, err, pdu.ClassOf(err), c.reason)
+		}
+		for _, other := range []error{ErrHoldExists, ErrNoSuchHold, ErrDatasetNotExist} {
+			if other != c.reason && errors.Is(err, other) {
+				t.Errorf("%q: %v is also %v", c.stderr, err, other)
+			}
+		}
+	}
+}
+
 func TestClassifyExit(t *testing.T) {
 	recv := []string{"zfs", "receive", "-u", "backup/a"}
 	cases := []struct {

@@ -16,9 +16,7 @@ type Codec string
 
 // The codecs. Each compresses fast, since the point is to spare the link,
 // not to archive: lz4 at level 1, gzip at its fastest, zstd at level 3,
-// its own default, which on text (the lab's man pages) gives 14 % fewer
-// bytes than level 1 for 6 % more time in the zstd program and as good as
-// none inside zrep (docs/performance.md, "Over a link").
+// its own default (why level 3: docs/performance.md, "Over a link").
 const (
 	CodecNone Codec = "none"
 	CodecZstd Codec = "zstd"
@@ -26,14 +24,11 @@ const (
 	CodecGzip Codec = "gzip"
 )
 
-// DefaultCodec is --compress's default: none. Measured on the lab's
-// unshaped loopback (2 cores shared with zfs-fuse, sshd and ssh; see
-// docs/performance.md, "Over a link"), zstd made a push 45 to 55 % and
-// lz4 2 to 21 % slower than none, even on text that zstd shrank to a
-// quarter: where the link is faster than a core can compress, the codec
-// is the bottleneck, and the spec allows the default at most 5 %. On a
-// link slower than the codec (100 Mbit/s and below, for zstd -3 on one
-// core) --compress zstd is the one to choose.
+// DefaultCodec is --compress's default: none. Where the link is faster
+// than a core can compress, the codec is the bottleneck and slows a push
+// down more than the spec allows the default; on a link slower than the
+// codec --compress zstd is the one to choose. The measurements are in
+// docs/performance.md, "The default codec, on the unshaped lab loopback".
 const DefaultCodec = CodecNone
 
 // ParseCodec reads a --compress value.

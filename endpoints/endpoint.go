@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/zrep/zrep/pdu"
 )
@@ -33,6 +34,29 @@ type Options struct {
 	Holds bool
 	// Link is how the side's streams cross the link: compression, rate.
 	Link Link
+	// CommandTimeout bounds each command that carries no stream (a
+	// listing, a get, a destroy, a hold, a snapshot), the ssh login
+	// before it included; one that takes longer is ended and fails with
+	// a retryable error. 0 leaves them unbounded. Streams are bounded by
+	// their stall timeout instead.
+	CommandTimeout time.Duration
+}
+
+// commandTimeoutError is why a command was ended after CommandTimeout.
+type commandTimeoutError struct{ limit time.Duration }
+
+func (e *commandTimeoutError) Error() string {
+	return fmt.Sprintf("no answer within %s, ended (--command-timeout); it is retried", e.limit)
+}
+
+// bounded is ctx for one command that carries no stream: ended after
+// CommandTimeout with a retryable error as its cause.
+func (e *Endpoint) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.opts.CommandTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeoutCause(ctx, e.opts.CommandTimeout,
+		pdu.RetryableError(&commandTimeoutError{limit: e.opts.CommandTimeout}))
 }
 
 // Endpoint runs zfs on one side, locally or over ssh, and is both the
@@ -86,22 +110,46 @@ func (e *Endpoint) argv(ctx context.Context, zfsArgv []string) ([]string, error)
 	return e.ssh.wrap(ctx, zfsArgv)
 }
 
-// requestArgv is the argv that runs req on this side: its template under
-// sh here, in ssh over there.
-func (e *Endpoint) requestArgv(ctx context.Context, req Request) ([]string, error) {
+// command wraps the zfs argv of a command that carries no stream for this
+// side. On a remote side it runs as a one-program pipeline, which reports
+// its process group, and onKill ends that group when zrep ends the
+// command (a timeout, a signal): a hung remote zfs does not notice that
+// its ssh client is gone.
+func (e *Endpoint) command(ctx context.Context, zfsArgv []string) (argv []string, onKill func(stderr string), err error) {
 	if e.ssh == nil {
-		return req.Argv(), nil
+		return zfsArgv, nil, nil
 	}
-	return e.ssh.wrapScript(ctx, req.String())
+	return e.requestCommand(ctx, pipelineRequest([][]string{zfsArgv}))
 }
 
-// run runs one zfs command on this side to completion.
+// requestCommand is the argv that runs req on this side, its template
+// under sh here, in ssh over there, where onKill ends the process group
+// that the request reported (all but a kill report theirs).
+func (e *Endpoint) requestCommand(ctx context.Context, req Request) (argv []string, onKill func(stderr string), err error) {
+	if e.ssh == nil {
+		return req.Argv(), nil, nil
+	}
+	argv, err = e.ssh.wrapScript(ctx, req.String())
+	if err != nil {
+		return nil, nil, err
+	}
+	return argv, e.ssh.killGroup, nil
+}
+
+// run runs one zfs command that carries no stream on this side to
+// completion, within CommandTimeout.
 func (e *Endpoint) run(ctx context.Context, zfsArgv []string, stdin io.Reader, stdout io.Writer) error {
-	argv, err := e.argv(ctx, zfsArgv)
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	argv, onKill, err := e.command(ctx, zfsArgv)
 	if err != nil {
 		return err
 	}
-	return e.door.run(ctx, zfsArgv, argv, stdin, stdout)
+	p, err := e.door.startWith(ctx, zfsArgv, argv, stdin, stdout, onKill)
+	if err != nil {
+		return err
+	}
+	return p.wait()
 }
 
 // output runs zfsArgv and returns its stdout.
@@ -128,7 +176,9 @@ func isParseError(err error) bool {
 // mid-line is retryable); output that does not parse from a command that
 // succeeded is a parseError.
 func (e *Endpoint) list(ctx context.Context, zfsArgv []string, root string) ([]*pdu.Filesystem, error) {
-	argv, err := e.argv(ctx, zfsArgv)
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	argv, onKill, err := e.command(ctx, zfsArgv)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +187,7 @@ func (e *Endpoint) list(ctx context.Context, zfsArgv []string, root string) ([]*
 		return nil, fmt.Errorf("%s: %w", describe(zfsArgv, e.side.Host), err)
 	}
 	growPipe(pw)
-	p, err := e.door.start(ctx, zfsArgv, argv, nil, pw)
+	p, err := e.door.startWith(ctx, zfsArgv, argv, nil, pw, onKill)
 	pw.Close()
 	if err != nil {
 		pr.Close()
@@ -162,7 +212,9 @@ func (e *Endpoint) list(ctx context.Context, zfsArgv []string, root string) ([]*
 // listAll runs the listing command l (native properties, then zrep's own)
 // of root, one command, and parses it as list does.
 func (e *Endpoint) listAll(ctx context.Context, l listing, root string) ([]*pdu.Filesystem, error) {
-	argv, err := e.requestArgv(ctx, l.request())
+	lctx, cancel := e.bounded(ctx)
+	defer cancel()
+	argv, onKill, err := e.requestCommand(lctx, l.request())
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +225,7 @@ func (e *Endpoint) listAll(ctx context.Context, l listing, root string) ([]*pdu.
 	growPipe(pw)
 	// Errors name the native listing: the command's status is its, or
 	// the sources listing's after it.
-	p, err := e.door.launch(ctx, l.list, argv, nil, pw, nil)
+	p, err := e.door.launch(lctx, l.list, argv, nil, pw, onKill)
 	pw.Close()
 	if err != nil {
 		pr.Close()
@@ -257,7 +309,9 @@ func (e *Endpoint) listRoot(ctx context.Context) (fss []*pdu.Filesystem, checkPa
 	// Held throughout, so that a concurrent Capabilities waits for this
 	// probe rather than running its own.
 	defer e.capsMu.Unlock()
-	res, err := e.listStartup(ctx)
+	startCtx, cancel := e.bounded(ctx)
+	defer cancel()
+	res, err := e.listStartup(startCtx)
 	if err != nil {
 		return nil, e.checkParent, err
 	}
@@ -386,7 +440,12 @@ func (e *Endpoint) destroyChecked(ctx context.Context, caps Capabilities, fs str
 
 // Send starts `zfs send` and returns its output. Closing the stream before
 // its end stops the sender; Close returns the sender's classified error.
+// A filesystem outside the side's dataset is refused, as by every other
+// request.
 func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, error) {
+	if !e.owns(req.Filesystem) {
+		return nil, pdu.PermanentError(fmt.Errorf("send: endpoint does not allow access to filesystem %s (outside %s)", req.Filesystem, e.side))
+	}
 	argv, err := sendArgv(req, false)
 	if err != nil {
 		return nil, pdu.PermanentError(err)
@@ -604,12 +663,13 @@ func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
 }
 
 // ClearPlaceholder sets zrep:placeholder=off on fs and makes it mountable
-// again (without mounting it).
-func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
+// again (without mounting it), unless opts set canmount: the receive
+// already set the operator's value, which stays.
+func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string, opts pdu.ReceiveOptions) error {
 	if !e.owns(fs) {
 		return pdu.PermanentError(fmt.Errorf("clear placeholder: endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
 	}
-	argvs, err := clearPlaceholderArgvs(fs)
+	argvs, err := clearPlaceholderArgvs(fs, opts)
 	if err != nil {
 		return pdu.PermanentError(err)
 	}

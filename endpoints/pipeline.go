@@ -68,7 +68,11 @@ func pipelineStatus(stderr string) string {
 				}
 			}
 		}
-		if strings.HasPrefix(line, pidMarker) {
+		if i := strings.Index(line, pidMarker); i >= 0 {
+			// What a login printed before it without a line end stays.
+			if i > 0 {
+				kept = append(kept, line[:i])
+			}
 			continue
 		}
 		kept = append(kept, line)
@@ -132,14 +136,24 @@ func stageFailed(stderr string) bool {
 // program after it went away.
 func killedBySignal(code int) bool { return code > 128 && code < 255 && code != 141 }
 
-// remotePid reads the pid a remote pipeline reported first on stderr, or 0.
+// remotePid reads the pid a remote pipeline reported on stderr, or 0.
+// Whatever the remote login printed before it (a banner, a message from
+// the account's shell startup files, possibly without a line end) is
+// skipped: the first marker is the pipeline's, which writes it before
+// running anything.
 func remotePid(stderr string) int {
-	line, _, _ := strings.Cut(stderr, "\n")
-	pid, err := strconv.Atoi(strings.TrimPrefix(line, pidMarker))
-	if !strings.HasPrefix(line, pidMarker) || err != nil || pid <= 1 {
-		return 0
+	for _, line := range strings.Split(stderr, "\n") {
+		i := strings.Index(line, pidMarker)
+		if i < 0 {
+			continue
+		}
+		pid, err := strconv.Atoi(line[i+len(pidMarker):])
+		if err != nil || pid <= 1 {
+			return 0
+		}
+		return pid
 	}
-	return pid
+	return 0
 }
 
 // killGroup ends the remote process group that a pipeline reported in

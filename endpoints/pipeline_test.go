@@ -91,11 +91,15 @@ func TestRemotePipelineQuoting(t *testing.T) {
 
 func TestRemotePid(t *testing.T) {
 	for in, want := range map[string]int{
-		"zrep-pid:1234\nrest":  1234,
-		"zrep-pid:1\n":         0,
-		"zrep-pid:x\n":         0,
-		"other\nzrep-pid:12\n": 0,
-		"":                     0,
+		"zrep-pid:1234\nrest": 1234,
+		"zrep-pid:1\n":        0,
+		"zrep-pid:x\n":        0,
+		"":                    0,
+		// Whatever the remote login prints first: a banner, a message
+		// from a shell's startup file, with or without a line end.
+		"Welcome to nas\n\nzrep-pid:12\nzrep-exit:zfs:0\n": 12,
+		"no line endzrep-pid:77\n":                         77,
+		"zrep-pid:5\nzrep-pid:6\n":                         5,
 	} {
 		if got := remotePid(in); got != want {
 			t.Errorf("remotePid(%q) = %d, want %d", in, got, want)
@@ -205,6 +209,33 @@ func TestParseCodec(t *testing.T) {
 	for _, bad := range []string{"", "xz", "zstd -19", "lzo"} {
 		if _, err := ParseCodec(bad); err == nil {
 			t.Errorf("ParseCodec(%q) accepted", bad)
+		}
+	}
+}
+
+// A remote login that prints something first (a banner, a shell startup
+// file's message, even without a line end) does not hide the pipeline's
+// pid from the remote kill, nor change the pipeline's verdict.
+func TestRemotePidAfterLoginBanner(t *testing.T) {
+	for _, banner := range []string{"Welcome to nas\\n", "Authorized use only. "} {
+		r := newRunner(nil, "source", "h")
+		var out bytes.Buffer
+		script := "printf '" + banner + "' >&2; " + remotePipeline([][]string{{"printf", "data"}, {"cat"}})
+		p, err := r.startWith(context.Background(), []string{"zfs", "send", "tank/x@s"},
+			[]string{"sh", "-c", script}, nil, &out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = p.wait()
+		stderr := p.stderr.String()
+		if pid := remotePid(stderr); pid <= 1 {
+			t.Errorf("banner %q: no pid found in %q", banner, stderr)
+		}
+		if err != nil || out.String() != "data" {
+			t.Errorf("banner %q: %q, %v", banner, out.String(), err)
+		}
+		if code, _, ok := remoteStatus(pipelineStatus(stderr)); !ok || code != 0 {
+			t.Errorf("banner %q: pipeline status %d (%v) from %q", banner, code, ok, stderr)
 		}
 	}
 }

@@ -77,6 +77,11 @@ func checkCount(v string) string {
 		`while [ -n "$t" ]; do case $t in [0-9]*) t=${t#?};; *) echo "zrep: malformed request" >&2; exit 2;; esac; done; `
 }
 
+// reportPid writes the shell's pid, which leads its process group, on
+// stderr before anything runs, so that zrep can end the whole group
+// (killRequest) when it gives up on the request.
+const reportPid = `printf '` + pidMarker + `%s\n' "$$" >&2; `
+
 // exitEpilogue reports $s, the request's status, and exits with it.
 const exitEpilogue = `printf '\n` + exitMarker + `%s\n' "$s" >&2; exit "$s"`
 
@@ -87,8 +92,7 @@ const runTemplate = `env LC_ALL=C "$@"; s=$?; ` + exitEpilogue
 // line (`zrep-exit:NAME:CODE`, NAME being the program's first word) is
 // written by the function z after it ends.
 var pipelineTemplate = `z() { printf '\n` + stageMarker + `%s:%s\n' "$1" "$2" >&2; }; ` +
-	groupsPrelude +
-	`printf '` + pidMarker + `%s\n' "$$" >&2; ` +
+	groupsPrelude + reportPid +
 	`c=; m=1; while [ "$m" -le "$k" ]; do ` +
 	`eval "r=\$a$m; f=\$b$m"; ` +
 	`[ -z "$c" ] || c="$c | "; c="$c{ env LC_ALL=C$r; z \"\${$f}\" \$?; }"; m=$((m+1)); ` +

@@ -276,7 +276,9 @@ func (r *runner) recordArgv(zfsArgv []string) {
 	line = append(line, '\n')
 	r.argvLogMu.Lock()
 	defer r.argvLogMu.Unlock()
-	f, err := os.OpenFile(r.argvLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	// Never through a symbolic link, and readable by its owner only: the
+	// log is for tests, but the variable works in every build.
+	f, err := os.OpenFile(r.argvLog, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		r.log.Warn("cannot write argv log", "file", r.argvLog, "err", err)
 		return

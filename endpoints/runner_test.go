@@ -144,3 +144,39 @@ func TestArgvLog(t *testing.T) {
 		t.Errorf("line 2: %+v", e1)
 	}
 }
+
+// The argv log is never written through a symbolic link, and is created
+// readable by its owner only.
+func TestArgvLogRefusesSymlink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "precious")
+	if err := os.WriteFile(target, []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "argv.jsonl")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(ArgvLogEnv, link)
+	if err := newRunner(nil, "source", "").run(context.Background(), []string{"zfs", "get", "tank"}, []string{"true"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(target); string(b) != "keep me\n" {
+		t.Errorf("the link's target now holds %q", b)
+	}
+
+	fresh := filepath.Join(dir, "fresh.jsonl")
+	t.Setenv(ArgvLogEnv, fresh)
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	if err := newRunner(nil, "source", "").run(context.Background(), []string{"zfs", "get", "tank"}, []string{"true"}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("argv log mode %04o, want 0600", fi.Mode().Perm())
+	}
+}

@@ -67,7 +67,7 @@ type ServeFacts interface {
 	// ResumeTarget is the snapshot a resume token sends (its toname).
 	ResumeTarget(token string) (string, error)
 	// ServedGroup says whether pid leads a process group that zrep serve
-	// started for a pipeline of the same policy, as the same user; an
+	// started for a request of the same policy, as the same user; an
 	// error says why not.
 	ServedGroup(pid int) error
 }
@@ -169,29 +169,28 @@ func (p ServePolicy) Check(req Request, f ServeFacts) error {
 	return refuse("unknown request")
 }
 
-// checkPipeline allows a stream: zfs send, then optionally a compressor
-// (send-only), or optionally a decompressor, then zfs receive
+// checkPipeline allows one program, any argv the table allows (a command
+// that carries no stream runs as a one-program pipeline too, so that zrep
+// can end it whole), or a stream through a codec: zfs send, then a
+// compressor (send-only), or a decompressor, then zfs receive
 // (receive-only).
 func (p ServePolicy) checkPipeline(argvs [][]string, f ServeFacts) error {
-	zfs, codec := 0, -1
-	want := "send"
+	want, zfs, codec := "send", 0, 1
 	if p.Role == ReceiveOnly {
-		want = "receive"
+		want, zfs, codec = "receive", 1, 0
 	}
-	switch {
-	case len(argvs) == 1:
-	case len(argvs) == 2 && p.Role == SendOnly:
-		codec = 1
-	case len(argvs) == 2:
-		zfs, codec = 1, 0
+	switch len(argvs) {
+	case 1:
+		return p.checkArgv(argvs[0], f)
+	case 2:
 	default:
 		return refuse("a stream runs zfs %s and at most one codec, not %d programs", want, len(argvs))
 	}
 	if len(argvs[zfs]) < 2 || argvs[zfs][0] != "zfs" || argvs[zfs][1] != want {
-		return refuse("a stream under %s runs zfs %s, not %s", p.Role, want, describeArgv(argvs[zfs]))
+		return refuse("a stream through a codec under %s runs zfs %s, not %s", p.Role, want, describeArgv(argvs[zfs]))
 	}
-	if codec >= 0 && !isCodecStage(argvs[codec], p.Role == SendOnly) {
-		return refuse("%s is not one of zrep's codecs in a %s stream", describeArgv(argvs[codec]), want)
+	if !isCodecStage(argvs[codec], p.Role == SendOnly) {
+		return refuse("%s is not one of zrep's codecs in a zfs %s stream", describeArgv(argvs[codec]), want)
 	}
 	return p.checkArgv(argvs[zfs], f)
 }

@@ -160,8 +160,9 @@ func (h hostFacts) ResumeTarget(token string) (string, error) {
 }
 
 // ServedGroup reads /proc: pid must lead its process group, belong to
-// this user, and be a pipeline's shell that zrep serve started under the
-// same policy.
+// this user, and be the shell of a request that reports its pid (a
+// pipeline, a listing, a start-up) that zrep serve started under the same
+// policy.
 func (h hostFacts) ServedGroup(pid int) error {
 	dir := "/proc/" + strconv.Itoa(pid)
 	stat, err := os.ReadFile(dir + "/stat")
@@ -182,8 +183,8 @@ func (h hostFacts) ServedGroup(pid int) error {
 		return err
 	}
 	args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
-	if len(args) < 3 || args[1] != "-c" || args[2] != pipelineTemplate {
-		return errors.New("it is not a stream that zrep serve started")
+	if len(args) < 3 || args[1] != "-c" || args[2] != pipelineTemplate && args[2] != listingTemplate && args[2] != startupTemplate {
+		return errors.New("it is not a request that zrep serve started")
 	}
 	environ, err := os.ReadFile(dir + "/environ")
 	if err != nil {
@@ -195,5 +196,5 @@ func (h hostFacts) ServedGroup(pid int) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("it is not a stream that zrep serve %s started", h.policy)
+	return fmt.Errorf("it is not a request that zrep serve %s started", h.policy)
 }

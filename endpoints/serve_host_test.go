@@ -65,9 +65,9 @@ func TestServedGroup(t *testing.T) {
 		name, why string
 		pid       int
 	}{
-		{"another policy's stream", "zrep serve --send-only tank/data started", stream(0, other)},
+		{"another policy's stream", "a request that zrep serve --send-only tank/data started", stream(0, other)},
 		{"not a group leader", "does not lead", stream(leader, policy)},
-		{"another program", "not a stream that zrep serve started", startGroup(t, 0, []string{ServeEnv + "=" + policy.String()}, "sleep", "300")},
+		{"another program", "not a request that zrep serve started", startGroup(t, 0, []string{ServeEnv + "=" + policy.String()}, "sleep", "300")},
 		{"no such process", "no such process", 1 << 22},
 	} {
 		if err := facts.ServedGroup(c.pid); err == nil || !strings.Contains(err.Error(), c.why) {

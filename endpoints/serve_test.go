@@ -87,8 +87,8 @@ func TestServePolicy(t *testing.T) {
 		{"receive -F into a placeholder", recv, run(must(receiveArgv(&pdu.ReceiveReq{Filesystem: "backup/web1/ph", OverwritePlaceholder: true}, openZFS2))), ""},
 		{"discard partial state", recv, run(must(abortReceiveArgv("backup/web1/a"))), ""},
 		{"create placeholder", recv, run(must(createPlaceholderArgv("backup/web1/p"))), ""},
-		{"clear placeholder", recv, run(mustAll(clearPlaceholderArgvs("backup/web1/p"))[0]), ""},
-		{"mountable again", recv, run(mustAll(clearPlaceholderArgvs("backup/web1/p"))[1]), ""},
+		{"clear placeholder", recv, run(mustAll(clearPlaceholderArgvs("backup/web1/p", pdu.ReceiveOptions{}))[0]), ""},
+		{"mountable again", recv, run(mustAll(clearPlaceholderArgvs("backup/web1/p", pdu.ReceiveOptions{}))[1]), ""},
 		{"codec probe", recv, run(CodecZstd.versionArgv()), ""},
 		{"kill own stream", recv, killRequest(4242), ""},
 		{"prune with --allow-prune", recvPrune, run(destroyListArgv("backup/web1/a", snap("z1"), snap("z2"))), ""},
@@ -155,8 +155,11 @@ func TestServePolicy(t *testing.T) {
 		{"zpool", recv, run([]string{"zpool", "destroy", "backup"}), "zpool is not allowed"},
 		{"codec with other arguments", recv, run([]string{"zstd", "-d", "-o", "/etc/passwd"}), "--version"},
 		{"pipeline into a shell", recv, pipelineRequest([][]string{{"sh", "-c", "id"}, recvArgv}), "codecs"},
+		{"a shell as one program", recv, pipelineRequest([][]string{{"sh", "-c", "id"}}), "sh is not allowed"},
+		{"a command as a one-program pipeline", recv, pipelineRequest([][]string{must(abortReceiveArgv("backup/web1/a"))}), ""},
 		{"pipeline of three", recv, pipelineRequest([][]string{CodecZstd.decompressArgv(), CodecZstd.decompressArgv(), recvArgv}), "at most one codec"},
-		{"pipeline of a destroy", recvPrune, pipelineRequest([][]string{{"zfs", "destroy", "backup/web1@a"}}), "runs zfs receive"},
+		{"pipeline of a destroy", recv, pipelineRequest([][]string{{"zfs", "destroy", "backup/web1@a"}}), "zfs destroy is not allowed"},
+		{"pipeline of a destroy through a codec", recvPrune, pipelineRequest([][]string{CodecZstd.decompressArgv(), {"zfs", "destroy", "backup/web1@a"}}), "runs zfs receive"},
 		{"start-up of a shell", recv, func() Request {
 			st := startupArgv("backup/web1", true, "backup")
 			g, _ := st.req.Groups()
@@ -167,7 +170,7 @@ func TestServePolicy(t *testing.T) {
 		{"listing elsewhere", recv, newListing("backup/web2", true, openZFS2).request(), "outside"},
 		{"listing of a shell", recv, Request{Kind: RequestListing, Words: groupWords([][]string{{"sh", "-c", "id"}, {"zfs", "get", "all", "backup/web1"}, {"zfs", "get", "all", "backup/web1"}, {"zfs", "get", "all", "backup/web1"}})}, "runs zfs get or zfs list"},
 		{"start-up listing elsewhere", recv, startupArgv("backup", true, "").req, "outside"},
-		{"a hook's command", send, pipelineRequest([][]string{hookArgv(Hook{Name: "pre-snapshot", Command: "zfs destroy -r tank"})}), "runs zfs send"},
+		{"a hook's command", send, pipelineRequest([][]string{hookArgv(Hook{Name: "pre-snapshot", Command: "zfs destroy -r tank"})}), "env is not allowed"},
 		{"kill of another process", recv, killRequest(1234), "not a stream"},
 		{"kill of two", recv, Request{Kind: RequestKill, Words: []string{"4242", "1"}}, "one process id"},
 		{"malformed groups", recv, Request{Kind: RequestPipeline, Words: []string{"3", "zfs"}}, "malformed"},

@@ -94,8 +94,8 @@ func ParseSide(s string) (Side, error) {
 		if err := checkHost(side.Host); err != nil {
 			return Side{}, fmt.Errorf("%q: %w", s, err)
 		}
-		if strings.ContainsAny(side.User, "@ \t\n:/[]") || strings.HasPrefix(side.User, "-") {
-			return Side{}, fmt.Errorf("%q: user name %q is not a valid login name", s, side.User)
+		if err := checkUser(side.User); err != nil {
+			return Side{}, fmt.Errorf("%q: %w", s, err)
 		}
 	}
 	if err := CheckDatasetName(rest); err != nil {
@@ -109,12 +109,39 @@ func checkHost(h string) error {
 	if strings.HasPrefix(h, "-") {
 		return fmt.Errorf("host %q starts with '-', which ssh would read as an option", h)
 	}
-	for _, r := range h {
-		if r <= ' ' || r == 0x7f || strings.ContainsRune("@/[]'\"\\`$;|&<>(){}*?!#", r) {
-			return fmt.Errorf("host %q contains %q, which is not allowed in a host name", h, r)
-		}
+	if r, bad := unsafeLoginRune(h); bad {
+		return fmt.Errorf("host %q contains %q, which is not allowed in a host name", h, r)
 	}
 	return nil
+}
+
+// checkUser checks a user name as checkHost checks a host: ssh refuses
+// one that a shell would interpret (after connecting, so the run would
+// only fail later and be retried), and zrep refuses it before anything
+// runs. The empty name (none given) is fine.
+func checkUser(u string) error {
+	if strings.HasPrefix(u, "-") {
+		return fmt.Errorf("user name %q starts with '-', which ssh would read as an option", u)
+	}
+	if r, bad := unsafeLoginRune(u); bad || strings.ContainsRune(u, ':') {
+		if !bad {
+			r = ':'
+		}
+		return fmt.Errorf("user name %q contains %q, which is not allowed in a login name", u, r)
+	}
+	return nil
+}
+
+// unsafeLoginRune finds the first rune of a host or user name that ssh or
+// a shell would interpret: blanks and control characters, shell
+// metacharacters, and the separators of [USER@]HOST:DATASET.
+func unsafeLoginRune(s string) (rune, bool) {
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || strings.ContainsRune("@/[]'\"\\`$;|&<>(){}*?!#", r) {
+			return r, true
+		}
+	}
+	return 0, false
 }
 
 // CheckDatasetName tells whether name is a filesystem or volume name ZFS

@@ -19,6 +19,7 @@ func TestParseSide(t *testing.T) {
 		{"root@host:tank/a:b", Side{User: "root", Host: "host", Dataset: "tank/a:b"}},
 		{"[::1]:tank/x", Side{Host: "::1", Dataset: "tank/x"}},
 		{"bob@[fe80::1%eth0]:tank", Side{User: "bob", Host: "fe80::1%eth0", Dataset: "tank"}},
+		{"backup-1.svc_zrep@host:tank", Side{User: "backup-1.svc_zrep", Host: "host", Dataset: "tank"}},
 		{"10.0.0.1:backup/a b", Side{Host: "10.0.0.1", Dataset: "backup/a b"}},
 	}
 	for _, c := range ok {
@@ -54,6 +55,15 @@ func TestParseSide(t *testing.T) {
 		{"[]:tank", "empty address"},
 		{"tank/./x", "component \".\""},
 		{"host:tank/" + strings.Repeat("x", 300), "255"},
+		// SPEC 12: user names are checked like host names.
+		{"a`x`@host:tank", "user name \"a`x`\" contains '`'"},
+		{"a$(id)@host:tank", "contains '$'"},
+		{"a;b@host:tank", "contains ';'"},
+		{"a'b@host:tank", "contains '\\''"},
+		{"a b@host:tank", "contains ' '"},
+		{"a|b@[::1]:tank", "contains '|'"},
+		{"-oProxyCommand=x@host:tank", "user name \"-oProxyCommand=x\" starts with '-'"},
+		{"a@b@host:tank", "contains '@'"},
 	}
 	for _, c := range bad {
 		t.Run("bad/"+c.in, func(t *testing.T) {

@@ -162,13 +162,6 @@ func parseHolds(out string, names map[string]bool) (map[string][]string, error) 
 	return holds, nil
 }
 
-// stderrSays reports whether err is a zfs command error whose stderr
-// contains fragment.
-func stderrSays(err error, fragment string) bool {
-	var ce *CommandError
-	return errors.As(err, &ce) && strings.Contains(strings.Join(strings.Fields(ce.Stderr), " "), fragment)
-}
-
 // TakeSnapshots takes req.Name on req's filesystems, all under the side's
 // dataset: in one command where it can (`zfs snapshot -r`, or several
 // names where the platform allows), so that the set is atomic; on zfs-fuse
@@ -194,7 +187,7 @@ func (e *Endpoint) TakeSnapshots(ctx context.Context, req *pdu.SnapshotReq) (*pd
 				return nil, fmt.Errorf("snapshot %s after %d of %d filesystems (the earlier ones keep @%s): %w",
 					e.where(req.Filesystems[i]), i, len(argvs), req.Name, err)
 			}
-			if stderrSays(err, "already exists") {
+			if errors.Is(err, ErrAlreadyExists) {
 				// The first command failed: nothing of the set was taken.
 				return nil, fmt.Errorf("snapshot %s: %w: %w", e.where(req.Filesystems[i]), pdu.ErrSnapshotExists, err)
 			}
@@ -256,7 +249,7 @@ func (e *Endpoint) Hold(ctx context.Context, fs string, snap *pdu.FilesystemVers
 	if err != nil {
 		return pdu.PermanentError(err)
 	}
-	if err := e.run(ctx, argv, nil, nil); err != nil && !stderrSays(err, "tag already exists") {
+	if err := e.run(ctx, argv, nil, nil); err != nil && !errors.Is(err, ErrHoldExists) {
 		return fmt.Errorf("hold %s: %w", e.where(snap.FullPath(fs)), err)
 	}
 	return nil
@@ -307,7 +300,7 @@ func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.Filesyst
 		switch err := e.run(ctx, argv, nil, nil); {
 		case err == nil:
 			released = append(released, v)
-		case stderrSays(err, "no such tag"):
+		case errors.Is(err, ErrNoSuchHold):
 		default:
 			errs = append(errs, fmt.Errorf("release %s on %s: %w", tag, e.where(v.FullPath(fs)), err))
 		}

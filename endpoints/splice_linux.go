@@ -16,9 +16,9 @@ const (
 	// pipeSize is what the pipes of a transfer are enlarged to (best
 	// effort; the default is 64 KiB, and 1 MiB is what
 	// /proc/sys/fs/pipe-max-size allows without CAP_SYS_RESOURCE): fewer
-	// wake-ups of zfs send, zrep and zfs receive per GiB. 4 MiB pipes
-	// halved zrep's CPU again but slowed zfs-fuse's local transfers by a
-	// fifth (measured, docs/performance.md).
+	// wake-ups of zfs send, zrep and zfs receive per GiB. Why not larger:
+	// docs/performance.md, "Line rate and zrep's CPU share, on a quiet
+	// machine".
 	pipeSize = 1 << 20
 
 	spliceFMove     = 0x1 // SPLICE_F_MOVE

@@ -50,11 +50,17 @@ func (c *counter) Add(n int64)       { c.n.Add(n); c.adds.Add(1) }
 type countingSource struct {
 	s *sendStream
 	c *counter
+	// feeding, when not nil, is closed once the receiver runs and zrep
+	// feeds it the stream.
+	feeding chan struct{}
 }
 
 func (r *countingSource) Read(b []byte) (int, error) { return r.s.Read(b) }
 func (r *countingSource) WriteTo(w io.Writer) (int64, error) {
 	r.c.w = w
+	if r.feeding != nil {
+		close(r.feeding)
+	}
 	return r.s.WriteTo(r.c)
 }
 
@@ -142,12 +148,16 @@ func TestSpliceCancelEndsPromptly(t *testing.T) {
 				send, recv = []string{"sleep", "300"}, []string{"cat"}
 			}
 			s := startSend(t, ctx, send...)
-			src := &countingSource{s: s, c: &counter{}}
+			src := &countingSource{s: s, c: &counter{}, feeding: make(chan struct{})}
 			done := make(chan error, 1)
 			go func() {
 				done <- newRunner(nil, "destination", "").run(ctx, []string{"zfs", "receive"}, recv, src, io.Discard)
 			}()
-			time.Sleep(200 * time.Millisecond)
+			select {
+			case <-src.feeding:
+			case err := <-done:
+				t.Fatalf("receive ended before it was fed: %v", err)
+			}
 			begin := time.Now()
 			cancel()
 			select {

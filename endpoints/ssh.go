@@ -100,6 +100,13 @@ func sshBaseArgv(side Side, o SSHOptions, controlPath string) []string {
 	}
 	secs := int((timeout + time.Second - 1) / time.Second)
 	argv = append(argv, "-o", "ConnectTimeout="+strconv.Itoa(secs))
+	// A half-open connection (a peer gone without a word) ends within
+	// about a minute instead of never.
+	for _, keepAlive := range []string{"ServerAliveInterval=15", "ServerAliveCountMax=4"} {
+		if !hasSSHOption(o.Options, keepAlive) {
+			argv = append(argv, "-o", keepAlive)
+		}
+	}
 	if controlPath != "" {
 		argv = append(argv, "-o", "ControlPath="+controlPath)
 	}
@@ -107,6 +114,25 @@ func sshBaseArgv(side Side, o SSHOptions, controlPath string) []string {
 		argv = append(argv, "-l", side.User)
 	}
 	return argv
+}
+
+// hasSSHOption reports whether opts, ssh -o options, set the keyword of
+// option (KEY=VALUE): keywords are case-insensitive, and separated from
+// their value by '=' or blanks.
+func hasSSHOption(opts []string, option string) bool {
+	key := func(o string) string {
+		k, _, _ := strings.Cut(strings.TrimSpace(o), "=")
+		k, _, _ = strings.Cut(k, " ")
+		k, _, _ = strings.Cut(k, "\t")
+		return strings.ToLower(k)
+	}
+	want := key(option)
+	for _, o := range opts {
+		if key(o) == want {
+			return true
+		}
+	}
+	return false
 }
 
 // sshCommandArgv runs zfsArgv on side's host through the shared master
@@ -187,13 +213,7 @@ func (c *sshConn) wrapScript(ctx context.Context, script string) ([]string, erro
 
 func (c *sshConn) startMaster(ctx context.Context) error {
 	if c.dir == "" {
-		// ssh refuses control paths longer than a unix socket name (~104
-		// bytes), so keep the directory short rather than under $TMPDIR.
-		base := os.TempDir()
-		if len(base) > 40 {
-			base = "/tmp"
-		}
-		dir, err := os.MkdirTemp(base, "zrep-ssh-")
+		dir, err := os.MkdirTemp(controlBase(), "zrep-ssh-")
 		if err != nil {
 			return fmt.Errorf("ssh %s: create control directory: %w", c.side.Host, err)
 		}
@@ -218,9 +238,27 @@ func (c *sshConn) startMaster(ctx context.Context) error {
 	msg, _ := os.ReadFile(errFile.Name())
 	st := statusOf(err)
 	if ctx.Err() != nil {
-		return fmt.Errorf("ssh login to %s: %w", c.side.Host, ctx.Err())
+		return fmt.Errorf("ssh login to %s: %w", c.side.Host, context.Cause(ctx))
 	}
 	return classifySSH(c.side.Host, st, string(msg))
+}
+
+// controlBase is where the control directory is made: $TMPDIR if ssh can
+// take it as it is, else /tmp. ssh refuses control paths longer than a
+// unix socket name (~104 bytes), splits an option's value at blanks and
+// expands % in ControlPath, so a long $TMPDIR, or one holding anything but
+// letters, digits and /._-, is not used.
+func controlBase() string {
+	base := os.TempDir()
+	if len(base) > 40 {
+		return "/tmp"
+	}
+	for _, r := range base {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-", r)) {
+			return "/tmp"
+		}
+	}
+	return base
 }
 
 // close ends the master connection, if one was started, and removes the

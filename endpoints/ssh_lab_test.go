@@ -1,3 +1,5 @@
+//go:build lab
+
 package endpoints_test
 
 // The ssh path against the lab's private sshd on 127.0.0.1 (lab/lab.sh),
@@ -213,6 +215,60 @@ func TestSSHCancelEndsRemoteSend(t *testing.T) {
 	for exec.Command("pgrep", "-f", "zfs send "+fs+"@s1").Run() == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("remote zfs send still running after cancel")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestSSHWithSpaceInTMPDIR: a TMPDIR holding a space (or a % that ssh
+// would expand) does not break the shared connection's control socket.
+func TestSSHWithSpaceInTMPDIR(t *testing.T) {
+	user, host, sshOpts := labSSH(t)
+	pool := testPool(t)
+	// Short, as a TMPDIR usually is: a long one is not used for the socket.
+	tmp, err := os.MkdirTemp("/tmp", "a b%h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(tmp) })
+	t.Setenv("TMPDIR", tmp)
+	e := endpoints.New(endpoints.Side{User: user, Host: host, Dataset: pool},
+		endpoints.Options{Role: "source", SSH: sshOpts})
+	defer e.Close()
+	fss, err := e.ListFilesystems(ctxT(t))
+	if err != nil {
+		t.Fatalf("list over ssh with TMPDIR=%q: %v", tmp, err)
+	}
+	if len(fss) != 1 || fss[0].Path != pool {
+		t.Errorf("listed %v, want %s", fss, pool)
+	}
+}
+
+// TestRemoteCommandTimeoutEndsRemoteProcess: a remote command that
+// carries no stream and hangs is ended after the command timeout, on the
+// remote host too: its process group there is killed through the shared
+// connection, since the hung program would not notice its ssh client
+// going away.
+func TestRemoteCommandTimeoutEndsRemoteProcess(t *testing.T) {
+	user, host, sshOpts := labSSH(t)
+	e := endpoints.New(endpoints.Side{User: user, Host: host, Dataset: "unused"},
+		endpoints.Options{Role: "destination", SSH: sshOpts, CommandTimeout: time.Second})
+	defer e.Close()
+	// A sleep no other process runs, so it can be found on the lab's
+	// host, which is this one.
+	secs := strconv.Itoa(500 + os.Getpid()%400)
+	err := e.RunCommand(ctxT(t), []string{"sleep", secs})
+	if err == nil || !pdu.IsRetryable(err) || !strings.Contains(err.Error(), "--command-timeout") {
+		t.Fatalf("error %v (%v), want a retryable command timeout", err, pdu.ClassOf(err))
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		out, _ := exec.Command("pgrep", "-f", "^sleep "+secs+"$").Output()
+		if len(bytes.TrimSpace(out)) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the remote sleep %s still runs: pids %s", secs, out)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

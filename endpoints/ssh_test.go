@@ -90,27 +90,28 @@ func TestSSHArgv(t *testing.T) {
 			name: "command, defaults",
 			side: Side{Host: "h", Dataset: "tank"},
 			got:  sshCommandArgv(Side{Host: "h"}, SSHOptions{}, "/tmp/d/cm", zfs),
-			want: []string{"ssh", "-o", "ConnectTimeout=10", "-o", "ControlPath=/tmp/d/cm", "-o", "ControlMaster=no",
-				"--", "h", remoteCommand(zfs)},
+			want: []string{"ssh", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+				"-o", "ControlPath=/tmp/d/cm", "-o", "ControlMaster=no", "--", "h", remoteCommand(zfs)},
 		},
 		{
 			name: "command, user options first",
 			got: sshCommandArgv(Side{User: "u", Host: "::1"},
-				SSHOptions{Port: 2222, Identity: "/k", Options: []string{"StrictHostKeyChecking=yes"}, ConnectTimeout: 1500 * time.Millisecond},
+				SSHOptions{Port: 2222, Identity: "/k", Options: []string{"StrictHostKeyChecking=yes", "serveraliveinterval 5"}, ConnectTimeout: 1500 * time.Millisecond},
 				"/tmp/d/cm", []string{"zfs", "version"}),
-			want: []string{"ssh", "-p", "2222", "-i", "/k", "-o", "StrictHostKeyChecking=yes", "-o", "ConnectTimeout=2",
-				"-o", "ControlPath=/tmp/d/cm", "-l", "u", "-o", "ControlMaster=no", "--", "::1", remoteCommand([]string{"zfs", "version"})},
+			want: []string{"ssh", "-p", "2222", "-i", "/k", "-o", "StrictHostKeyChecking=yes", "-o", "serveraliveinterval 5", "-o", "ConnectTimeout=2",
+				"-o", "ServerAliveCountMax=4", "-o", "ControlPath=/tmp/d/cm", "-l", "u", "-o", "ControlMaster=no", "--", "::1", remoteCommand([]string{"zfs", "version"})},
 		},
 		{
 			name: "master",
 			got:  sshMasterArgv(Side{Host: "h"}, SSHOptions{}, "/tmp/d/cm"),
-			want: []string{"ssh", "-o", "ConnectTimeout=10", "-o", "ControlPath=/tmp/d/cm",
-				"-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-f", "-N", "--", "h"},
+			want: []string{"ssh", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+				"-o", "ControlPath=/tmp/d/cm", "-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-f", "-N", "--", "h"},
 		},
 		{
 			name: "exit",
 			got:  sshExitArgv(Side{User: "u", Host: "h"}, SSHOptions{Port: 22}, "/tmp/d/cm"),
-			want: []string{"ssh", "-p", "22", "-o", "ConnectTimeout=10", "-o", "ControlPath=/tmp/d/cm", "-l", "u", "-O", "exit", "--", "h"},
+			want: []string{"ssh", "-p", "22", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+				"-o", "ControlPath=/tmp/d/cm", "-l", "u", "-O", "exit", "--", "h"},
 		},
 	}
 	for _, c := range cases {
@@ -119,5 +120,21 @@ func TestSSHArgv(t *testing.T) {
 				t.Fatalf("argv\n got %q\nwant %q", c.got, c.want)
 			}
 		})
+	}
+}
+
+// The control socket's directory is under $TMPDIR only where ssh can take
+// the path as it is: short, no blank, no % for ssh to expand.
+func TestControlBase(t *testing.T) {
+	for tmpdir, want := range map[string]string{
+		"/var/tmp":                        "/var/tmp",
+		"/tmp/a b":                        "/tmp",
+		"/tmp/%h":                         "/tmp",
+		"/tmp/" + strings.Repeat("x", 60): "/tmp",
+	} {
+		t.Setenv("TMPDIR", tmpdir)
+		if got := controlBase(); got != want {
+			t.Errorf("TMPDIR=%q: control directory under %q, want %q", tmpdir, got, want)
+		}
 	}
 }

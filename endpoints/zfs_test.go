@@ -1,8 +1,12 @@
+//go:build lab
+
 package endpoints_test
 
 // Behaviour on real ZFS: the local zfs-fuse (or any zfs) with throw-away
-// file-backed pools. Run as root; with CI=true a missing zfs fails the run
-// instead of skipping it.
+// file-backed pools. Built with the tag lab (`go test -tags lab
+// ./endpoints`, as make test does), so that a plain go test needs no zfs.
+// Run as root; with CI=true a missing zfs fails the run instead of
+// skipping it.
 
 import (
 	"bytes"
@@ -41,6 +45,19 @@ func needZFS(t *testing.T) {
 		t.Fatalf("real-ZFS test cannot run: %s", why)
 	}
 	t.Skipf("real-ZFS test skipped: %s (run as root with zfs-fuse started)", why)
+}
+
+// waitUntil waits for cond to hold, polling it; after 10 s it fails t,
+// naming what did not happen.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("waited 10 s in vain: %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // sh runs a shell command for test setup and fails the test if it fails.
@@ -354,7 +371,7 @@ func TestZFSPlaceholder(t *testing.T) {
 	if err := transfer(t, ctx, src, dst, &pdu.SendReq{Filesystem: fs, To: s1}, &pdu.ReceiveReq{Filesystem: dstRoot, OverwritePlaceholder: true}); err != nil {
 		t.Fatalf("full receive onto placeholder: %v", err)
 	}
-	if err := dst.ClearPlaceholder(ctx, dstRoot); err != nil {
+	if err := dst.ClearPlaceholder(ctx, dstRoot, pdu.ReceiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	fss, err = dst.ListFilesystems(ctx)
@@ -543,7 +560,9 @@ func TestZFSCancelEndsReceive(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- dst.Receive(ctx, &pdu.ReceiveReq{Filesystem: pool + "/dst"}, pr) }()
 	pw.Write(bytes.Repeat([]byte{0}, 10)) // a receive now waiting for more
-	time.Sleep(200 * time.Millisecond)
+	waitUntil(t, "zfs receive into "+pool+"/dst runs", func() bool {
+		return exec.Command("pgrep", "-f", "zfs receive .*"+pool+"/dst").Run() == nil
+	})
 	cancel()
 	select {
 	case err := <-done:

@@ -3,7 +3,6 @@ package replication
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/zrep/zrep/pdu"
 )
@@ -59,19 +58,18 @@ func findOrigins(cfg *Config, listed, sources []*pdu.Filesystem, receiverFS map[
 		co := &cloneOrigin{name: fs.Origin}
 		origins[fs.Path] = co
 		ofs, snap, ok := pdu.SplitOrigin(fs.Origin)
-		inside := ofs == cfg.SourceRoot || strings.HasPrefix(ofs, cfg.SourceRoot+"/")
 		switch {
 		case !ok:
 			co.reason = fmt.Sprintf("its origin %q is not a snapshot name", fs.Origin)
 			continue
-		case !inside:
+		case !cfg.inside(ofs):
 			co.reason = fmt.Sprintf("its origin %s is outside SRC %s", fs.Origin, cfg.SourceRoot)
 			continue
 		case byPath[ofs] == nil:
 			co.reason = fmt.Sprintf("its origin's filesystem %s is not listed (the run is not recursive)", ofs)
 			continue
-		case cfg.excluded(ofs):
-			co.reason = fmt.Sprintf("its origin's filesystem %s is excluded (--exclude)", ofs)
+		case !cfg.InScope(byPath[ofs]):
+			co.reason = fmt.Sprintf("its origin's filesystem %s is %s", ofs, cfg.LeftOut(byPath[ofs]))
 			continue
 		}
 		co.fs = ofs

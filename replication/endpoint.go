@@ -23,8 +23,9 @@ type Endpoint interface {
 	// A sender whose root does not exist returns a permanent error.
 	ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, error)
 	// ListFilesystemVersions lists the snapshots and bookmarks of one
-	// filesystem. A filesystem outside the endpoint's root returns a
-	// *FilteredError.
+	// filesystem. A filesystem outside the endpoint's root is refused with
+	// a permanent error, as by every other request (memzfs: a
+	// *FilteredError).
 	ListFilesystemVersions(ctx context.Context, fs string) ([]*pdu.FilesystemVersion, error)
 	// DestroySnapshots destroys the given snapshots of one filesystem and
 	// reports each outcome; the error is for the request as a whole.
@@ -67,8 +68,9 @@ type Receiver interface {
 	// `zrep:placeholder=on` set locally. Its parent must exist.
 	CreatePlaceholder(ctx context.Context, fs string) error
 	// ClearPlaceholder marks a former placeholder, now holding received
-	// data, as a normal filesystem again.
-	ClearPlaceholder(ctx context.Context, fs string) error
+	// data, as a normal filesystem again; opts are the run's receive
+	// options, whose canmount, if they set one, stays.
+	ClearPlaceholder(ctx context.Context, fs string, opts pdu.ReceiveOptions) error
 	// Rollback rolls fs back to snapshot to, destroying later snapshots.
 	Rollback(ctx context.Context, fs string, to *pdu.FilesystemVersion) error
 	// AbortPartialReceive discards fs's partial receive state (`zfs receive -A`).

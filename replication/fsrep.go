@@ -314,7 +314,7 @@ func (f *fsReplication) clearPlaceholderMark(ctx context.Context, e *engine) err
 	if !f.clearPlaceholder {
 		return nil
 	}
-	if err := e.receiver.ClearPlaceholder(ctx, f.pf.dst); err != nil {
+	if err := e.receiver.ClearPlaceholder(ctx, f.pf.dst, e.cfg.Receive); err != nil {
 		return fmt.Errorf("clear placeholder mark of %s: %w", f.pf.dst, err)
 	}
 	f.clearPlaceholder = false

@@ -62,6 +62,9 @@ type plannedFilesystem struct {
 // plan is the outcome of one planning round.
 type plan struct {
 	filesystems []*plannedFilesystem
+	// leftOut are the listed source filesystems under SRC that the job
+	// leaves out, with the reason.
+	leftOut []LeftOut
 	// destinations are the datasets the receiver listed.
 	destinations map[string]destinationState
 }
@@ -90,7 +93,7 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 		return nil, fmt.Errorf("list destination %s: %w", cfg.DestRoot, rerr)
 	}
 
-	p := &plan{destinations: make(map[string]destinationState, len(rfss))}
+	p := &plan{destinations: make(map[string]destinationState, len(rfss)), leftOut: []LeftOut{}}
 	receiverFS := make(map[string]*pdu.Filesystem, len(rfss))
 	for _, fs := range rfss {
 		receiverFS[fs.Path] = fs
@@ -99,8 +102,11 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 
 	var sources []*pdu.Filesystem
 	for _, fs := range sfss {
-		if !cfg.excluded(fs.Path) && (fs.Path == cfg.SourceRoot || strings.HasPrefix(fs.Path, cfg.SourceRoot+"/")) {
+		switch why := cfg.LeftOut(fs); {
+		case why == "":
 			sources = append(sources, fs)
+		case cfg.inside(fs.Path):
+			p.leftOut = append(p.leftOut, LeftOut{Filesystem: fs.Path, Reason: why})
 		}
 	}
 	slices.SortStableFunc(sources, func(a, b *pdu.Filesystem) int { return pdu.CompareDatasets(a.Path, b.Path) })
@@ -382,7 +388,7 @@ func Plan(ctx context.Context, cfg Config, sender Sender, receiver Receiver) (*P
 	if err != nil {
 		return nil, err
 	}
-	rep := &PlanReport{Filesystems: make([]*FilesystemPlan, 0, len(p.filesystems))}
+	rep := &PlanReport{Filesystems: make([]*FilesystemPlan, 0, len(p.filesystems)), LeftOut: p.leftOut}
 	for _, pf := range p.filesystems {
 		fp := &FilesystemPlan{
 			Filesystem:  pf.src,

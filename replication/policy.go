@@ -30,17 +30,6 @@ func (p InitialPolicy) String() string {
 	return fmt.Sprintf("InitialPolicy(%d)", int(p))
 }
 
-// ParseInitialPolicy parses the words of --initial: "newest" or "all".
-func ParseInitialPolicy(s string) (InitialPolicy, error) {
-	switch s {
-	case "newest":
-		return InitialNewest, nil
-	case "all":
-		return InitialAll, nil
-	}
-	return 0, fmt.Errorf("unknown initial policy %q: use newest or all", s)
-}
-
 // destinationState is what the receiver's listing says about a destination.
 type destinationState struct {
 	exists      bool
@@ -78,12 +67,14 @@ func resolveConflict(conflict error, dst destinationState, selected []*pdu.Files
 		}
 		var res *resolution
 		switch {
-		case !dst.exists || dst.placeholder:
-			res = &resolution{full: true}
 		case receiverSnaps > 0:
 			// Rollback does not reach this far: the receiver's snapshots
-			// are not the sender's, so nothing says they may go.
+			// are not the sender's, so nothing says they may go. A
+			// placeholder with snapshots (someone took them) is no
+			// exception: overwriting it would destroy them.
 			return nil, conflict
+		case !dst.exists || dst.placeholder:
+			res = &resolution{full: true}
 		case cfg.Rollback:
 			res = &resolution{full: true, forceReceive: true}
 		default:

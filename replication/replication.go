@@ -90,13 +90,31 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-func (c *Config) excluded(fs string) bool {
-	for _, re := range c.Exclude {
-		if re.MatchString(fs) {
-			return true
-		}
+// InScope reports whether the source filesystem fs takes part in the job:
+// it is SourceRoot or one of its descendants, no Exclude pattern matches
+// its full name, and its zrep:sync is not off (SPEC 15). Planning, pruning,
+// clone origins and snapshot sets all ask this one question.
+func (c *Config) InScope(fs *pdu.Filesystem) bool {
+	return c.LeftOut(fs) == ""
+}
+
+// LeftOut says why the source filesystem fs takes no part in the job, or
+// "" when it does (InScope).
+func (c *Config) LeftOut(fs *pdu.Filesystem) string {
+	switch {
+	case !c.inside(fs.Path):
+		return "outside SRC " + c.SourceRoot
+	case matchesAny(c.Exclude, fs.Path):
+		return "excluded (--exclude)"
+	case fs.SyncOff:
+		return "zrep:sync is off (set on it or inherited; zfs set zrep:sync=on to include it)"
 	}
-	return false
+	return ""
+}
+
+// inside reports whether fs is SourceRoot or one of its descendants.
+func (c *Config) inside(fs string) bool {
+	return fs == c.SourceRoot || strings.HasPrefix(fs, c.SourceRoot+"/")
 }
 
 // selected reports whether v is a snapshot that may be sent.

@@ -490,6 +490,72 @@ func TestDrivePlaceholderReplacedOnceSourceHasSnapshots(t *testing.T) {
 	}
 }
 
+// A placeholder that has snapshots of its own and none in common with its
+// source is in conflict, as any other destination with unrelated
+// snapshots: a permanent error, and its snapshots stay. SPEC 3: --rollback
+// does not override it.
+func TestDrivePlaceholderWithOwnSnapshotsIsAConflict(t *testing.T) {
+	for _, rollback := range []bool{false, true} {
+		t.Run(fmt.Sprintf("rollback=%v", rollback), func(t *testing.T) {
+			w := newWorld(t, "tank/p/child")
+			w.src.Snapshot("tank/p/child", "s1")
+			cfg := w.config()
+			cfg.Exclude = []*regexp.Regexp{regexp.MustCompile(`^tank$`)}
+			if rep := w.drive(t, cfg); rep.Failed() || !w.dst.IsPlaceholder("backup/tank/p") {
+				t.Fatalf("first run: %+v", rep)
+			}
+			w.dst.Snapshot("backup/tank/p", "own")
+			w.src.Snapshot("tank/p", "s1")
+			before := len(w.dst.Calls())
+
+			cfg.Rollback = rollback
+			rep := w.drive(t, cfg)
+			f := allFilesystems(rep)["tank/p"]
+			if f.Status != replication.FilesystemPermanentError.String() || !strings.Contains(f.Problem, "common") {
+				t.Fatalf("tank/p: %+v, want a permanent error: no common snapshot", f)
+			}
+			assertSnapshots(t, w.dst, "backup/tank/p", "own")
+			if !w.dst.IsPlaceholder("backup/tank/p") {
+				t.Errorf("placeholder mark cleared")
+			}
+			for _, c := range w.dst.Calls()[before:] {
+				if strings.Contains(c, "backup/tank/p@") || strings.Contains(c, "Placeholder backup/tank/p") {
+					t.Errorf("the placeholder was touched: %s", c)
+				}
+			}
+			plan, err := replication.Plan(context.Background(), cfg, w.sender(), w.receiver())
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, pf := range plan.Filesystems {
+				if pf.Filesystem == "tank/p" && (len(pf.Steps) != 0 || pf.Problem == "") {
+					t.Errorf("plan for tank/p: %+v, want no steps and a problem", pf)
+				}
+			}
+		})
+	}
+}
+
+// Clearing a placeholder keeps the canmount the operator set with
+// --recv-set: the engine hands its receive options to ClearPlaceholder.
+func TestDrivePlaceholderClearKeepsRecvSetCanmount(t *testing.T) {
+	w := newWorld(t, "tank/p/child")
+	w.src.Snapshot("tank/p/child", "s1")
+	cfg := w.config()
+	cfg.Exclude = []*regexp.Regexp{regexp.MustCompile(`^tank$`)}
+	cfg.Receive.Set = []pdu.Property{{Name: "canmount", Value: "noauto"}}
+	if rep := w.drive(t, cfg); rep.Failed() {
+		t.Fatalf("first run: %+v", rep)
+	}
+	w.src.Snapshot("tank/p", "s1")
+	if rep := w.drive(t, cfg); rep.Failed() {
+		t.Fatalf("second run: %+v", rep)
+	}
+	if !slices.Contains(w.dst.Calls(), "ClearPlaceholder backup/tank/p keeping canmount=noauto") {
+		t.Errorf("calls %v", w.dst.Calls())
+	}
+}
+
 func TestDriveResumesBrokenStream(t *testing.T) {
 	w := newWorld(t)
 	w.src.Snapshot("tank", "s1")

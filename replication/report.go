@@ -238,6 +238,15 @@ type PlanReport struct {
 	// runs none. The caller fills them in.
 	Hooks       []string          `json:"hooks,omitempty"`
 	Filesystems []*FilesystemPlan `json:"filesystems"`
+	// LeftOut are the source filesystems under SRC that the job leaves
+	// out (--exclude, zrep:sync=off), with the reason.
+	LeftOut []LeftOut `json:"left_out"`
+}
+
+// LeftOut is a source filesystem the job leaves out, and why.
+type LeftOut struct {
+	Filesystem string `json:"filesystem"`
+	Reason     string `json:"reason"`
 }
 
 // FilesystemPlan is the plan for one source filesystem.
@@ -317,6 +326,12 @@ func (p *PlanReport) WriteText(w io.Writer) error {
 			tw.printf("    nothing to send\n")
 		}
 		writePruned(tw, "would prune", f.Pruned, f.Held)
+	}
+	if len(p.LeftOut) > 0 {
+		tw.printf("\nleft out:\n")
+		for _, l := range p.LeftOut {
+			tw.printf("    %s: %s\n", l.Filesystem, l.Reason)
+		}
 	}
 	return tw.err
 }

@@ -11,6 +11,38 @@ import (
 	"github.com/zrep/zrep/pdu"
 )
 
+// DefaultSnapshotPrefix starts the names of the snapshots zrep takes.
+const DefaultSnapshotPrefix = "zrep_"
+
+// snapshotTimeLayout is the UTC time in a snapshot name zrep takes:
+// `zrep_20261130T104500Z`.
+const snapshotTimeLayout = "20060102T150405Z"
+
+// SnapshotName is the name of a snapshot taken at t: prefix and t in UTC,
+// to the second.
+func SnapshotName(prefix string, t time.Time) string {
+	return prefix + t.UTC().Format(snapshotTimeLayout)
+}
+
+// SnapshotTime is when snapshot v was taken: the time in its name when the
+// name is prefix followed by zrep's time form (SnapshotName), else its
+// creation property. An empty prefix stands for any prefix: retention
+// reads the time of every name that ends in zrep's form, whoever took it.
+// A name is what an operator sees and what a replica keeps, so it wins
+// over creation, which a receive sets anew on some platforms.
+func SnapshotTime(v *pdu.FilesystemVersion, prefix string) time.Time {
+	rest, ok := strings.CutPrefix(v.Name, prefix)
+	if prefix == "" && len(rest) >= len(snapshotTimeLayout) {
+		rest = rest[len(rest)-len(snapshotTimeLayout):]
+	}
+	if ok && len(rest) == len(snapshotTimeLayout) {
+		if t, err := time.Parse(snapshotTimeLayout, rest); err == nil {
+			return t
+		}
+	}
+	return v.CreatedAt()
+}
+
 // SnapshotTaker is a side that can take snapshot sets.
 type SnapshotTaker interface {
 	Endpoint
@@ -96,8 +128,13 @@ func PlanSnapshot(ctx context.Context, side Endpoint, cfg SnapshotConfig) (*Snap
 	}
 	set := &SnapshotSet{tree: cfg.Recursive}
 	taken := map[string]string{}
+	// The side lists its root first and only what is under it.
+	var scope Config
+	if len(fss) > 0 {
+		scope = Config{SourceRoot: fss[0].Path, Exclude: cfg.Exclude}
+	}
 	for _, fs := range fss {
-		if matchesAny(cfg.Exclude, fs.Path) {
+		if !scope.InScope(fs) {
 			set.tree = false
 			continue
 		}

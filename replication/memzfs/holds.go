@@ -51,7 +51,7 @@ func (z *ZFS) Holds(fs, name string) []string {
 func (e *Endpoint) TakeSnapshots(ctx context.Context, req *pdu.SnapshotReq) (*pdu.SnapshotRes, error) {
 	for _, fs := range req.Filesystems {
 		if !e.inside(fs) {
-			return nil, replication.NewFilteredError(fs)
+			return nil, pdu.PermanentError(replication.NewFilteredError(fs))
 		}
 	}
 	if len(req.Filesystems) == 0 {
@@ -88,7 +88,7 @@ func (e *Endpoint) TakeSnapshots(ctx context.Context, req *pdu.SnapshotReq) (*pd
 // Hold implements replication.Holder.
 func (e *Endpoint) Hold(ctx context.Context, fs string, snap *pdu.FilesystemVersion, tag string) error {
 	if !e.inside(fs) {
-		return replication.NewFilteredError(fs)
+		return pdu.PermanentError(replication.NewFilteredError(fs))
 	}
 	if err := e.z.check(ctx, OpHold, fs); err != nil {
 		return err
@@ -122,7 +122,7 @@ func (e *Endpoint) Hold(ctx context.Context, fs string, snap *pdu.FilesystemVers
 // Release implements replication.Holder.
 func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.FilesystemVersion, tag string) ([]*pdu.FilesystemVersion, error) {
 	if !e.inside(fs) {
-		return nil, replication.NewFilteredError(fs)
+		return nil, pdu.PermanentError(replication.NewFilteredError(fs))
 	}
 	if err := e.z.check(ctx, OpRelease, fs); err != nil {
 		return nil, err

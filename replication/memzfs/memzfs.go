@@ -5,8 +5,10 @@
 //
 // It behaves like ZFS where the engine can see it: a receive refuses a
 // stream whose incremental base is not the destination's newest snapshot,
-// a full stream into an existing filesystem without -F, and a modified
-// destination. Streams are small byte payloads that say what they carry,
+// a full stream into an existing filesystem without -F (and, even with it,
+// into one with snapshots), and a modified destination; a request outside
+// the side's root is refused. replication/sidetest holds it to the same
+// contract as the real endpoints. Streams are small byte payloads that say what they carry,
 // so the receiving side checks base and target guids.
 package memzfs
 
@@ -67,8 +69,10 @@ type version struct {
 
 type dataset struct {
 	placeholder bool
-	modified    bool
-	versions    []*version
+	// sync is the zrep:sync value set on the dataset, "" if none.
+	sync     string
+	modified bool
+	versions []*version
 	// A clone's origin: the filesystem and guid of the snapshot it was
 	// made from (originFS is "" for no clone).
 	originFS   string
@@ -297,6 +301,25 @@ func (z *ZFS) Modify(fs string) {
 	z.mustDataset(fs).modified = true
 }
 
+// SetSync sets the user property zrep:sync on fs ("" clears it): its
+// descendants inherit it unless they set their own.
+func (z *ZFS) SetSync(fs, value string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.mustDataset(fs).sync = value
+}
+
+// syncValue is fs's effective zrep:sync: its own, else its nearest
+// ancestor's.
+func (z *ZFS) syncValue(fs string) string {
+	for p := fs; p != ""; p = pdu.Parent(p) {
+		if d := z.datasets[p]; d != nil && d.sync != "" {
+			return d.sync
+		}
+	}
+	return ""
+}
+
 // Exists reports whether fs exists.
 func (z *ZFS) Exists(fs string) bool {
 	z.mu.Lock()
@@ -449,7 +472,8 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 	var fss []*pdu.Filesystem
 	for name, d := range z.datasets {
 		if e.inside(name) {
-			fss = append(fss, &pdu.Filesystem{Path: name, Placeholder: d.placeholder, ResumeToken: d.resumeToken, Origin: z.origin(d), Versions: d.copyVersions()})
+			fss = append(fss, &pdu.Filesystem{Path: name, Placeholder: d.placeholder, ResumeToken: d.resumeToken, Origin: z.origin(d), Versions: d.copyVersions(),
+				SyncOff: z.syncValue(name) == "off"})
 		}
 	}
 	slices.SortFunc(fss, func(a, b *pdu.Filesystem) int {
@@ -461,7 +485,7 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 // ListFilesystemVersions implements replication.Endpoint.
 func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pdu.FilesystemVersion, error) {
 	if !e.inside(fs) {
-		return nil, replication.NewFilteredError(fs)
+		return nil, pdu.PermanentError(replication.NewFilteredError(fs))
 	}
 	if err := e.z.check(ctx, OpListVersions, fs); err != nil {
 		return nil, err
@@ -478,7 +502,7 @@ func (e *Endpoint) ListFilesystemVersions(ctx context.Context, fs string) ([]*pd
 // DestroySnapshots implements replication.Endpoint.
 func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapshotsReq) (*pdu.DestroySnapshotsRes, error) {
 	if !e.inside(req.Filesystem) {
-		return nil, replication.NewFilteredError(req.Filesystem)
+		return nil, pdu.PermanentError(replication.NewFilteredError(req.Filesystem))
 	}
 	if err := e.z.check(ctx, OpDestroy, req.Filesystem); err != nil {
 		return nil, err
@@ -843,6 +867,9 @@ func (e *Endpoint) startReceive(fs string, req *pdu.ReceiveReq, fromGuid uint64,
 			if p := pdu.Parent(fs); p == "" || z.datasets[p] == nil {
 				return "", pdu.PermanentError(fmt.Errorf("receive %s: parent %s does not exist", fs, p))
 			}
+		case (d.placeholder && req.OverwritePlaceholder || req.Rollback) && len(d.snapshots()) > 0:
+			// Not even -F overwrites a filesystem with snapshots.
+			return "", pdu.PermanentError(fmt.Errorf("receive %s: destination has snapshots; must destroy them to overwrite it", fs))
 		case d.placeholder && req.OverwritePlaceholder, req.Rollback:
 		default:
 			return "", pdu.PermanentError(fmt.Errorf("receive %s: destination exists; must specify -F to overwrite it", fs))
@@ -935,6 +962,9 @@ func (e *Endpoint) broken(fs string, req *pdu.ReceiveReq, fromGuid uint64, origi
 
 // CreatePlaceholder implements replication.Receiver.
 func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
+	if !e.inside(fs) {
+		return pdu.PermanentError(replication.NewFilteredError(fs))
+	}
 	if err := e.z.check(ctx, OpCreatePlaceholder, fs); err != nil {
 		return err
 	}
@@ -953,7 +983,10 @@ func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
 }
 
 // ClearPlaceholder implements replication.Receiver.
-func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
+func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string, opts pdu.ReceiveOptions) error {
+	if !e.inside(fs) {
+		return pdu.PermanentError(replication.NewFilteredError(fs))
+	}
 	if err := e.z.check(ctx, OpClearPlaceholder, fs); err != nil {
 		return err
 	}
@@ -965,12 +998,21 @@ func (e *Endpoint) ClearPlaceholder(ctx context.Context, fs string) error {
 		return pdu.PermanentError(fmt.Errorf("clear placeholder %s: dataset does not exist", fs))
 	}
 	d.placeholder = false
+	for _, p := range opts.Set {
+		if p.Name == "canmount" {
+			z.record("ClearPlaceholder %s keeping canmount=%s", fs, p.Value)
+			return nil
+		}
+	}
 	z.record("ClearPlaceholder %s", fs)
 	return nil
 }
 
 // Rollback implements replication.Receiver.
 func (e *Endpoint) Rollback(ctx context.Context, fs string, to *pdu.FilesystemVersion) error {
+	if !e.inside(fs) {
+		return pdu.PermanentError(replication.NewFilteredError(fs))
+	}
 	if err := e.z.check(ctx, OpRollback, fs); err != nil {
 		return err
 	}
@@ -995,6 +1037,9 @@ func (e *Endpoint) Rollback(ctx context.Context, fs string, to *pdu.FilesystemVe
 
 // AbortPartialReceive implements replication.Receiver.
 func (e *Endpoint) AbortPartialReceive(ctx context.Context, fs string) error {
+	if !e.inside(fs) {
+		return pdu.PermanentError(replication.NewFilteredError(fs))
+	}
 	if err := e.z.check(ctx, OpAbortPartialReceive, fs); err != nil {
 		return err
 	}

@@ -12,6 +12,10 @@ import (
 	"github.com/zrep/zrep/pdu"
 )
 
+// Pruning, the part that acts: it lists both sides, asks DecidePrune
+// (prunedecide.go) per filesystem pair, destroys what it decided, moves
+// the hold forward and reports what it did.
+
 // PrunedSnapshots names snapshots of one filesystem pair, by side.
 type PrunedSnapshots struct {
 	Source      []string `json:"source"`
@@ -301,8 +305,8 @@ func Prune(ctx context.Context, cfg Config, sender, receiver Endpoint, opts Prun
 // parents first.
 func (p *pruner) sourcePaths() []string {
 	var out []string
-	for path := range p.src {
-		if !p.cfg.excluded(path) && (path == p.cfg.SourceRoot || strings.HasPrefix(path, p.cfg.SourceRoot+"/")) {
+	for path, fs := range p.src {
+		if p.cfg.InScope(fs) {
 			out = append(out, path)
 		}
 	}

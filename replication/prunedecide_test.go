@@ -56,31 +56,6 @@ func TestParseRetentionPolicy(t *testing.T) {
 	}
 }
 
-func TestSnapshotTime(t *testing.T) {
-	creation := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		name string
-		want time.Time
-	}{
-		{"zrep_20261130T104500Z", time.Date(2026, 11, 30, 10, 45, 0, 0, time.UTC)},
-		{"hourly-20261130T104500Z", time.Date(2026, 11, 30, 10, 45, 0, 0, time.UTC)},
-		{"20261130T104500Z", time.Date(2026, 11, 30, 10, 45, 0, 0, time.UTC)},
-		{"zrep_20261130T104500", creation},
-		{"autosnap_2026-11-30_10:45:00_hourly", creation},
-		{"zrep_20261331T104500Z", creation},
-		{"manual", creation},
-	}
-	for _, tt := range tests {
-		v := &pdu.FilesystemVersion{Name: tt.name, Type: pdu.Snapshot, Creation: creation.Unix()}
-		if got := replication.SnapshotTime(v); !got.Equal(tt.want) {
-			t.Errorf("SnapshotTime(@%s) = %v, want %v", tt.name, got, tt.want)
-		}
-	}
-	if got := replication.SnapshotName("zrep_", time.Date(2026, 11, 30, 11, 45, 0, 0, time.FixedZone("CET", 3600))); got != "zrep_20261130T104500Z" {
-		t.Errorf("SnapshotName = %s, want zrep_20261130T104500Z (UTC)", got)
-	}
-}
-
 // at reads "2006-01-02 15:04" in UTC.
 func at(s string) time.Time {
 	t, err := time.Parse("2006-01-02 15:04", s)

@@ -8,6 +8,10 @@ import (
 	"github.com/zrep/zrep/pdu"
 )
 
+// Pruning in a plan: what pruning would destroy once a run's steps are
+// done, decided by DecidePrune (prunedecide.go) on the listings as the run
+// would leave them, changing nothing.
+
 // plannedSnapshotGuid marks the snapshots of a set that is planned, not
 // taken: guids no real snapshot has in practice.
 const plannedSnapshotGuid = ^uint64(0) - 1<<20
