@@ -102,14 +102,6 @@ func (e *Endpoint) Close() error {
 	return e.ssh.close()
 }
 
-// argv wraps a zfs argv for this side: unchanged here, in ssh over there.
-func (e *Endpoint) argv(ctx context.Context, zfsArgv []string) ([]string, error) {
-	if e.ssh == nil {
-		return zfsArgv, nil
-	}
-	return e.ssh.wrap(ctx, zfsArgv)
-}
-
 // command wraps the zfs argv of a command that carries no stream for this
 // side. On a remote side it runs as a one-program pipeline, which reports
 // its process group, and onKill ends that group when zrep ends the

@@ -189,12 +189,6 @@ type sshConn struct {
 
 func (c *sshConn) controlPath() string { return filepath.Join(c.dir, "cm") }
 
-// wrap turns a zfs argv into the argv that runs it on the remote host,
-// logging in first if this is the side's first command.
-func (c *sshConn) wrap(ctx context.Context, zfsArgv []string) ([]string, error) {
-	return c.wrapScript(ctx, remoteCommand(zfsArgv))
-}
-
 // wrapScript turns a remote request (Request.String) into the ssh argv that runs it, logging in first if this is the side's first command.
 func (c *sshConn) wrapScript(ctx context.Context, script string) ([]string, error) {
 	c.mu.Lock()
