@@ -269,6 +269,11 @@ func TestServedPush(t *testing.T) {
 	if b, w := wireOf(t, r); w >= b || b == 0 {
 		t.Errorf("zstd put %d wire bytes for %d bytes", w, b)
 	}
+	// The backup's monitoring check reads the served side too.
+	st := zrep(t, append(append([]string{"status", "-r", "--max-age", "1h"}, s.zrepFlags()...), s.remote(backup))...).mustExit(t, 0)
+	if !strings.Contains(st.stdout, "ZREP OK") {
+		t.Errorf("status of the served backup: %s", st.stdout)
+	}
 	log := s.serveLog(t)
 	if !strings.Contains(log, "accepted from ") || !strings.Contains(log, `"zfs" "receive" "-u"`) {
 		t.Errorf("serve's log lacks the receives:\n%s", log)
