@@ -12,7 +12,8 @@ import (
 //
 //	exec sh -c '<TEMPLATE>' zrep 'WORD' 'WORD' ...
 //
-// where TEMPLATE is one of the constant POSIX sh programs below, the same
+// where TEMPLATE is one of the constant POSIX sh programs below (and, for
+// the listing and the start-up, in argv.go beside their argvs), the same
 // bytes every time, and every WORD is quoted by shellQuote. A template
 // reads all that varies from its positional parameters; where it splits
 // them into several argvs it evaluates only text it builds itself from
@@ -25,9 +26,10 @@ import (
 //
 // Each template runs under sh whatever the account's login shell (csh and
 // fish included), on one line (csh takes no newline inside quotes), with
-// `env LC_ALL=C` so that zfs's messages, which classify reads, are in
-// English; each writes the exit status of what it ran on a line of its
-// own at the end of stderr (exitMarker) and exits with it.
+// LC_ALL=C so that zfs's messages, which classify reads, are in English;
+// each but the kill first writes its pid (pidMarker), and each writes the
+// exit status of what it ran on a line of its own at the end of stderr
+// (exitMarker) and exits with it.
 
 // RequestKind is which template a request runs.
 type RequestKind int
