@@ -27,8 +27,8 @@ import (
 // Each template runs under sh whatever the account's login shell (csh and
 // fish included), on one line (csh takes no newline inside quotes), with
 // LC_ALL=C so that zfs's messages, which classify reads, are in English;
-// each but the kill first writes its pid (pidMarker), and each writes the
-// exit status of what it ran on a line of its own at the end of stderr
+// the pipeline, listing and start-up first write their shell's pid
+// (pidMarker), and each writes the exit status of what it ran on a line of its own at the end of stderr
 // (exitMarker) and exits with it.
 
 // RequestKind is which template a request runs.
