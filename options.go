@@ -72,7 +72,9 @@ func commonFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "command-timeout", Value: defaultCommandTimeout, EnvVars: envVar("command-timeout"),
 			Usage: "end a zfs command that carries no stream (a listing, a destroy, a hold) after `DURATION` and retry it; 0 never"},
 		&cli.BoolFlag{Name: "raw", EnvVars: envVar("raw"),
-			Usage: "send encrypted datasets as they are, still encrypted (zfs send -w); the destination needs no key"},
+			Usage: "send encrypted datasets as they are, still encrypted (zfs send -w; the default); the destination needs no key"},
+		&cli.BoolFlag{Name: "decrypt", EnvVars: envVar("decrypt"),
+			Usage: "send encrypted datasets decrypted, their keys loaded on the source; the destination stores them under its own parent's encryption, if any"},
 		&cli.BoolFlag{Name: "compressed", EnvVars: envVar("compressed"),
 			Usage: "send compressed blocks as they are (zfs send -c)"},
 		&cli.BoolFlag{Name: "large-blocks", EnvVars: envVar("large-blocks"),
@@ -196,8 +198,11 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 		return nil, usageErrorf("--initial must be newest or all, not %q", c.String("initial"))
 	}
 
+	if c.Bool("raw") && c.Bool("decrypt") {
+		return nil, usageErrorf("--raw and --decrypt contradict each other: encrypted datasets are sent raw unless --decrypt is given")
+	}
+	j.cfg.Decrypt = c.Bool("decrypt")
 	j.cfg.Send = pdu.SendOptions{
-		Raw:         c.Bool("raw"),
 		Compressed:  c.Bool("compressed"),
 		LargeBlocks: c.Bool("large-blocks"),
 		Props:       c.Bool("props"),

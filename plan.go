@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/zrep/zrep/endpoints"
+	"github.com/zrep/zrep/replication"
 )
 
 func planCommand() *cli.Command {
@@ -51,7 +52,7 @@ func planAction(c *cli.Context) error {
 		}
 		return &exitError{code: exitPlanning, err: fmt.Errorf("planning failed: %w", err)}
 	}
-	plan.Link = j.link.describe(j.src, j.dst)
+	plan.Link = j.link.describe(j.src, j.dst) + rawCompressionNote(j, plan)
 	plan.Hooks = describeHooks(hooks, ret.snapshot, c.String("post-run"))
 	if j.json {
 		enc := json.NewEncoder(c.App.Writer)
@@ -75,4 +76,18 @@ func closeEndpoints(j *job, sides ...*endpoints.Endpoint) {
 			j.logger.Warn("closing endpoint", "endpoint", e.Side().String(), "err", err)
 		}
 	}
+}
+
+// rawCompressionNote says, where the link compresses and a filesystem goes
+// raw, that compressing its encrypted stream only costs CPU.
+func rawCompressionNote(j *job, plan *replication.PlanReport) string {
+	if j.link.codec == endpoints.CodecNone || j.src.Local() && j.dst.Local() {
+		return ""
+	}
+	for _, f := range plan.Filesystems {
+		if f.Send == replication.SendRaw {
+			return "; raw streams are encrypted and do not compress: compressing them only costs CPU (--compress none saves it)"
+		}
+	}
+	return ""
 }
