@@ -107,7 +107,7 @@ var serveTable = []serveRule{
 	{"zfs snapshot", SendOnly, "with --allow-snapshot: -r, snapshots at or below DATASET", checkSnapshot},
 	{"zfs destroy", 0, "with --allow-prune: snapshots at or below DATASET (fs@a,b,c); send-only: zrep_ cursor bookmarks", checkDestroy},
 	{"zfs receive", ReceiveOnly, "-u -s -o/-x PROP into a filesystem at or below DATASET; -F only into a placeholder or with --allow-rollback; -A", checkReceive},
-	{"zfs create", ReceiveOnly, "exactly a placeholder: -o canmount=off -o zrep:placeholder=on FS", checkCreate},
+	{"zfs create", ReceiveOnly, "exactly a placeholder: -o canmount=off -o zrep:placeholder=on [-o encryption=off] FS", checkCreate},
 	{"zfs set", ReceiveOnly, "exactly zrep:placeholder=off or canmount=on (clearing a placeholder)", checkSet},
 	{"zfs rollback", ReceiveOnly, "with --allow-rollback: -r to a snapshot at or below DATASET", checkRollback},
 	{"zstd", 0, "--version (the probe of --compress)", checkCodecVersion},
@@ -659,10 +659,15 @@ func checkReceive(p ServePolicy, f ServeFacts, args []string) error {
 }
 
 func checkCreate(p ServePolicy, f ServeFacts, args []string) error {
-	if len(args) != 5 || !slices.Equal(args[:4], []string{"-o", "canmount=off", "-o", propPlaceholder + "=on"}) {
-		return refuse("zfs create: only a placeholder (zfs create -o canmount=off -o %s=on FS)", propPlaceholder)
+	placeholder := []string{"-o", "canmount=off", "-o", propPlaceholder + "=on"}
+	// encryption=off: a placeholder below an encryption root whose key is
+	// not loaded (it holds no data).
+	unencrypted := append(slices.Clone(placeholder), "-o", "encryption=off")
+	if len(args) != len(placeholder)+1 && len(args) != len(unencrypted)+1 ||
+		!slices.Equal(args[:len(args)-1], placeholder) && !slices.Equal(args[:len(args)-1], unencrypted) {
+		return refuse("zfs create: only a placeholder (zfs create -o canmount=off -o %s=on [-o encryption=off] FS)", propPlaceholder)
 	}
-	_, _, err := p.under("zfs create", args[4], "fs")
+	_, _, err := p.under("zfs create", args[len(args)-1], "fs")
 	return err
 }
 
