@@ -100,6 +100,7 @@ var serveTable = []serveRule{
 	{"zfs get", 0, "-H -p -r -d N -t -o -s -j, properties, datasets at or below DATASET; the type of DATASET's parent (-H -o value type)", checkGet},
 	{"zfs list", 0, "-H -p -r -d N -t -o -s -S -j, datasets at or below DATASET", checkList},
 	{"zfs holds", 0, "-H -r, snapshots at or below DATASET", checkHolds},
+	{"zfs allow", 0, "reading the delegations of one dataset at or below DATASET, or of DATASET's parent (no options)", checkAllowRead},
 	{"zfs send", SendOnly, "-nvP -w -c -L -p, -i/-I FROM, a snapshot at or below DATASET; -t TOKEN of one", checkSend},
 	{"zfs bookmark", SendOnly, "a snapshot at or below DATASET to a zrep_ cursor bookmark of its filesystem", checkBookmark},
 	{"zfs hold", SendOnly, "a zrep_ tag on snapshots at or below DATASET", checkHold},
@@ -149,7 +150,7 @@ func (p ServePolicy) Check(req Request, f ServeFacts) error {
 			if len(argvs) != 9 && len(argvs) != 10 {
 				return refuse("a start-up request has 9 or 10 commands, not %d", len(argvs))
 			}
-			if !slices.Equal(argvs[0], versionArgv()) {
+			if !slices.Equal(withoutSudo(argvs[0]), versionArgv()) {
 				return refuse("a start-up request begins with zfs version, not %s", describeArgv(argvs[0]))
 			}
 			listings = argvs[1:]
@@ -157,7 +158,7 @@ func (p ServePolicy) Check(req Request, f ServeFacts) error {
 			return refuse("a listing request has 4 commands, not %d", len(argvs))
 		}
 		for _, argv := range listings {
-			if len(argv) < 2 || argv[0] != "zfs" || argv[1] != "get" && argv[1] != "list" {
+			if z := withoutSudo(argv); len(z) < 2 || z[0] != "zfs" || z[1] != "get" && z[1] != "list" {
 				return refuse("a listing runs zfs get or zfs list, not %s", describeArgv(argv))
 			}
 			if err := p.checkArgv(argv, f); err != nil {
@@ -186,7 +187,7 @@ func (p ServePolicy) checkPipeline(argvs [][]string, f ServeFacts) error {
 	default:
 		return refuse("a stream runs zfs %s and at most one codec, not %d programs", want, len(argvs))
 	}
-	if len(argvs[zfs]) < 2 || argvs[zfs][0] != "zfs" || argvs[zfs][1] != want {
+	if z := withoutSudo(argvs[zfs]); len(z) < 2 || z[0] != "zfs" || z[1] != want {
 		return refuse("a stream through a codec under %s runs zfs %s, not %s", p.Role, want, describeArgv(argvs[zfs]))
 	}
 	if !isCodecStage(argvs[codec], p.Role == SendOnly) {
@@ -210,8 +211,19 @@ func isCodecStage(argv []string, send bool) bool {
 	return false
 }
 
-// checkArgv checks one argv against serveTable.
+// withoutSudo is argv without a leading `sudo -n` before zfs.
+func withoutSudo(argv []string) []string {
+	if len(argv) > 2 && argv[0] == "sudo" && argv[1] == "-n" && argv[2] == "zfs" {
+		return argv[2:]
+	}
+	return argv
+}
+
+// checkArgv checks one argv against serveTable. A zfs command may come
+// through `sudo -n` (--sudo), for an account that runs zfs so: the zfs
+// argv is what is checked.
 func (p ServePolicy) checkArgv(argv []string, f ServeFacts) error {
+	argv = withoutSudo(argv)
 	if len(argv) == 0 {
 		return refuse("empty command")
 	}
@@ -424,6 +436,19 @@ func checkHolds(p ServePolicy, f ServeFacts, args []string) error {
 		}
 	}
 	return nil
+}
+
+// checkAllowRead allows `zfs allow DATASET`, which only prints who may do
+// what there: a client's check of its delegations before it plans.
+func checkAllowRead(p ServePolicy, f ServeFacts, args []string) error {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		return refuse("zfs allow: only reading one dataset's delegations (zfs allow DATASET), never granting")
+	}
+	if parent := pdu.Parent(p.Dataset); parent != "" && args[0] == parent {
+		return nil
+	}
+	_, _, err := p.under("zfs allow", args[0], "fs")
+	return err
 }
 
 func checkSend(p ServePolicy, f ServeFacts, args []string) error {

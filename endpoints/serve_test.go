@@ -92,6 +92,18 @@ func TestServePolicy(t *testing.T) {
 		{"clear placeholder", recv, run(mustAll(clearPlaceholderArgvs("backup/web1/p", pdu.ReceiveOptions{}))[0]), ""},
 		{"mountable again", recv, run(mustAll(clearPlaceholderArgvs("backup/web1/p", pdu.ReceiveOptions{}))[1]), ""},
 		{"codec probe", recv, run(CodecZstd.versionArgv()), ""},
+		{"delegations", recv, run([]string{"zfs", "allow", "backup/web1"}), ""},
+		{"the parent's delegations", recv, run([]string{"zfs", "allow", "backup"}), ""},
+		{"receive through sudo -n", recv, pipelineRequest([][]string{CodecZstd.decompressArgv(), append([]string{"sudo", "-n"}, recvArgv...)}), ""},
+		{"listing request through sudo -n", recv, func() Request {
+			l := newListing("backup/web1", true, openZFS2)
+			var g [][]string
+			for _, a := range [][]string{l.list, l.sources, l.values, l.rootValues} {
+				g = append(g, append([]string{"sudo", "-n"}, a...))
+			}
+			return Request{Kind: RequestListing, Words: groupWords(g)}
+		}(), ""},
+		{"listing through sudo -n", send, run(append([]string{"sudo", "-n"}, listArgv("tank/data", true, openZFS2)...)), ""},
 		{"kill own stream", recv, killRequest(4242), ""},
 		{"prune with --allow-prune", recvPrune, run(destroyListArgv("backup/web1/a", snap("z1"), snap("z2"))), ""},
 		{"rollback with --allow-rollback", recvRollback, run(must(rollbackArgv("backup/web1/a", snap("s1")))), ""},
@@ -152,6 +164,11 @@ func TestServePolicy(t *testing.T) {
 		{"get of the whole pool", recv, run([]string{"zfs", "get", "-r", "all", "backup"}), "outside"},
 		{"list everything", recv, run([]string{"zfs", "list"}), "at least one dataset"},
 		{"sh -c", recv, run([]string{"sh", "-c", "zfs destroy -r backup"}), "sh is not allowed"},
+		{"granting a delegation", recv, run([]string{"zfs", "allow", "-u", "evil", "destroy", "backup/web1"}), "never granting"},
+		{"delegations elsewhere", recv, run([]string{"zfs", "allow", "backup/web2"}), "outside"},
+		{"destroy through sudo", recv, run([]string{"sudo", "-n", "zfs", "destroy", "-r", "backup"}), "zfs destroy is not allowed"},
+		{"sudo of a shell", recv, run([]string{"sudo", "-n", "sh", "-c", "id"}), "sudo is not allowed"},
+		{"sudo that may ask", recv, run([]string{"sudo", "zfs", "list", "backup/web1"}), "sudo is not allowed"},
 		{"env", recv, run([]string{"env", "zfs", "destroy", "backup"}), "env is not allowed"},
 		{"zfs by path", recv, run([]string{"/sbin/zfs", "destroy", "backup"}), `"/sbin/zfs" is not allowed`},
 		{"zpool", recv, run([]string{"zpool", "destroy", "backup"}), "zpool is not allowed"},
