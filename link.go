@@ -16,7 +16,7 @@ import (
 // linkFlag is --compress, a flag of plan (which shows it) and run.
 func linkFlag() cli.Flag {
 	return &cli.StringFlag{Name: "compress", Value: string(endpoints.DefaultCodec), EnvVars: envVar("compress"),
-		Usage: "compress streams that cross ssh with `CODEC`: zstd, lz4, gzip or none (local to local never compresses)"}
+		Usage: "compress streams that cross ssh with `CODEC`: auto (zstd where it makes the stream faster), zstd, lz4, gzip or none (local to local never compresses)"}
 }
 
 // linkRunFlags are run's flags for the link.

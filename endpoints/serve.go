@@ -199,7 +199,7 @@ func (p ServePolicy) checkPipeline(argvs [][]string, f ServeFacts) error {
 // isCodecStage reports whether argv is the program of one of the codecs,
 // compressing (send) or decompressing, exactly as zrep runs it.
 func isCodecStage(argv []string, send bool) bool {
-	for _, c := range []Codec{CodecZstd, CodecLZ4, CodecGzip} {
+	for _, c := range []Codec{CodecZstd, CodecLZ4, CodecGzip, CodecAuto} {
 		want := c.decompressArgv()
 		if send {
 			want = c.compressArgv()

@@ -110,6 +110,7 @@ func TestServePolicy(t *testing.T) {
 		{"receive -F with --allow-rollback", recvRollback, run(must(receiveArgv(&pdu.ReceiveReq{Filesystem: "backup/web1/a", Rollback: true}, openZFS2))), ""},
 		{"send", send, pipelineRequest([][]string{sendArgv1, CodecLZ4.compressArgv()}), ""},
 		{"estimate", send, run(estimate), ""},
+		{"send with --compress auto", send, pipelineRequest([][]string{sendArgv1, CodecAuto.compressArgv()}), ""},
 		{"resume", send, pipelineRequest([][]string{must(sendArgv(&pdu.SendReq{ResumeToken: "1-aa-bb"}, false))}), ""},
 		{"resume info", send, run(must(resumeInfoArgv("1-aa-bb"))), ""},
 		{"cursor bookmark", send, run(must(bookmarkArgv("tank/data/a", snap("s2"), pdu.CursorName("id", 42)))), ""},
