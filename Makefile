@@ -45,12 +45,14 @@ install: docs
 	install -D -m 0644 build/systemd/zrep@.service $(DESTDIR)$(UNITDIR)/zrep@.service
 	install -D -m 0644 build/systemd/zrep@.timer $(DESTDIR)$(UNITDIR)/zrep@.timer
 	install -D -m 0644 dist/example.env $(DESTDIR)$(DOCDIR)/example.env
+	install -D -m 0644 dist/authorized_keys.example $(DESTDIR)$(DOCDIR)/authorized_keys.example
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/zrep $(DESTDIR)$(PREFIX)/share/man/man8/zrep.8 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/zrep $(DESTDIR)$(ZSHDIR)/_zrep \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/zrep.fish \
-		$(DESTDIR)$(UNITDIR)/zrep@.service $(DESTDIR)$(UNITDIR)/zrep@.timer $(DESTDIR)$(DOCDIR)/example.env
+		$(DESTDIR)$(UNITDIR)/zrep@.service $(DESTDIR)$(UNITDIR)/zrep@.timer $(DESTDIR)$(DOCDIR)/example.env \
+		$(DESTDIR)$(DOCDIR)/authorized_keys.example
 
 # A Debian package in build/, installing under /usr (dist/deb.sh).
 # Hardened as Debian asks: position independent, read-only relocations.

@@ -33,6 +33,9 @@ interrupted by SIGINT or SIGTERM.
 .PP
 \fBstatus --max-age\fP, a Nagios/Icinga plugin: 0 OK, 1 WARNING, 2 CRITICAL,
 3 UNKNOWN (cannot list, or a usage error).
+.PP
+\fBserve\fP: 126 the request was refused (the reason is on stderr); otherwise
+the status of the zfs command it ran.
 .SH FILES
 .TP
 \fI/etc/zrep/INSTANCE.env\fP
@@ -53,6 +56,13 @@ Check the copy from a monitoring system:
 .PP
 .EX
 zrep status -r --max-age 26h --warn-age 2h root@nas:backup/home
+.EE
+.PP
+Let a host push its backups with a key that can add snapshots but not remove
+or overwrite one, in the backup host's \fI~/.ssh/authorized_keys\fP:
+.PP
+.EX
+command="zrep serve --receive-only backup/web1",restrict ssh-ed25519 AAAA... root@web1
 .EE
 .SH SEE ALSO
 \fBzfs\fP(8), \fBzfs-send\fP(8), \fBzfs-receive\fP(8), \fBssh\fP(1), \fBsystemd.timer\fP(5)

@@ -69,7 +69,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:           "zrep",
 		Usage:          "replicate ZFS filesystems and snapshots, locally or over ssh",
-		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep snapshot [flags] DATASET\nzrep prune [flags] SRC DST\nzrep status [flags] DATASET\nzrep allow [flags] SRC DST\nzrep version",
+		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep snapshot [flags] DATASET\nzrep prune [flags] SRC DST\nzrep status [flags] DATASET\nzrep allow [flags] SRC DST\nzrep serve --receive-only|--send-only DATASET\nzrep version",
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -82,6 +82,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			snapshotCommand(),
 			pruneCommand(),
 			statusCommand(),
+			serveCommand(),
 			generateCommand(),
 			allowCommand(),
 			{

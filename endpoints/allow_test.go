@@ -141,9 +141,17 @@ func TestSudoArgv(t *testing.T) {
 		t.Errorf("a codec went through sudo: %q", got)
 	}
 	st := startupArgv("tank/x", true, "tank")
-	got := sudoArgv(st.argv)
-	if len(got) != 3 || got[0] != "sh" || got[1] != "-c" || got[2] != sudoPrelude+st.argv[2] {
-		t.Errorf("start-up script: %q", got)
+	groups, err := st.req.withSudo().Groups()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range groups {
+		if slices.Contains(g, "zfs") && (g[0] != "sudo" || g[1] != "-n" || g[2] != "zfs") {
+			t.Errorf("start-up request: %q runs zfs without sudo -n", g)
+		}
+	}
+	if got := runRequest([]string{"zfs", "get", "guid", "tank"}).withSudo().Words; !slices.Equal(got, []string{"sudo", "-n", "zfs", "get", "guid", "tank"}) {
+		t.Errorf("run request: %q", got)
 	}
 	if stageName(sudoArgv([]string{"zfs", "receive", "-u", "tank/x"})) != "zfs" {
 		t.Error("a zfs under sudo is not named zfs in a remote pipeline")

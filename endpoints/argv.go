@@ -3,6 +3,7 @@ package endpoints
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/zrep/zrep/pdu"
@@ -414,28 +415,35 @@ func newListing(root string, recursive bool, caps Capabilities, extra ...string)
 	}
 }
 
-// script is the listing as sh commands, after `printf 'zrep:list\n'`; it
-// leaves the native listing's status in $l and the last status in $s.
-func (l listing) script() string {
-	return quotedLine(l.list) + `; s=$?; l=$s; printf '\n` + markEnd + `%d\n' "$s"; ` +
-		`if [ "$s" -eq 0 ]; then ` + quotedLine(l.sources) + `; s=$?; printf '\n` + markSources + `%d\n' "$s"; ` +
-		`if [ "$s" -eq 0 ]; then w=$(` + quotedLine(l.values) + ` && ` + quotedLine(l.rootValues) + ` && echo x); ` +
+// request is the listing as one request (listingTemplate), its words the
+// four argvs.
+func (l listing) request() Request {
+	return Request{Kind: RequestListing, Words: groupWords([][]string{l.list, l.sources, l.values, l.rootValues})}
+}
+
+// listingScript runs the listing whose four argvs are the request's
+// groups first to first+3, after `printf 'zrep:list\n'`; it leaves the
+// native listing's status in $l and the last status in $s. It runs under
+// LC_ALL=C, so that ${#w} counts bytes.
+func listingScript(first int) string {
+	run := func(i int) string { return `eval "$a` + strconv.Itoa(first+i) + `"` }
+	return run(0) + `; s=$?; l=$s; printf '\n` + markEnd + `%d\n' "$s"; ` +
+		`if [ "$s" -eq 0 ]; then ` + run(1) + `; s=$?; printf '\n` + markSources + `%d\n' "$s"; ` +
+		`if [ "$s" -eq 0 ]; then w=$(` + run(2) + ` && ` + run(3) + ` && echo x); ` +
 		`printf '` + markValues + `%d %d\n%s' "$?" "${#w}" "$w"; fi; fi`
 }
 
-// listingArgv is the listing alone, one command.
-func listingArgv(l listing) []string {
-	return []string{"sh", "-c", `LC_ALL=C; export LC_ALL; printf '` + markList + `\n'; ` + l.script() + `; exit "$s"`}
-}
+// listingTemplate is the listing request's program (see listing).
+var listingTemplate = groupsPrelude + reportPid +
+	`LC_ALL=C; export LC_ALL; printf '` + markList + `\n'; ` + listingScript(1) + `; ` + exitEpilogue
 
 // startup is the one command that opens a side's first planning round, so
 // that it costs one round trip over ssh: `zfs version` (the probe), then
 // the listing that fits its answer, then, where the listing fails and
-// parent is set (a destination's), whether parent exists. It is a POSIX
-// sh script on one line (csh, a remote login shell on some systems, takes
-// no newline inside quotes), built only from the shell-quoted argvs of
-// versionArgv, the listing's and typeArgv: no name reaches the shell
-// unquoted. Its output, on stdout:
+// parent is set (a destination's), whether parent exists. It is a request
+// of its own kind (startupTemplate) whose words are the argvs of
+// versionArgv, of both listings and of typeArgv: no name reaches the shell
+// as text. Its output, on stdout:
 //
 //	zrep:probe STATUS
 //	VERSION'S OUTPUT (stdout and stderr)
@@ -446,7 +454,7 @@ func listingArgv(l listing) []string {
 //
 // and it exits as the listing does.
 type startup struct {
-	argv                             []string
+	req                              Request
 	version, openZFS, legacy, parent []string
 	// The listings for each answer of the probe.
 	openZFSListing, legacyListing listing
@@ -459,13 +467,13 @@ func startupArgv(root string, recursive bool, parent string, extra ...string) st
 		legacyListing:  newListing(root, recursive, Capabilities{}, extra...),
 	}
 	s.openZFS, s.legacy = s.openZFSListing.list, s.legacyListing.list
-	script := `LC_ALL=C; export LC_ALL; v=$(` + quotedLine(s.version) + ` 2>&1); s=$?; o=$s; printf '` + markProbe + `%d\n%s\n` + markList + `\n' "$s" "$v"; ` +
-		`if [ "$o" -eq 0 ]; then ` + s.openZFSListing.script() + `; else ` + s.legacyListing.script() + `; fi`
+	o, l := s.openZFSListing, s.legacyListing
+	argvs := [][]string{s.version, o.list, o.sources, o.values, o.rootValues, l.list, l.sources, l.values, l.rootValues}
 	if parent != "" {
 		s.parent = typeArgv(parent)
-		script += `; if [ "$l" -ne 0 ]; then ` + quotedLine(s.parent) + ` 2>&1; printf '\n` + markParent + `%d\n' "$?"; fi`
+		argvs = append(argvs, s.parent)
 	}
-	s.argv = []string{"sh", "-c", script + `; exit "$s"`}
+	s.req = Request{Kind: RequestStartup, Words: groupWords(argvs)}
 	return s
 }
 
@@ -478,20 +486,39 @@ func quotedLine(argv []string) string {
 	return strings.Join(q, " ")
 }
 
-// sudoPrelude makes every `zfs` a shell script runs go through sudo -n:
-// a function is found before the PATH, quoted name or not.
-const sudoPrelude = `zfs() { sudo -n zfs "$@"; }; `
-
-// sudoArgv runs a zfs command, or every zfs of a start-up script (`sh -c
-// SCRIPT`), through `sudo -n`, which fails at once rather than ask for a
-// password. sudo keeps LC_ALL, which zfs's messages are read by. Other
-// programs (a codec) run as they are.
+// sudoArgv runs a zfs command through `sudo -n`, which fails at once
+// rather than ask for a password. sudo keeps LC_ALL, which zfs's messages
+// are read by. Other programs (a codec, a hook) run as they are.
 func sudoArgv(argv []string) []string {
-	switch {
-	case len(argv) > 0 && argv[0] == "zfs":
+	if len(argv) > 0 && argv[0] == "zfs" {
 		return append([]string{"sudo", "-n"}, argv...)
-	case len(argv) == 3 && argv[0] == "sh" && argv[1] == "-c":
-		return []string{"sh", "-c", sudoPrelude + argv[2]}
 	}
 	return argv
 }
+
+// withSudo is req with every zfs argv in it run through sudo -n.
+func (r Request) withSudo() Request {
+	switch r.Kind {
+	case RequestRun:
+		return Request{Kind: r.Kind, Words: sudoArgv(r.Words)}
+	case RequestKill:
+		return r
+	}
+	groups, err := r.Groups()
+	if err != nil {
+		return r
+	}
+	for i, g := range groups {
+		groups[i] = sudoArgv(g)
+	}
+	return Request{Kind: r.Kind, Words: groupWords(groups)}
+}
+
+// startupTemplate is the start-up request's program (see startup): its
+// groups are the probe, the OpenZFS listing's four argvs, the legacy
+// listing's and, optionally, the parent check.
+var startupTemplate = groupsPrelude + reportPid +
+	`LC_ALL=C; export LC_ALL; v=$(eval "$a1" 2>&1); s=$?; o=$s; printf '` + markProbe + `%d\n%s\n` + markList + `\n' "$s" "$v"; ` +
+	`if [ "$o" -eq 0 ]; then ` + listingScript(2) + `; else ` + listingScript(6) + `; fi; ` +
+	`if [ "$k" -ge 10 ] && [ "$l" -ne 0 ]; then eval "$a10" 2>&1; printf '\n` + markParent + `%d\n' "$?"; fi; ` +
+	exitEpilogue

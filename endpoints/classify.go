@@ -229,6 +229,11 @@ func classify(argv []string, host string, st exitStatus, stderr string) error {
 				st.code = code
 			}
 		}
+	} else if _, rest, ok := remoteStatus(pipelineStatus(stderr)); ok {
+		// A request's template run here (the listing, the start-up)
+		// reports its pid and status as it does over ssh; the exit status
+		// says it already.
+		stderr = rest
 	}
 	e := &CommandError{Argv: argv, Host: host, ExitCode: st.code, Signal: st.signal, Stderr: stderr}
 	switch {

@@ -19,13 +19,20 @@
 //     prompt appears at most once; unattended runs should use keys and may
 //     pass `--ssh-option BatchMode=yes`. User options come first on the ssh
 //     command line, so they win over zrep's (ssh keeps the first value).
-//   - Remote commands run as `env LC_ALL=C 'zfs' 'arg' ...`, each argument
-//     single-quoted, so names cannot inject commands and messages stay in
-//     the English that classification reads.
+//   - Remote commands are requests of data (request.go): `exec sh -c
+//     '<TEMPLATE>' zrep 'word' ...`, a constant sh program per kind (one
+//     argv, a pipeline, the listing, the start-up, a kill) and the argvs'
+//     words, each single-quoted, so names cannot inject commands; the
+//     templates run them under `env LC_ALL=C`, so messages stay in the
+//     English that classification reads.
+//   - `zrep serve` (serve.go, serve_host.go) is the restricted remote side:
+//     it decodes a request strictly, checks each argv against a table of
+//     what one role needs under one dataset, and runs the same template in
+//     its own place, or refuses with status 126.
 //   - A side is probed once (`zfs version`): OpenZFS gets `zfs get -t`,
 //     bookmarks, `send -nvP` estimates and resumable receive; zfs-fuse and
 //     other legacy ports get none of them.
-//   - Listing is one `sh -c` command per call: a `zfs get -Hp` of native
+//   - Listing is one request per call: a `zfs get -Hp` of native
 //     properties, parsed strictly (listings are data: anything but exactly
 //     what was asked, of names inside the side's dataset, is an error, never
 //     a shorter list), then zrep's own user properties (`zrep:placeholder`,

@@ -104,15 +104,6 @@ func (e *Endpoint) Close() error {
 	return e.ssh.close()
 }
 
-// argv wraps a zfs argv for this side: unchanged here, in ssh over there
-// (through sudo with Sudo).
-func (e *Endpoint) argv(ctx context.Context, zfsArgv []string) ([]string, error) {
-	if e.ssh == nil {
-		return zfsArgv, nil
-	}
-	return e.ssh.wrap(ctx, e.remoteArgv(zfsArgv))
-}
-
 // remoteArgv is argv as the remote side runs it: through sudo -n with
 // Sudo, else unchanged.
 func (e *Endpoint) remoteArgv(argv []string) []string {
@@ -131,7 +122,21 @@ func (e *Endpoint) command(ctx context.Context, zfsArgv []string) (argv []string
 	if e.ssh == nil {
 		return zfsArgv, nil, nil
 	}
-	argv, err = e.ssh.wrapScript(ctx, remotePipeline([][]string{e.remoteArgv(zfsArgv)}))
+	return e.requestCommand(ctx, pipelineRequest([][]string{zfsArgv}))
+}
+
+// requestCommand is the argv that runs req on this side, its template
+// under sh here, in ssh over there, where onKill ends the process group
+// that the request reported (all but a kill report theirs). With Sudo a
+// remote side runs every zfs of req through sudo -n.
+func (e *Endpoint) requestCommand(ctx context.Context, req Request) (argv []string, onKill func(stderr string), err error) {
+	if e.ssh == nil {
+		return req.Argv(), nil, nil
+	}
+	if e.opts.Sudo {
+		req = req.withSudo()
+	}
+	argv, err = e.ssh.wrapScript(ctx, req.String())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -216,7 +221,7 @@ func (e *Endpoint) list(ctx context.Context, zfsArgv []string, root string) ([]*
 func (e *Endpoint) listAll(ctx context.Context, l listing, root string) ([]*pdu.Filesystem, error) {
 	lctx, cancel := e.bounded(ctx)
 	defer cancel()
-	argv, onKill, err := e.command(lctx, listingArgv(l))
+	argv, onKill, err := e.requestCommand(lctx, l.request())
 	if err != nil {
 		return nil, err
 	}

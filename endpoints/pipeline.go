@@ -30,27 +30,11 @@ const stageMarker = exitMarker
 const pidMarker = "zrep-pid:"
 
 // remotePipeline is the string ssh hands to the remote shell for programs,
-// joined by pipes. Like remoteCommand it runs under sh whatever the login
-// shell, with LC_ALL=C for zfs's messages, each argument quoted by
-// shellQuote.
+// joined by pipes: a request (pipelineTemplate) whose words are the
+// programs' argvs. Like remoteCommand it runs under sh whatever the login
+// shell, with LC_ALL=C for zfs's messages.
 func remotePipeline(programs [][]string) string {
-	var b strings.Builder
-	b.WriteString(`printf '` + pidMarker + `%s\n' "$$" >&2; `)
-	for i, argv := range programs {
-		if i > 0 {
-			b.WriteString(" | ")
-		}
-		quoted := make([]string, 0, len(argv)+2)
-		quoted = append(quoted, "env", "LC_ALL=C")
-		for _, a := range argv {
-			quoted = append(quoted, shellQuote(a))
-		}
-		b.WriteString("{ ")
-		b.WriteString(strings.Join(quoted, " "))
-		b.WriteString(`; printf '\n` + stageMarker + stageName(argv) + `:%s\n' "$?" >&2; }`)
-	}
-	b.WriteString(`; s=$?; printf '\n` + exitMarker + `%s\n' "$s" >&2; exit "$s"`)
-	return "exec sh -c " + shellQuote(b.String())
+	return pipelineRequest(programs).String()
 }
 
 // stageName names a program in its status line: its command name, which
@@ -177,12 +161,6 @@ func remotePid(stderr string) int {
 	return 0
 }
 
-// killRemoteGroupArgv ends the remote process group pid, stopped
-// programs included (SIGKILL also ends a process stopped by SIGSTOP).
-func killRemoteGroupArgv(pid int) []string {
-	return []string{"kill", "-s", "KILL", "--", "-" + strconv.Itoa(pid)}
-}
-
 // killGroup ends the remote process group that a pipeline reported in
 // stderr, if it did and has not reported its end; it runs through the
 // shared connection with a context of its own, since it runs when the
@@ -203,7 +181,7 @@ func (c *sshConn) killGroup(stderr string) {
 	if !usable {
 		return
 	}
-	argv := sshCommandArgv(c.side, c.opts, c.controlPath(), killRemoteGroupArgv(pid))
+	argv := sshScriptArgv(c.side, c.opts, c.controlPath(), killRequest(pid).String())
 	errFile, err := os.CreateTemp(c.dir, "kill-*.err")
 	if err != nil {
 		return

@@ -6,7 +6,9 @@ import (
 	"io"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/zrep/zrep/pdu"
 )
@@ -103,8 +105,33 @@ func TestRemotePid(t *testing.T) {
 			t.Errorf("remotePid(%q) = %d, want %d", in, got, want)
 		}
 	}
-	if got := killRemoteGroupArgv(42); strings.Join(got, " ") != "kill -s KILL -- -42" {
-		t.Errorf("kill argv %q", got)
+}
+
+// The kill request ends a whole process group, stopped programs included.
+func TestKillRequestEndsTheGroup(t *testing.T) {
+	group := exec.Command("sh", "-c", "sleep 300 & kill -STOP $!; wait")
+	group.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := group.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- group.Wait() }()
+	req := killRequest(group.Process.Pid)
+	if out, err := exec.Command("sh", "-c", req.String()).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		group.Process.Kill()
+		t.Fatal("the group lives on")
+	}
+	for _, bad := range []string{"-1", "0", "1 2", "$(id)", "012", "123456"} {
+		req := Request{Kind: RequestKill, Words: []string{bad}}
+		out, err := exec.Command("sh", "-c", req.String()).CombinedOutput()
+		if statusOf(err).code != 2 || !strings.Contains(string(out), "malformed request") {
+			t.Errorf("kill %q: %v: %s", bad, err, out)
+		}
 	}
 }
 

@@ -11,7 +11,7 @@ import (
 
 func TestRemoteCommandText(t *testing.T) {
 	got := remoteCommand([]string{"zfs", "get", "tank/it's"})
-	want := `exec sh -c 'env LC_ALL=C '\''zfs'\'' '\''get'\'' '\''tank/it'\''\'\'''\''s'\''; s=$?; printf '\''\nzrep-exit:%s\n'\'' "$s" >&2; exit "$s"'`
+	want := `exec sh -c 'env LC_ALL=C "$@"; s=$?; printf '\''\nzrep-exit:%s\n'\'' "$s" >&2; exit "$s"' zrep 'zfs' 'get' 'tank/it'\''s'`
 	if got != want {
 		t.Fatalf("remoteCommand\n got %s\nwant %s", got, want)
 	}

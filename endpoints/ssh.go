@@ -47,20 +47,14 @@ func shellQuote(s string) string {
 // ssh's own 255 for a connection that failed.
 const exitMarker = "zrep-exit:"
 
-// remoteCommand is the one string ssh hands to the remote shell for argv.
-// The command runs under sh, whatever the account's login shell (csh and
-// fish included), which then writes the command's exit status on a line of
-// its own to stderr, after everything zfs wrote, and exits with it.
-// `env LC_ALL=C` keeps zfs's messages in English, which classify reads,
-// whatever the remote locale.
+// remoteCommand is the one string ssh hands to the remote shell for argv:
+// a request (runTemplate) whose words are argv. The command runs under sh,
+// whatever the account's login shell, which then writes the command's
+// exit status on a line of its own to stderr, after everything zfs wrote,
+// and exits with it. `env LC_ALL=C` keeps zfs's messages in English, which
+// classify reads, whatever the remote locale.
 func remoteCommand(argv []string) string {
-	quoted := make([]string, 0, len(argv)+2)
-	quoted = append(quoted, "env", "LC_ALL=C")
-	for _, a := range argv {
-		quoted = append(quoted, shellQuote(a))
-	}
-	script := strings.Join(quoted, " ") + `; s=$?; printf '\n` + exitMarker + `%s\n' "$s" >&2; exit "$s"`
-	return "exec sh -c " + shellQuote(script)
+	return runRequest(argv).String()
 }
 
 // remoteStatus reads the exit status that remoteCommand's wrapper wrote at
@@ -152,8 +146,7 @@ func sshCommandArgv(side Side, o SSHOptions, controlPath string, zfsArgv []strin
 	return sshScriptArgv(side, o, controlPath, remoteCommand(zfsArgv))
 }
 
-// sshScriptArgv runs a remote shell script (one line, its words already
-// quoted) on side's host through the shared master connection.
+// sshScriptArgv runs a remote request (Request.String) on side's host through the shared master connection.
 func sshScriptArgv(side Side, o SSHOptions, controlPath, script string) []string {
 	argv := sshBaseArgv(side, o, controlPath)
 	if controlPath != "" {
@@ -196,14 +189,7 @@ type sshConn struct {
 
 func (c *sshConn) controlPath() string { return filepath.Join(c.dir, "cm") }
 
-// wrap turns a zfs argv into the argv that runs it on the remote host,
-// logging in first if this is the side's first command.
-func (c *sshConn) wrap(ctx context.Context, zfsArgv []string) ([]string, error) {
-	return c.wrapScript(ctx, remoteCommand(zfsArgv))
-}
-
-// wrapScript turns a remote script (remoteCommand's or remotePipeline's)
-// into the ssh argv that runs it, logging in first if this is the side's first command.
+// wrapScript turns a remote request (Request.String) into the ssh argv that runs it, logging in first if this is the side's first command.
 func (c *sshConn) wrapScript(ctx context.Context, script string) ([]string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

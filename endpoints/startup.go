@@ -38,7 +38,7 @@ func (e *Endpoint) listStartup(ctx context.Context) (*startupResult, error) {
 		parent = pdu.Parent(root)
 	}
 	st := startupArgv(root, e.opts.Recursive, parent, e.listExtra()...)
-	argv, err := e.argv(ctx, st.argv)
+	argv, onKill, err := e.requestCommand(ctx, st.req)
 	if err != nil {
 		return nil, err
 	}
@@ -48,7 +48,7 @@ func (e *Endpoint) listStartup(ctx context.Context) (*startupResult, error) {
 	}
 	growPipe(pw)
 	// Errors name the listing: the command's exit status is the listing's.
-	p, err := e.door.launch(ctx, st.openZFS, argv, nil, pw, nil)
+	p, err := e.door.launch(ctx, st.openZFS, argv, nil, pw, onKill)
 	pw.Close()
 	if err != nil {
 		pr.Close()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,25 +61,30 @@ func fakeCalls(t *testing.T, log string) []string {
 	return strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(b)), " ", "_"))
 }
 
-func TestStartupIsOneLineOfQuotedArgvs(t *testing.T) {
+func TestStartupIsARequestOfArgvs(t *testing.T) {
 	st := startupArgv("tank/a b", true, "tank")
-	if len(st.argv) != 3 || st.argv[0] != "sh" || st.argv[1] != "-c" {
-		t.Fatalf("argv %q", st.argv)
+	if st.req.Kind != RequestStartup {
+		t.Fatalf("kind %v", st.req.Kind)
 	}
-	script := st.argv[2]
-	if strings.ContainsAny(script, "\n!") {
-		t.Fatalf("the script holds a newline or '!', which csh would not take inside quotes: %q", script)
+	if strings.ContainsAny(startupTemplate, "\n!") {
+		t.Fatalf("the template holds a newline or '!', which csh would not take inside quotes: %q", startupTemplate)
 	}
-	for _, argv := range [][]string{st.version, st.openZFS, st.legacy, st.parent} {
-		if !strings.Contains(script, quotedLine(argv)) {
-			t.Errorf("script lacks %q", quotedLine(argv))
-		}
+	groups, err := st.req.Groups()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if strings.Contains(script, " tank/a b") {
-		t.Errorf("a name reaches the shell unquoted: %q", script)
+	o, l := st.openZFSListing, st.legacyListing
+	want := [][]string{st.version, o.list, o.sources, o.values, o.rootValues, l.list, l.sources, l.values, l.rootValues, st.parent}
+	if fmt.Sprint(groups) != fmt.Sprint(want) {
+		t.Errorf("groups %q, want %q", groups, want)
 	}
-	if st := startupArgv("tank/a", false, ""); st.parent != nil || strings.Contains(st.argv[2], markParent) {
-		t.Errorf("a source's start-up checks a parent: %q", st.argv[2])
+	if line := st.req.String(); strings.Contains(line, " tank/a b") {
+		t.Errorf("a name reaches the shell unquoted: %q", line)
+	}
+	if st := startupArgv("tank/a", false, ""); st.parent != nil {
+		t.Errorf("a source's start-up checks a parent: %q", st.req.Words)
+	} else if groups, _ := st.req.Groups(); len(groups) != 9 {
+		t.Errorf("a source's start-up has %d argvs, want 9", len(groups))
 	}
 }
 

@@ -343,7 +343,7 @@ esac
 		t.Fatal(err)
 	}
 	l := newListing("p", true, Capabilities{})
-	argv := listingArgv(l)
+	argv := l.request().Argv()
 	ran := 0
 	for _, shell := range []string{"dash", "bash", "sh"} {
 		path, err := osexec.LookPath(shell)
