@@ -1,14 +1,10 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/zrep/zrep/endpoints"
 )
 
 func planCommand() *cli.Command {
@@ -22,57 +18,53 @@ func planCommand() *cli.Command {
 	}
 }
 
+// parsePlanOptions reads plan's command line into the job it plans: the
+// job run would do with the same flags. Every error it returns is a usage
+// error.
+func parsePlanOptions(c *cli.Context) (*job, error) {
+	j, err := parseJob(c)
+	if err != nil {
+		return nil, err
+	}
+	if j.ret, err = parseRetention(c); err != nil {
+		return nil, err
+	}
+	if j.hooks, err = parseSnapshotHooks(c); err != nil {
+		return nil, err
+	}
+	j.postRun = c.String("post-run")
+	return j, nil
+}
+
 func planAction(c *cli.Context) error {
-	j, err := parseJob(c, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
-	ret, err := parseRetention(c)
-	if err != nil {
-		return err
-	}
-	hooks, err := parseSnapshotHooks(c)
+	j, err := parsePlanOptions(c)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
-	src, dst := retentionEndpoints(j, c.Bool("recursive"), ret)
-	defer closeEndpoints(j, src, dst)
+	src, dst := j.openSides()
+	defer j.closeSides(src, dst)
 
-	plan, err := planWithRetention(ctx, j, ret, c.Bool("recursive"), src, dst)
+	plan, err := j.plan(ctx, src, dst)
 	if ee := (*exitError)(nil); errors.As(err, &ee) {
 		return err
 	}
 	if err != nil {
-		if cause := context.Cause(ctx); cause != nil {
-			return &exitError{code: exitCode(cause), err: fmt.Errorf("plan: %w", cause)}
-		}
-		return &exitError{code: exitPlanning, err: fmt.Errorf("planning failed: %w", err)}
+		return cancelledAs(ctx, "plan", exitPlanning, fmt.Errorf("planning failed: %w", err))
 	}
 	plan.Link = j.link.describe(j.src, j.dst)
-	plan.Hooks = describeHooks(hooks, ret.snapshot, c.String("post-run"))
-	if j.json {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(plan); err != nil {
+	plan.Hooks = describeHooks(j.hooks, j.ret.snapshot, j.postRun)
+	if j.out.json {
+		if err := writeJSON(j.out.stdout, plan); err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
 	} else {
-		plan.WriteText(c.App.Writer)
+		plan.WriteText(j.out.stdout)
 	}
 	if plan.HasProblem() {
 		return &exitError{code: exitFailed}
 	}
 	return nil
-}
-
-// closeEndpoints ends each side's ssh connection, logging failures.
-func closeEndpoints(j *job, sides ...*endpoints.Endpoint) {
-	for _, e := range sides {
-		if err := e.Close(); err != nil && !errors.Is(err, context.Canceled) {
-			j.logger.Warn("closing endpoint", "endpoint", e.Side().String(), "err", err)
-		}
-	}
 }

@@ -3,10 +3,10 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"io"
 	"log/slog"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +42,8 @@ func repeated(c *cli.Context, flag string) []string {
 	return lines
 }
 
-// commonFlags are the flags of both plan and run (SPEC section 2).
+// commonFlags are the flags of plan, run and prune (SPEC section 2);
+// snapshot and status pick theirs from them.
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, EnvVars: envVar("recursive"),
@@ -98,9 +99,77 @@ func runFlags() []cli.Flag {
 			Usage: "bound the whole run to `DURATION`"},
 		&cli.StringFlag{Name: "progress", Value: "auto", EnvVars: envVar("progress"),
 			Usage: "`WHEN` to show a progress bar on stderr: auto (when stderr is a terminal), always or never"},
-		&cli.StringFlag{Name: "lock-dir", Value: defaultLockDir, EnvVars: envVar("lock-dir"),
-			Usage: "`DIR` of the per-destination lock files"},
+		lockDirFlag("`DIR` of the per-destination lock files"),
 	}, linkRunFlags()...)
+}
+
+// lockDirFlag is --lock-dir, on run and prune, which share the locks.
+func lockDirFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "lock-dir", Value: defaultLockDir, EnvVars: envVar("lock-dir"), Usage: usage}
+}
+
+// prefixFlag is --prefix, the start of the names of zrep's snapshots, with
+// the usage of its command.
+func prefixFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: "prefix", Value: replication.DefaultSnapshotPrefix, EnvVars: envVar("prefix"), Usage: usage}
+}
+
+// retentionFlags are the flags of snapshotting and pruning (SPEC section
+// 8) on run, plan (withSnapshot) and prune.
+func retentionFlags(withSnapshot bool) []cli.Flag {
+	flags := []cli.Flag{
+		prefixFlag("`PREFIX` of the snapshots zrep takes (<prefix>YYYYMMDDTHHMMSSZ), and of those it prunes by default"),
+		&cli.StringFlag{Name: "keep-source", EnvVars: envVar("keep-source"),
+			Usage: "prune the source to `POLICY`, e.g. last=4,hourly=24,daily=7,weekly=4,monthly=12,yearly=2,within=2d"},
+		&cli.StringFlag{Name: "keep-dest", EnvVars: envVar("keep-dest"),
+			Usage: "prune the destination to `POLICY` (as --keep-source)"},
+		&cli.StringFlag{Name: "prune-match", EnvVars: envVar("prune-match"),
+			Usage: "prune only snapshots whose name after @ matches `REGEX` (default: starts with the prefix)"},
+		&cli.BoolFlag{Name: "hold", EnvVars: envVar("hold"),
+			Usage: "keep a user hold zrep_<id> on the newest replicated snapshot of each source filesystem"},
+	}
+	if withSnapshot {
+		flags = append(flags, &cli.BoolFlag{Name: "snapshot", EnvVars: envVar("snapshot"),
+			Usage: "take a snapshot set on the source first (as zrep snapshot)"})
+	}
+	return flags
+}
+
+// snapshotHookFlags are the hooks around a snapshot set (SPEC 15), on run,
+// plan (which only names them) and snapshot.
+func snapshotHookFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "pre-snapshot", EnvVars: envVar("pre-snapshot"),
+			Usage: "run `CMD` (sh -c) on the source's machine before the snapshot set; if it fails, no snapshot is taken"},
+		&cli.StringFlag{Name: "post-snapshot", EnvVars: envVar("post-snapshot"),
+			Usage: "run `CMD` (sh -c) on the source's machine after the snapshot set, whenever the pre-snapshot hook ran"},
+		&cli.DurationFlag{Name: "hook-timeout", Value: defaultHookTimeout, EnvVars: envVar("hook-timeout"),
+			Usage: "end a hook that runs longer than `DURATION`; a pre-snapshot hook ended so counts as failed"},
+	}
+}
+
+// postRunFlag is run's hook after the Report (plan names it).
+func postRunFlag() cli.Flag {
+	return &cli.StringFlag{Name: "post-run", EnvVars: envVar("post-run"),
+		Usage: "run `CMD` (sh -c) on this machine after the Report, with ZREP_EXIT, ZREP_STATUS and ZREP_REPORT (a file with the JSON Report)"}
+}
+
+// metricsFileFlag is run's --metrics-file.
+func metricsFileFlag() cli.Flag {
+	return &cli.StringFlag{Name: "metrics-file", EnvVars: envVar("metrics-file"),
+		Usage: "after the run, whatever its outcome, write Prometheus metrics to `PATH` (node_exporter textfile collector, *.prom)"}
+}
+
+// pickFlags returns the flags of flags named in names, so that a command
+// shares a flag's definition instead of copying it.
+func pickFlags(flags []cli.Flag, names ...string) []cli.Flag {
+	var picked []cli.Flag
+	for _, f := range flags {
+		if slices.Contains(names, f.Names()[0]) {
+			picked = append(picked, f)
+		}
+	}
+	return picked
 }
 
 // defaultJobs is how many filesystems run at once unless --jobs says
@@ -121,24 +190,13 @@ func commandTimeout(c *cli.Context) (time.Duration, error) {
 	return d, nil
 }
 
-// defaultLockDir is where run keeps its per-destination locks.
+// defaultLockDir is where run and prune keep the per-destination locks.
 const defaultLockDir = "/run/lock/zrep"
 
-// job is a parsed, validated command line: everything a plan or run needs
-// before contacting anything.
-type job struct {
-	src, dst endpoints.Side
-	cfg      replication.Config
-	ssh      endpoints.SSHOptions
-	timeout  time.Duration // --command-timeout
-	json     bool
-	logger   *slog.Logger
-	link     link
-}
-
-// parseJob checks the arguments and flags shared by plan and run.
+// parseJob reads the arguments and flags that plan, run and prune share
+// (commonFlags) into a job; the command adds its own.
 // Every error it returns is a usage error.
-func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
+func parseJob(c *cli.Context) (*job, error) {
 	if c.NArg() != 2 {
 		return nil, usageErrorf("%s needs two arguments, SRC and DST (got %d): zrep %s [flags] SRC DST",
 			c.Command.Name, c.NArg(), c.Command.Name)
@@ -151,6 +209,7 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	if err != nil {
 		return nil, usageErrorf("DST: %v", err)
 	}
+	j := &job{src: src, dst: dst, recursive: c.Bool("recursive")}
 	if sameHost(src, dst) {
 		if src.Dataset == dst.Dataset {
 			return nil, usageErrorf("SRC and DST are the same dataset %q: choose another DST", dst.Dataset)
@@ -158,12 +217,11 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 		if strings.HasPrefix(dst.Dataset, src.Dataset+"/") {
 			return nil, usageErrorf("DST %q lies inside SRC %q: choose a DST outside the source tree", dst.Dataset, src.Dataset)
 		}
-		if c.Bool("recursive") && strings.HasPrefix(src.Dataset, dst.Dataset+"/") {
+		if j.recursive && strings.HasPrefix(src.Dataset, dst.Dataset+"/") {
 			return nil, usageErrorf("SRC %q lies inside DST %q: a recursive run would overwrite its own source", src.Dataset, dst.Dataset)
 		}
 	}
 
-	j := &job{src: src, dst: dst, json: c.Bool("json")}
 	j.cfg = replication.Config{
 		SourceRoot: src.Dataset,
 		DestRoot:   dst.Dataset,
@@ -173,19 +231,11 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	if j.cfg.Jobs < 1 {
 		return nil, usageErrorf("--jobs must be at least 1, got %d", j.cfg.Jobs)
 	}
-	for _, expr := range repeated(c, "exclude") {
-		re, err := regexp.Compile(expr)
-		if err != nil {
-			return nil, usageErrorf("--exclude %q is not a valid regular expression: %v", expr, err)
-		}
-		j.cfg.Exclude = append(j.cfg.Exclude, re)
+	if j.cfg.Exclude, err = parseExclude(c); err != nil {
+		return nil, err
 	}
-	if expr := c.String("snapshots"); expr != "" {
-		re, err := regexp.Compile(expr)
-		if err != nil {
-			return nil, usageErrorf("--snapshots %q is not a valid regular expression: %v", expr, err)
-		}
-		j.cfg.Snapshots = re
+	if j.cfg.Snapshots, err = parseSnapshotsMatch(c); err != nil {
+		return nil, err
 	}
 	switch c.String("initial") {
 	case "newest":
@@ -210,7 +260,7 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 	if j.ssh, err = parseSSHOptions(c); err != nil {
 		return nil, err
 	}
-	if j.timeout, err = commandTimeout(c); err != nil {
+	if j.commandTimeout, err = commandTimeout(c); err != nil {
 		return nil, err
 	}
 
@@ -218,16 +268,109 @@ func parseJob(c *cli.Context, stderr io.Writer) (*job, error) {
 		return nil, err
 	}
 
+	if j.out, err = parseOutput(c); err != nil {
+		return nil, err
+	}
+	j.cfg.Logger = j.out.logger
+	return j, nil
+}
+
+// parseOutput reads --json, --log-level and --quiet.
+// Every error it returns is a usage error.
+func parseOutput(c *cli.Context) (output, error) {
 	level, err := parseLevel(c.String("log-level"))
+	if err != nil {
+		return output{}, err
+	}
+	return newOutput(c.App.Writer, c.App.ErrWriter, c.Bool("json"), c.Bool("quiet"), level), nil
+}
+
+// parseExclude compiles each --exclude. Every error it returns is a usage
+// error.
+func parseExclude(c *cli.Context) ([]*regexp.Regexp, error) {
+	var res []*regexp.Regexp
+	for _, expr := range repeated(c, "exclude") {
+		re, err := compileFlag("exclude", expr)
+		if err != nil {
+			return nil, err
+		}
+		res = append(res, re)
+	}
+	return res, nil
+}
+
+// parseSnapshotsMatch compiles --snapshots; nil without it.
+func parseSnapshotsMatch(c *cli.Context) (*regexp.Regexp, error) {
+	if expr := c.String("snapshots"); expr != "" {
+		return compileFlag("snapshots", expr)
+	}
+	return nil, nil
+}
+
+// compileFlag compiles the regular expression expr of --flag; its error
+// is a usage error.
+func compileFlag(flag, expr string) (*regexp.Regexp, error) {
+	re, err := regexp.Compile(expr)
+	if err != nil {
+		return nil, usageErrorf("--%s %q is not a valid regular expression: %v", flag, expr, err)
+	}
+	return re, nil
+}
+
+// parsePrefix reads --prefix, a name zrep gives its snapshots.
+func parsePrefix(c *cli.Context) (string, error) {
+	prefix := c.String("prefix")
+	if err := replication.CheckSnapshotPrefix(prefix); err != nil {
+		return "", usageErrorf("--prefix: %v", err)
+	}
+	return prefix, nil
+}
+
+// parseRetention reads the flags of retentionFlags. Every error it
+// returns is a usage error.
+func parseRetention(c *cli.Context) (*retention, error) {
+	prefix, err := parsePrefix(c)
 	if err != nil {
 		return nil, err
 	}
-	if c.Bool("quiet") {
-		level = slog.LevelError
+	r := &retention{snapshot: c.Bool("snapshot"), prefix: prefix}
+	ret := &replication.Retention{Location: time.Local}
+	for _, p := range []struct {
+		flag string
+		dst  **replication.RetentionPolicy
+	}{{"keep-source", &ret.Source}, {"keep-dest", &ret.Dest}} {
+		if !c.IsSet(p.flag) {
+			continue
+		}
+		policy, err := replication.ParseRetentionPolicy(c.String(p.flag))
+		if err != nil {
+			return nil, usageErrorf("--%s: %v", p.flag, err)
+		}
+		*p.dst = policy
 	}
-	j.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	j.cfg.Logger = j.logger
-	return j, nil
+	match := "^" + regexp.QuoteMeta(r.prefix)
+	if c.IsSet("prune-match") {
+		match = c.String("prune-match")
+	}
+	if ret.Match, err = compileFlag("prune-match", match); err != nil {
+		return nil, err
+	}
+	r.prune = replication.PruneOptions{Retention: ret, Hold: c.Bool("hold")}
+	return r, nil
+}
+
+// parseSnapshotHooks reads snapshotHookFlags; its errors are usage errors.
+func parseSnapshotHooks(c *cli.Context) (snapshotHooks, error) {
+	h := snapshotHooks{pre: c.String("pre-snapshot"), post: c.String("post-snapshot"), timeout: c.Duration("hook-timeout")}
+	if h.timeout <= 0 {
+		return h, usageErrorf("--hook-timeout must be positive, got %s", h.timeout)
+	}
+	for _, f := range []struct{ name, cmd string }{{"pre-snapshot", h.pre}, {"post-snapshot", h.post}} {
+		if c.IsSet(f.name) && strings.TrimSpace(f.cmd) == "" {
+			return h, usageErrorf("--%s needs a command", f.name)
+		}
+	}
+	return h, nil
 }
 
 // parseSSHOptions checks --ssh-port, --ssh-identity and --ssh-option.
@@ -299,19 +442,4 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, usageErrorf("--log-level must be debug, info, warn or error, not %q", s)
-}
-
-// openEndpoints opens the two sides, with the link's compression and rate
-// on each; holds makes their listings carry user holds (pruning, --hold).
-func (j *job) openEndpoints(recursive, holds bool) (src, dst *endpoints.Endpoint) {
-	srcLink, dstLink := j.link.options(j.src, j.dst)
-	src = endpoints.New(j.src, endpoints.Options{
-		Role: "source", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "source"), Link: srcLink, Holds: holds,
-		CommandTimeout: j.timeout,
-	})
-	dst = endpoints.New(j.dst, endpoints.Options{
-		Role: "destination", Recursive: recursive, SSH: j.ssh, Logger: j.logger.With("side", "destination"), Link: dstLink, Holds: holds,
-		CommandTimeout: j.timeout,
-	})
-	return src, dst
 }
