@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -46,44 +47,25 @@ func repeated(c *cli.Context, flag string) []string {
 // snapshot and status pick theirs from them.
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, EnvVars: envVar("recursive"),
-			Usage: "include all descendants of SRC"},
-		&cli.StringSliceFlag{Name: "exclude", EnvVars: envVar("exclude"),
-			Usage: "skip source datasets whose full name matches `REGEX` (repeatable)"},
-		&cli.StringFlag{Name: "snapshots", EnvVars: envVar("snapshots"),
-			Usage: "only snapshots whose name after @ matches `REGEX` take part"},
-		&cli.StringFlag{Name: "initial", Value: "newest", EnvVars: envVar("initial"),
-			Usage: "`WHICH` snapshots to send when the destination has nothing: newest, or all"},
-		&cli.BoolFlag{Name: "rollback", EnvVars: envVar("rollback"),
-			Usage: "allow rolling the destination back to the newest common snapshot, destroying later snapshots and changes"},
-		&cli.IntFlag{Name: "ssh-port", EnvVars: envVar("ssh-port"), DefaultText: "ssh's own, usually 22",
-			Usage: "ssh `PORT` of every remote side"},
-		&cli.StringFlag{Name: "ssh-identity", Aliases: []string{"i"}, EnvVars: envVar("ssh-identity"),
-			Usage: "ssh identity `FILE` for every remote side"},
-		&cli.StringSliceFlag{Name: "ssh-option", EnvVars: envVar("ssh-option"),
-			Usage: "ssh option `OPT`, passed as -o OPT (repeatable)"},
-		&cli.BoolFlag{Name: "json", EnvVars: envVar("json"),
-			Usage: "print the result as JSON on stdout"},
-		&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: envVar("log-level"),
-			Usage: "`LEVEL` of the logs on stderr: debug, info, warn or error"},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: envVar("quiet"),
-			Usage: "only errors on stderr; run prints its Report only when it fails (unless --json)"},
-		&cli.IntFlag{Name: "jobs", Value: defaultJobs, EnvVars: envVar("jobs"),
-			Usage: "replicate up to `N` filesystems at once"},
-		&cli.DurationFlag{Name: "command-timeout", Value: defaultCommandTimeout, EnvVars: envVar("command-timeout"),
-			Usage: "end a zfs command that carries no stream (a listing, a destroy, a hold) after `DURATION` and retry it; 0 never"},
-		&cli.BoolFlag{Name: "raw", EnvVars: envVar("raw"),
-			Usage: "send encrypted datasets as they are, still encrypted (zfs send -w); the destination needs no key"},
-		&cli.BoolFlag{Name: "compressed", EnvVars: envVar("compressed"),
-			Usage: "send compressed blocks as they are (zfs send -c)"},
-		&cli.BoolFlag{Name: "large-blocks", EnvVars: envVar("large-blocks"),
-			Usage: "keep blocks larger than 128 KiB as they are (zfs send -L)"},
-		&cli.BoolFlag{Name: "props", EnvVars: envVar("props"),
-			Usage: "send the datasets' properties along (zfs send -p)"},
-		&cli.StringSliceFlag{Name: "recv-set", EnvVars: envVar("recv-set"),
-			Usage: "set `PROP=VALUE` on every received dataset (zfs receive -o; repeatable)"},
-		&cli.StringSliceFlag{Name: "recv-exclude", EnvVars: envVar("recv-exclude"),
-			Usage: "do not receive property `PROP` from the stream (zfs receive -x; repeatable)"},
+		&cli.BoolFlag{Name: "recursive", Aliases: []string{"r"}, Usage: "include all descendants of SRC"},
+		&cli.StringSliceFlag{Name: "exclude", Usage: "skip source datasets whose full name matches `REGEX` (repeatable)"},
+		&cli.StringFlag{Name: "snapshots", Usage: "only snapshots whose name after @ matches `REGEX` take part"},
+		&cli.StringFlag{Name: "initial", Value: "newest", Usage: "`WHICH` snapshots to send when the destination has nothing: newest, or all"},
+		&cli.BoolFlag{Name: "rollback", Usage: "allow rolling the destination back to the newest common snapshot, destroying later snapshots and changes"},
+		&cli.IntFlag{Name: "ssh-port", DefaultText: "ssh's own, usually 22", Usage: "ssh `PORT` of every remote side"},
+		&cli.StringFlag{Name: "ssh-identity", Aliases: []string{"i"}, Usage: "ssh identity `FILE` for every remote side"},
+		&cli.StringSliceFlag{Name: "ssh-option", Usage: "ssh option `OPT`, passed as -o OPT (repeatable)"},
+		&cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout"},
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "`LEVEL` of the logs on stderr: debug, info, warn or error"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only errors on stderr; run prints its Report only when it fails (unless --json)"},
+		&cli.IntFlag{Name: "jobs", Value: defaultJobs, Usage: "replicate up to `N` filesystems at once"},
+		&cli.DurationFlag{Name: "command-timeout", Value: defaultCommandTimeout, Usage: "end a zfs command that carries no stream (a listing, a destroy, a hold) after `DURATION` and retry it; 0 never"},
+		&cli.BoolFlag{Name: "raw", Usage: "send encrypted datasets as they are, still encrypted (zfs send -w); the destination needs no key"},
+		&cli.BoolFlag{Name: "compressed", Usage: "send compressed blocks as they are (zfs send -c)"},
+		&cli.BoolFlag{Name: "large-blocks", Usage: "keep blocks larger than 128 KiB as they are (zfs send -L)"},
+		&cli.BoolFlag{Name: "props", Usage: "send the datasets' properties along (zfs send -p)"},
+		&cli.StringSliceFlag{Name: "recv-set", Usage: "set `PROP=VALUE` on every received dataset (zfs receive -o; repeatable)"},
+		&cli.StringSliceFlag{Name: "recv-exclude", Usage: "do not receive property `PROP` from the stream (zfs receive -x; repeatable)"},
 		linkFlag(),
 	}
 }
@@ -91,27 +73,23 @@ func commonFlags() []cli.Flag {
 // runFlags are the flags of run only.
 func runFlags() []cli.Flag {
 	return append([]cli.Flag{
-		&cli.DurationFlag{Name: "retry-wait", Value: 10 * time.Second, EnvVars: envVar("retry-wait"),
-			Usage: "wait `DURATION` after a planning error or a retryable step error"},
-		&cli.IntFlag{Name: "retries", Value: 3, EnvVars: envVar("retries"),
-			Usage: "retry planning and each step `N` times before giving up"},
-		&cli.DurationFlag{Name: "timeout", EnvVars: envVar("timeout"), DefaultText: "none",
-			Usage: "bound the whole run to `DURATION`"},
-		&cli.StringFlag{Name: "progress", Value: "auto", EnvVars: envVar("progress"),
-			Usage: "`WHEN` to show a progress bar on stderr: auto (when stderr is a terminal), always or never"},
+		&cli.DurationFlag{Name: "retry-wait", Value: 10 * time.Second, Usage: "wait `DURATION` after a planning error or a retryable step error"},
+		&cli.IntFlag{Name: "retries", Value: 3, Usage: "retry planning and each step `N` times before giving up"},
+		&cli.DurationFlag{Name: "timeout", DefaultText: "none", Usage: "bound the whole run to `DURATION`"},
+		&cli.StringFlag{Name: "progress", Value: "auto", Usage: "`WHEN` to show a progress bar on stderr: auto (when stderr is a terminal), always or never"},
 		lockDirFlag("`DIR` of the per-destination lock files"),
 	}, linkRunFlags()...)
 }
 
 // lockDirFlag is --lock-dir, on run and prune, which share the locks.
 func lockDirFlag(usage string) cli.Flag {
-	return &cli.StringFlag{Name: "lock-dir", Value: defaultLockDir, EnvVars: envVar("lock-dir"), Usage: usage}
+	return &cli.StringFlag{Name: "lock-dir", Value: defaultLockDir, Usage: usage}
 }
 
 // prefixFlag is --prefix, the start of the names of zrep's snapshots, with
 // the usage of its command.
 func prefixFlag(usage string) cli.Flag {
-	return &cli.StringFlag{Name: "prefix", Value: replication.DefaultSnapshotPrefix, EnvVars: envVar("prefix"), Usage: usage}
+	return &cli.StringFlag{Name: "prefix", Value: replication.DefaultSnapshotPrefix, Usage: usage}
 }
 
 // retentionFlags are the flags of snapshotting and pruning (SPEC section
@@ -119,18 +97,13 @@ func prefixFlag(usage string) cli.Flag {
 func retentionFlags(withSnapshot bool) []cli.Flag {
 	flags := []cli.Flag{
 		prefixFlag("`PREFIX` of the snapshots zrep takes (<prefix>YYYYMMDDTHHMMSSZ), and of those it prunes by default"),
-		&cli.StringFlag{Name: "keep-source", EnvVars: envVar("keep-source"),
-			Usage: "prune the source to `POLICY`, e.g. last=4,hourly=24,daily=7,weekly=4,monthly=12,yearly=2,within=2d"},
-		&cli.StringFlag{Name: "keep-dest", EnvVars: envVar("keep-dest"),
-			Usage: "prune the destination to `POLICY` (as --keep-source)"},
-		&cli.StringFlag{Name: "prune-match", EnvVars: envVar("prune-match"),
-			Usage: "prune only snapshots whose name after @ matches `REGEX` (default: starts with the prefix)"},
-		&cli.BoolFlag{Name: "hold", EnvVars: envVar("hold"),
-			Usage: "keep a user hold zrep_<id> on the newest replicated snapshot of each source filesystem"},
+		&cli.StringFlag{Name: "keep-source", Usage: "prune the source to `POLICY`, e.g. last=4,hourly=24,daily=7,weekly=4,monthly=12,yearly=2,within=2d"},
+		&cli.StringFlag{Name: "keep-dest", Usage: "prune the destination to `POLICY` (as --keep-source)"},
+		&cli.StringFlag{Name: "prune-match", Usage: "prune only snapshots whose name after @ matches `REGEX` (default: starts with the prefix)"},
+		&cli.BoolFlag{Name: "hold", Usage: "keep a user hold zrep_<id> on the newest replicated snapshot of each source filesystem"},
 	}
 	if withSnapshot {
-		flags = append(flags, &cli.BoolFlag{Name: "snapshot", EnvVars: envVar("snapshot"),
-			Usage: "take a snapshot set on the source first (as zrep snapshot)"})
+		flags = append(flags, &cli.BoolFlag{Name: "snapshot", Usage: "take a snapshot set on the source first (as zrep snapshot)"})
 	}
 	return flags
 }
@@ -139,25 +112,20 @@ func retentionFlags(withSnapshot bool) []cli.Flag {
 // plan (which only names them) and snapshot.
 func snapshotHookFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "pre-snapshot", EnvVars: envVar("pre-snapshot"),
-			Usage: "run `CMD` (sh -c) on the source's machine before the snapshot set; if it fails, no snapshot is taken"},
-		&cli.StringFlag{Name: "post-snapshot", EnvVars: envVar("post-snapshot"),
-			Usage: "run `CMD` (sh -c) on the source's machine after the snapshot set, whenever the pre-snapshot hook ran"},
-		&cli.DurationFlag{Name: "hook-timeout", Value: defaultHookTimeout, EnvVars: envVar("hook-timeout"),
-			Usage: "end a hook that runs longer than `DURATION`; a pre-snapshot hook ended so counts as failed"},
+		&cli.StringFlag{Name: "pre-snapshot", Usage: "run `CMD` (sh -c) on the source's machine before the snapshot set; if it fails, no snapshot is taken"},
+		&cli.StringFlag{Name: "post-snapshot", Usage: "run `CMD` (sh -c) on the source's machine after the snapshot set, whenever the pre-snapshot hook ran"},
+		&cli.DurationFlag{Name: "hook-timeout", Value: defaultHookTimeout, Usage: "end a hook that runs longer than `DURATION`; a pre-snapshot hook ended so counts as failed"},
 	}
 }
 
 // postRunFlag is run's hook after the Report (plan names it).
 func postRunFlag() cli.Flag {
-	return &cli.StringFlag{Name: "post-run", EnvVars: envVar("post-run"),
-		Usage: "run `CMD` (sh -c) on this machine after the Report, with ZREP_EXIT, ZREP_STATUS and ZREP_REPORT (a file with the JSON Report)"}
+	return &cli.StringFlag{Name: "post-run", Usage: "run `CMD` (sh -c) on this machine after the Report, with ZREP_EXIT, ZREP_STATUS and ZREP_REPORT (a file with the JSON Report)"}
 }
 
 // metricsFileFlag is run's --metrics-file.
 func metricsFileFlag() cli.Flag {
-	return &cli.StringFlag{Name: "metrics-file", EnvVars: envVar("metrics-file"),
-		Usage: "after the run, whatever its outcome, write Prometheus metrics to `PATH` (node_exporter textfile collector, *.prom)"}
+	return &cli.StringFlag{Name: "metrics-file", Usage: "after the run, whatever its outcome, write Prometheus metrics to `PATH` (node_exporter textfile collector, *.prom)"}
 }
 
 // pickFlags returns the flags of flags named in names, so that a command
@@ -442,4 +410,34 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, usageErrorf("--log-level must be debug, info, warn or error, not %q", s)
+}
+
+// eachFlag calls fn with every flag of app and of its commands.
+func eachFlag(app *cli.App, fn func(cli.Flag)) {
+	var walk func(cmds []*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			for _, f := range c.Flags {
+				fn(f)
+			}
+			walk(c.Subcommands)
+		}
+	}
+	for _, f := range app.Flags {
+		fn(f)
+	}
+	walk(app.Commands)
+}
+
+// setEnvVars gives every flag of app its environment variable, ZREP_ and
+// its name (envVar), unless its definition names one: every flag can be
+// given so, for cron, systemd and containers. Every flag type of
+// urfave/cli has the field EnvVars.
+func setEnvVars(app *cli.App) {
+	eachFlag(app, func(f cli.Flag) {
+		env := reflect.ValueOf(f).Elem().FieldByName("EnvVars")
+		if env.Len() == 0 {
+			env.Set(reflect.ValueOf(envVar(f.Names()[0])))
+		}
+	})
 }

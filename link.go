@@ -15,17 +15,14 @@ import (
 
 // linkFlag is --compress, a flag of plan (which shows it) and run.
 func linkFlag() cli.Flag {
-	return &cli.StringFlag{Name: "compress", Value: string(endpoints.DefaultCodec), EnvVars: envVar("compress"),
-		Usage: "compress streams that cross ssh with `CODEC`: zstd, lz4, gzip or none (local to local never compresses)"}
+	return &cli.StringFlag{Name: "compress", Value: string(endpoints.DefaultCodec), Usage: "compress streams that cross ssh with `CODEC`: zstd, lz4, gzip or none (local to local never compresses)"}
 }
 
 // linkRunFlags are run's flags for the link.
 func linkRunFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "bwlimit", EnvVars: envVar("bwlimit"),
-			Usage: "limit the bytes on the wire to `RATE` per second, e.g. 10M or 500K (default: none)"},
-		&cli.DurationFlag{Name: "stall-timeout", Value: replication.DefaultStallTimeout, EnvVars: envVar("stall-timeout"),
-			Usage: "end a transfer that moves no byte for `DURATION` and retry it (0: never)"},
+		&cli.StringFlag{Name: "bwlimit", Usage: "limit the bytes on the wire to `RATE` per second, e.g. 10M or 500K (default: none)"},
+		&cli.DurationFlag{Name: "stall-timeout", Value: replication.DefaultStallTimeout, Usage: "end a transfer that moves no byte for `DURATION` and retry it (0: never)"},
 	}
 }
 

@@ -88,6 +88,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageErrorf("a command is needed: zrep plan|run|snapshot|prune|status|version")
 		},
 	}
+	setEnvVars(app)
 	plainDefaults(app)
 	return app
 }
