@@ -162,7 +162,7 @@ func commandTimeout(c *cli.Context) (time.Duration, error) {
 const defaultLockDir = "/run/lock/zrep"
 
 // parseJob reads the arguments and flags that plan, run and prune share
-// (commonFlags) into a job; the command adds its own.
+// (commonFlags and retentionFlags) into a job; the command adds its own.
 // Every error it returns is a usage error.
 func parseJob(c *cli.Context) (*job, error) {
 	if c.NArg() != 2 {
@@ -240,7 +240,30 @@ func parseJob(c *cli.Context) (*job, error) {
 		return nil, err
 	}
 	j.cfg.Logger = j.out.logger
+	if j.ret, err = parseRetention(c); err != nil {
+		return nil, err
+	}
 	return j, nil
+}
+
+// parseOneSide reads the argument DATASET of snapshot or status and the
+// flags they share. Every error it returns is a usage error.
+func parseOneSide(c *cli.Context) (o oneSide, err error) {
+	if c.NArg() != 1 {
+		return o, usageErrorf("%s needs one argument, DATASET (got %d): zrep %s [flags] DATASET", c.Command.Name, c.NArg(), c.Command.Name)
+	}
+	if o.side, err = endpoints.ParseSide(c.Args().First()); err != nil {
+		return o, usageErrorf("DATASET: %v", err)
+	}
+	o.recursive = c.Bool("recursive")
+	if o.ssh, err = parseSSHOptions(c); err != nil {
+		return o, err
+	}
+	if o.commandTimeout, err = commandTimeout(c); err != nil {
+		return o, err
+	}
+	o.out, err = parseOutput(c)
+	return o, err
 }
 
 // parseOutput reads --json, --log-level and --quiet.

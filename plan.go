@@ -26,9 +26,6 @@ func parsePlanOptions(c *cli.Context) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if j.ret, err = parseRetention(c); err != nil {
-		return nil, err
-	}
 	if j.hooks, err = parseSnapshotHooks(c); err != nil {
 		return nil, err
 	}

@@ -29,9 +29,6 @@ func parsePruneOptions(c *cli.Context) (*job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if j.ret, err = parseRetention(c); err != nil {
-		return nil, err
-	}
 	if !j.ret.listsHolds() {
 		return nil, usageErrorf("prune needs --keep-source, --keep-dest or --hold")
 	}

@@ -48,9 +48,6 @@ func parseRunOptions(c *cli.Context) (*job, error) {
 	if j.progress, err = wantProgress(c.String("progress"), j.out.quiet); err != nil {
 		return nil, err
 	}
-	if j.ret, err = parseRetention(c); err != nil {
-		return nil, err
-	}
 	if j.hooks, err = parseSnapshotHooks(c); err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/zrep/zrep/endpoints"
 )
@@ -31,4 +32,21 @@ func (j *job) closeSides(sides ...*endpoints.Endpoint) {
 			j.out.logger.Warn("closing endpoint", "endpoint", e.Side().String(), "err", err)
 		}
 	}
+}
+
+// oneSide is a command on one dataset (snapshot, status): the side, how
+// to reach it, and where the command speaks.
+type oneSide struct {
+	side           endpoints.Side
+	recursive      bool
+	ssh            endpoints.SSHOptions
+	commandTimeout time.Duration
+	out            output
+}
+
+// open opens the side in role.
+func (o oneSide) open(role string) *endpoints.Endpoint {
+	return endpoints.New(o.side, endpoints.Options{
+		Role: role, Recursive: o.recursive, SSH: o.ssh, Logger: o.out.logger, CommandTimeout: o.commandTimeout,
+	})
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/zrep/zrep/endpoints"
 	"github.com/zrep/zrep/pdu"
 	"github.com/zrep/zrep/replication"
 )
@@ -26,40 +25,25 @@ func snapshotCommand() *cli.Command {
 
 // snapshotOptions is snapshot's command line.
 type snapshotOptions struct {
-	side           endpoints.Side
-	cfg            replication.SnapshotConfig
-	hooks          snapshotHooks
-	ssh            endpoints.SSHOptions
-	commandTimeout time.Duration
-	out            output
+	oneSide
+	cfg   replication.SnapshotConfig
+	hooks snapshotHooks
 }
 
 // parseSnapshotOptions reads snapshot's command line. Every error it
 // returns is a usage error.
 func parseSnapshotOptions(c *cli.Context) (o snapshotOptions, err error) {
-	if c.NArg() != 1 {
-		return o, usageErrorf("snapshot needs one argument, DATASET (got %d): zrep snapshot [flags] DATASET", c.NArg())
+	if o.oneSide, err = parseOneSide(c); err != nil {
+		return o, err
 	}
-	if o.side, err = endpoints.ParseSide(c.Args().First()); err != nil {
-		return o, usageErrorf("DATASET: %v", err)
-	}
-	o.cfg = replication.SnapshotConfig{Recursive: c.Bool("recursive"), Now: time.Now()}
+	o.cfg = replication.SnapshotConfig{Recursive: o.recursive, Now: time.Now()}
 	if o.cfg.Prefix, err = parsePrefix(c); err != nil {
 		return o, err
 	}
 	if o.cfg.Exclude, err = parseExclude(c); err != nil {
 		return o, err
 	}
-	if o.hooks, err = parseSnapshotHooks(c); err != nil {
-		return o, err
-	}
-	if o.ssh, err = parseSSHOptions(c); err != nil {
-		return o, err
-	}
-	if o.commandTimeout, err = commandTimeout(c); err != nil {
-		return o, err
-	}
-	o.out, err = parseOutput(c)
+	o.hooks, err = parseSnapshotHooks(c)
 	return o, err
 }
 
@@ -78,7 +62,7 @@ func snapshotAction(c *cli.Context) error {
 	log := o.out.logger
 	ctx, stop := signalContext(c.Context)
 	defer stop()
-	e := endpoints.New(o.side, endpoints.Options{Role: "source", Recursive: o.cfg.Recursive, Logger: log, SSH: o.ssh, CommandTimeout: o.commandTimeout})
+	e := o.open("source")
 	defer e.Close()
 	set, err := takeSnapshotWithHooks(ctx, log, e, o.cfg, o.hooks)
 	var postErr *hookError

@@ -269,24 +269,16 @@ func (rep *StatusReport) writeText(w io.Writer) error {
 
 // statusOptions is status's command line.
 type statusOptions struct {
-	side           endpoints.Side
-	cfg            statusConfig
-	recursive      bool
-	ssh            endpoints.SSHOptions
-	commandTimeout time.Duration
-	out            output
+	oneSide
+	cfg statusConfig
 }
 
 // parseStatusOptions reads status's command line. Every error it returns
 // is a usage error.
 func parseStatusOptions(c *cli.Context) (o statusOptions, err error) {
-	if c.NArg() != 1 {
-		return o, usageErrorf("status needs one argument, DATASET (got %d): zrep status [flags] DATASET", c.NArg())
+	if o.oneSide, err = parseOneSide(c); err != nil {
+		return o, err
 	}
-	if o.side, err = endpoints.ParseSide(c.Args().First()); err != nil {
-		return o, usageErrorf("DATASET: %v", err)
-	}
-	o.recursive = c.Bool("recursive")
 	o.cfg = statusConfig{prefix: c.String("prefix"), maxAge: c.Duration("max-age"), warnAge: c.Duration("warn-age")}
 	switch {
 	case o.cfg.maxAge < 0 || o.cfg.warnAge < 0:
@@ -296,16 +288,7 @@ func parseStatusOptions(c *cli.Context) (o statusOptions, err error) {
 	case o.cfg.warnAge > o.cfg.maxAge:
 		return o, usageErrorf("--warn-age %s must not be longer than --max-age %s", o.cfg.warnAge, o.cfg.maxAge)
 	}
-	if o.cfg.snapshots, err = parseSnapshotsMatch(c); err != nil {
-		return o, err
-	}
-	if o.ssh, err = parseSSHOptions(c); err != nil {
-		return o, err
-	}
-	if o.out, err = parseOutput(c); err != nil {
-		return o, err
-	}
-	o.commandTimeout, err = commandTimeout(c)
+	o.cfg.snapshots, err = parseSnapshotsMatch(c)
 	return o, err
 }
 
@@ -318,9 +301,7 @@ func statusAction(c *cli.Context) error {
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
-	e := endpoints.New(o.side, endpoints.Options{
-		Role: "destination", Recursive: o.recursive, SSH: o.ssh, Logger: o.out.logger, CommandTimeout: o.commandTimeout,
-	})
+	e := o.open("destination")
 	defer e.Close()
 	fss, err := e.ListFilesystems(ctx)
 	if errors.Is(err, endpoints.ErrDatasetNotExist) {
