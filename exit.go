@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/urfave/cli/v2"
 )
 
 // Exit statuses, SPEC section 5.
@@ -22,6 +24,12 @@ type usageError struct{ err error }
 
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
+
+// onUsageError makes urfave/cli's complaints about the command line
+// usage errors (exit 2), as every command's OnUsageError.
+func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
+	return &usageError{err: err}
+}
 
 func usageErrorf(format string, a ...any) error {
 	return &usageError{err: fmt.Errorf(format, a...)}

@@ -71,7 +71,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			snapshotCommand(),
 			pruneCommand(),
 			statusCommand(),
-			generateCommand(),
+			generateCommand(func() *cli.App { return newApp(io.Discard, io.Discard) }),
 			{
 				Name:  "version",
 				Usage: "print zrep's version",
@@ -91,8 +91,4 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	setEnvVars(app)
 	plainDefaults(app)
 	return app
-}
-
-func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
-	return &usageError{err: err}
 }
