@@ -70,8 +70,55 @@ func commonFlags() []cli.Flag {
 	}
 }
 
-// runFlags are the flags of run only.
+// runFlags are run's flags.
 func runFlags() []cli.Flag {
+	flags := append(commonFlags(), runOnlyFlags()...)
+	flags = append(flags, metricsFileFlag(), postRunFlag())
+	return append(append(flags, retentionFlags(true)...), snapshotHookFlags()...)
+}
+
+// planFlags are plan's flags: run's that change what run would do.
+func planFlags() []cli.Flag {
+	flags := append(commonFlags(), retentionFlags(true)...)
+	return append(append(flags, snapshotHookFlags()...), postRunFlag())
+}
+
+// pruneFlags are prune's flags.
+func pruneFlags() []cli.Flag {
+	flags := append(commonFlags(), retentionFlags(false)...)
+	return append(flags, lockDirFlag("`DIR` of the per-destination lock files, shared with run"))
+}
+
+// snapshotFlags are snapshot's flags.
+func snapshotFlags() []cli.Flag {
+	flags := pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout")
+	return append(append(flags, prefixFlag("`PREFIX` of the snapshot name")), snapshotHookFlags()...)
+}
+
+// statusFlags are status's flags.
+func statusFlags() []cli.Flag {
+	flags := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout")
+	for _, f := range flags {
+		switch f := f.(type) {
+		case *cli.BoolFlag:
+			if f.Name == "recursive" {
+				f.Usage = "include all descendants of DATASET"
+			}
+		case *cli.StringFlag:
+			if f.Name == "snapshots" {
+				f.Usage = "only snapshots whose name after @ matches `REGEX` count"
+			}
+		}
+	}
+	return append(flags,
+		&cli.DurationFlag{Name: "max-age", DefaultText: "none, no check", Usage: "be a monitoring check: CRITICAL when a newest snapshot is older than `DURATION`"},
+		&cli.DurationFlag{Name: "warn-age", DefaultText: "none", Usage: "with --max-age: WARNING when a newest snapshot is older than `DURATION`"},
+		prefixFlag("a snapshot named `PREFIX`YYYYMMDDTHHMMSSZ is as old as its name says; others as their creation"),
+	)
+}
+
+// runOnlyFlags are the flags of run alone.
+func runOnlyFlags() []cli.Flag {
 	return append([]cli.Flag{
 		&cli.DurationFlag{Name: "retry-wait", Value: 10 * time.Second, Usage: "wait `DURATION` after a planning error or a retryable step error"},
 		&cli.IntFlag{Name: "retries", Value: 3, Usage: "retry planning and each step `N` times before giving up"},

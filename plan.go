@@ -7,17 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func planCommand() *cli.Command {
-	return &cli.Command{
-		Name:         "plan",
-		Usage:        "show what run would send; changes nothing",
-		ArgsUsage:    "SRC DST",
-		Flags:        append(append(append(commonFlags(), retentionFlags(true)...), snapshotHookFlags()...), postRunFlag()),
-		OnUsageError: onUsageError,
-		Action:       planAction,
-	}
-}
-
 // parsePlanOptions reads plan's command line into the job it plans: the
 // job run would do with the same flags. Every error it returns is a usage
 // error.

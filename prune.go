@@ -9,19 +9,6 @@ import (
 	"github.com/zrep/zrep/replication"
 )
 
-func pruneCommand() *cli.Command {
-	flags := append(commonFlags(), retentionFlags(false)...)
-	flags = append(flags, lockDirFlag("`DIR` of the per-destination lock files, shared with run"))
-	return &cli.Command{
-		Name:         "prune",
-		Usage:        "thin the snapshots of SRC and DST by --keep-source and --keep-dest, replicating nothing",
-		ArgsUsage:    "SRC DST",
-		Flags:        flags,
-		OnUsageError: onUsageError,
-		Action:       pruneAction,
-	}
-}
-
 // parsePruneOptions reads prune's command line into the job whose
 // snapshots it thins. Every error it returns is a usage error.
 func parsePruneOptions(c *cli.Context) (*job, error) {

@@ -7,17 +7,6 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-func runCommand() *cli.Command {
-	return &cli.Command{
-		Name:         "run",
-		Usage:        "replicate SRC to DST, retrying, then print the Report",
-		ArgsUsage:    "SRC DST",
-		Flags:        append(append(append(append(commonFlags(), runFlags()...), metricsFileFlag(), postRunFlag()), retentionFlags(true)...), snapshotHookFlags()...),
-		OnUsageError: onUsageError,
-		Action:       runAction,
-	}
-}
-
 func runAction(c *cli.Context) error {
 	j, err := parseRunOptions(c)
 	if err != nil {

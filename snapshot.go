@@ -11,18 +11,6 @@ import (
 	"github.com/zrep/zrep/replication"
 )
 
-func snapshotCommand() *cli.Command {
-	return &cli.Command{
-		Name:      "snapshot",
-		Usage:     "take one snapshot set <prefix>YYYYMMDDTHHMMSSZ over DATASET (and with -r its descendants)",
-		ArgsUsage: "DATASET",
-		Flags: append(append(pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout"),
-			prefixFlag("`PREFIX` of the snapshot name")), snapshotHookFlags()...),
-		OnUsageError: onUsageError,
-		Action:       snapshotAction,
-	}
-}
-
 // snapshotOptions is snapshot's command line.
 type snapshotOptions struct {
 	oneSide

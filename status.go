@@ -28,37 +28,12 @@ const (
 
 var checkStateNames = [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 
-func statusCommand() *cli.Command {
-	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout")
-	for _, f := range shared {
-		switch f := f.(type) {
-		case *cli.BoolFlag:
-			if f.Name == "recursive" {
-				f.Usage = "include all descendants of DATASET"
-			}
-		case *cli.StringFlag:
-			if f.Name == "snapshots" {
-				f.Usage = "only snapshots whose name after @ matches `REGEX` count"
-			}
-		}
-	}
-	return &cli.Command{
-		Name:  "status",
-		Usage: "show each filesystem's newest snapshot and its age; with --max-age, a monitoring check",
-		Description: "DATASET is a destination (or any dataset), local or [USER@]HOST:DATASET. With --max-age,\n" +
-			"zrep status is a Nagios/Icinga plugin: one line on stdout, exit 0 OK, 1 WARNING,\n" +
-			"2 CRITICAL (a newest snapshot older than --max-age, no snapshot, partial receive\n" +
-			"state), 3 UNKNOWN (cannot list, or a usage error).",
-		ArgsUsage: "DATASET",
-		Flags: append(shared,
-			&cli.DurationFlag{Name: "max-age", DefaultText: "none, no check", Usage: "be a monitoring check: CRITICAL when a newest snapshot is older than `DURATION`"},
-			&cli.DurationFlag{Name: "warn-age", DefaultText: "none", Usage: "with --max-age: WARNING when a newest snapshot is older than `DURATION`"},
-			prefixFlag("a snapshot named `PREFIX`YYYYMMDDTHHMMSSZ is as old as its name says; others as their creation"),
-		),
-		OnUsageError: onUsageError,
-		Action:       statusAction,
-	}
-}
+// statusDescription is what status --help says about DATASET and the
+// check.
+const statusDescription = "DATASET is a destination (or any dataset), local or [USER@]HOST:DATASET. With --max-age,\n" +
+	"zrep status is a Nagios/Icinga plugin: one line on stdout, exit 0 OK, 1 WARNING,\n" +
+	"2 CRITICAL (a newest snapshot older than --max-age, no snapshot, partial receive\n" +
+	"state), 3 UNKNOWN (cannot list, or a usage error)."
 
 // statusConfig is what status needs to judge a listing.
 type statusConfig struct {
