@@ -175,6 +175,19 @@ func metricsFileFlag() cli.Flag {
 	return &cli.StringFlag{Name: "metrics-file", Usage: "after the run, whatever its outcome, write Prometheus metrics to `PATH` (node_exporter textfile collector, *.prom)"}
 }
 
+// linkFlag is --compress, a flag of plan (which shows it) and run.
+func linkFlag() cli.Flag {
+	return &cli.StringFlag{Name: "compress", Value: string(endpoints.DefaultCodec), Usage: "compress streams that cross ssh with `CODEC`: zstd, lz4, gzip or none (local to local never compresses)"}
+}
+
+// linkRunFlags are run's flags for the link.
+func linkRunFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "bwlimit", Usage: "limit the bytes on the wire to `RATE` per second, e.g. 10M or 500K (default: none)"},
+		&cli.DurationFlag{Name: "stall-timeout", Value: replication.DefaultStallTimeout, Usage: "end a transfer that moves no byte for `DURATION` and retry it (0: never)"},
+	}
+}
+
 // pickFlags returns the flags of flags named in names, so that a command
 // shares a flag's definition instead of copying it.
 func pickFlags(flags []cli.Flag, names ...string) []cli.Flag {
@@ -409,6 +422,30 @@ func parseSnapshotHooks(c *cli.Context) (snapshotHooks, error) {
 		}
 	}
 	return h, nil
+}
+
+// parseLink reads --compress, and on run --bwlimit and --stall-timeout
+// into cfg. Every error it returns is a usage error.
+func parseLink(c *cli.Context, cfg *replication.Config) (link, error) {
+	var l link
+	codec, err := endpoints.ParseCodec(c.String("compress"))
+	if err != nil {
+		return l, usageErrorf("%v", err)
+	}
+	l.codec = codec
+	if c.IsSet("bwlimit") || c.String("bwlimit") != "" {
+		rate, err := parseRate(c.String("bwlimit"))
+		if err != nil {
+			return l, usageErrorf("--bwlimit: %v", err)
+		}
+		l.limit = endpoints.NewLimiter(rate)
+	}
+	if d := c.Duration("stall-timeout"); d < 0 {
+		return l, usageErrorf("--stall-timeout must not be negative, got %s", d)
+	} else {
+		cfg.StallTimeout = d
+	}
+	return l, nil
 }
 
 // parseSSHOptions checks --ssh-port, --ssh-identity and --ssh-option.
