@@ -33,6 +33,11 @@ type job struct {
 	progress    bool          // draw a progress bar on stderr
 }
 
+// laterSnapshotNames bounds how many seconds run --snapshot moves its
+// set's name on when the name is taken: by another run from the same
+// source (another destination's crontab line) in the same second.
+const laterSnapshotNames = 60
+
 // snapshotConfig is the snapshot set of a job on its source: run --snapshot
 // (and plan, which shows it) takes the next free name rather than fail.
 func (j *job) snapshotConfig() replication.SnapshotConfig {

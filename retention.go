@@ -11,8 +11,3 @@ type retention struct {
 
 // listsHolds says whether the sides must list user holds.
 func (r *retention) listsHolds() bool { return r.prune.Retention.Enabled() || r.prune.Hold }
-
-// laterSnapshotNames bounds how many seconds run --snapshot moves its
-// set's name on when the name is taken: by another run from the same
-// source (another destination's crontab line) in the same second.
-const laterSnapshotNames = 60
