@@ -536,15 +536,17 @@ func eachFlag(app *cli.App, fn func(cli.Flag)) {
 	walk(app.Commands)
 }
 
-// setEnvVars gives every flag of app its environment variable, ZREP_ and
-// its name (envVar), unless its definition names one: every flag can be
-// given so, for cron, systemd and containers. Every flag type of
-// urfave/cli has the field EnvVars.
-func setEnvVars(app *cli.App) {
-	eachFlag(app, func(f cli.Flag) {
+// withEnvVars gives each of flags its environment variable, ZREP_ and its
+// name (envVar), unless its definition names one, and returns flags: every
+// flag of a command that runs a job or looks at a side can be given so, for
+// cron, systemd and containers. Every flag type of urfave/cli has the
+// field EnvVars.
+func withEnvVars(flags []cli.Flag) []cli.Flag {
+	for _, f := range flags {
 		env := reflect.ValueOf(f).Elem().FieldByName("EnvVars")
 		if env.Len() == 0 {
 			env.Set(reflect.ValueOf(envVar(f.Names()[0])))
 		}
-	})
+	}
+	return flags
 }

@@ -66,11 +66,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// A flag's value is one value, commas and all; see repeated.
 		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
-			{Name: "plan", Usage: "show what run would send; changes nothing", ArgsUsage: "SRC DST", Flags: planFlags(), Action: planAction, OnUsageError: onUsageError},
-			{Name: "run", Usage: "replicate SRC to DST, retrying, then print the Report", ArgsUsage: "SRC DST", Flags: runFlags(), Action: runAction, OnUsageError: onUsageError},
-			{Name: "snapshot", Usage: "take one snapshot set <prefix>YYYYMMDDTHHMMSSZ over DATASET (and with -r its descendants)", ArgsUsage: "DATASET", Flags: snapshotFlags(), Action: snapshotAction, OnUsageError: onUsageError},
-			{Name: "prune", Usage: "thin the snapshots of SRC and DST by --keep-source and --keep-dest, replicating nothing", ArgsUsage: "SRC DST", Flags: pruneFlags(), Action: pruneAction, OnUsageError: onUsageError},
-			{Name: "status", Usage: "show each filesystem's newest snapshot and its age; with --max-age, a monitoring check", Description: statusDescription, ArgsUsage: "DATASET", Flags: statusFlags(), Action: statusAction, OnUsageError: onUsageError},
+			{Name: "plan", Usage: "show what run would send; changes nothing", ArgsUsage: "SRC DST", Flags: withEnvVars(planFlags()), Action: planAction, OnUsageError: onUsageError},
+			{Name: "run", Usage: "replicate SRC to DST, retrying, then print the Report", ArgsUsage: "SRC DST", Flags: withEnvVars(runFlags()), Action: runAction, OnUsageError: onUsageError},
+			{Name: "snapshot", Usage: "take one snapshot set <prefix>YYYYMMDDTHHMMSSZ over DATASET (and with -r its descendants)", ArgsUsage: "DATASET", Flags: withEnvVars(snapshotFlags()), Action: snapshotAction, OnUsageError: onUsageError},
+			{Name: "prune", Usage: "thin the snapshots of SRC and DST by --keep-source and --keep-dest, replicating nothing", ArgsUsage: "SRC DST", Flags: withEnvVars(pruneFlags()), Action: pruneAction, OnUsageError: onUsageError},
+			{Name: "status", Usage: "show each filesystem's newest snapshot and its age; with --max-age, a monitoring check", Description: statusDescription, ArgsUsage: "DATASET", Flags: withEnvVars(statusFlags()), Action: statusAction, OnUsageError: onUsageError},
 			generateCommand(func() *cli.App { return newApp(io.Discard, io.Discard) }),
 			{
 				Name:  "version",
@@ -88,7 +88,6 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			return usageErrorf("a command is needed: zrep plan|run|snapshot|prune|status|version")
 		},
 	}
-	setEnvVars(app)
 	plainDefaults(app)
 	return app
 }
