@@ -60,7 +60,8 @@ func commonFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "only errors on stderr; run prints its Report only when it fails (unless --json)"},
 		&cli.IntFlag{Name: "jobs", Value: defaultJobs, Usage: "replicate up to `N` filesystems at once"},
 		&cli.DurationFlag{Name: "command-timeout", Value: defaultCommandTimeout, Usage: "end a zfs command that carries no stream (a listing, a destroy, a hold) after `DURATION` and retry it; 0 never"},
-		&cli.BoolFlag{Name: "raw", Usage: "send encrypted datasets as they are, still encrypted (zfs send -w); the destination needs no key"},
+		&cli.BoolFlag{Name: "raw", Usage: "send encrypted datasets as they are, still encrypted (zfs send -w; the default); the destination needs no key"},
+		&cli.BoolFlag{Name: "decrypt", Usage: "send encrypted datasets decrypted, their keys loaded on the source; the destination stores them under its own parent's encryption, if any"},
 		&cli.BoolFlag{Name: "compressed", Usage: "send compressed blocks as they are (zfs send -c)"},
 		&cli.BoolFlag{Name: "large-blocks", Usage: "keep blocks larger than 128 KiB as they are (zfs send -L)"},
 		&cli.BoolFlag{Name: "props", Usage: "send the datasets' properties along (zfs send -p)"},
@@ -274,8 +275,11 @@ func parseJob(c *cli.Context) (*job, error) {
 		return nil, usageErrorf("--initial must be newest or all, not %q", c.String("initial"))
 	}
 
+	if c.Bool("raw") && c.Bool("decrypt") {
+		return nil, usageErrorf("--raw and --decrypt contradict each other: encrypted datasets are sent raw unless --decrypt is given")
+	}
+	j.cfg.Decrypt = c.Bool("decrypt")
 	j.cfg.Send = pdu.SendOptions{
-		Raw:         c.Bool("raw"),
 		Compressed:  c.Bool("compressed"),
 		LargeBlocks: c.Bool("large-blocks"),
 		Props:       c.Bool("props"),

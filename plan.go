@@ -5,6 +5,9 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/zrep/zrep/endpoints"
+	"github.com/zrep/zrep/replication"
 )
 
 // parsePlanOptions reads plan's command line into the job it plans: the
@@ -40,7 +43,7 @@ func planAction(c *cli.Context) error {
 	if err != nil {
 		return cancelledAs(ctx, "plan", exitPlanning, fmt.Errorf("planning failed: %w", err))
 	}
-	plan.Link = j.link.describe(j.src, j.dst)
+	plan.Link = j.link.describe(j.src, j.dst) + rawCompressionNote(j, plan)
 	plan.Hooks = describeHooks(j.hooks, j.ret.snapshot, j.postRun)
 	if j.out.json {
 		if err := writeJSON(j.out.stdout, plan); err != nil {
@@ -53,4 +56,18 @@ func planAction(c *cli.Context) error {
 		return &exitError{code: exitFailed}
 	}
 	return nil
+}
+
+// rawCompressionNote says, where the link compresses and a filesystem goes
+// raw, that compressing its encrypted stream only costs CPU.
+func rawCompressionNote(j *job, plan *replication.PlanReport) string {
+	if j.link.codec == endpoints.CodecNone || j.src.Local() && j.dst.Local() {
+		return ""
+	}
+	for _, f := range plan.Filesystems {
+		if f.Send == replication.SendRaw {
+			return "; raw streams are encrypted and do not compress: compressing them only costs CPU (--compress none saves it)"
+		}
+	}
+	return ""
 }

@@ -57,6 +57,12 @@ type FilesystemStatus struct {
 	// PartialReceive is true when the filesystem holds partial receive
 	// state (a receive_resume_token).
 	PartialReceive bool `json:"partial_receive"`
+	// Encrypted, EncryptionRoot and KeyStatus are its native encryption:
+	// a raw backup is encrypted with its key unavailable on a backup host
+	// that never had it.
+	Encrypted      bool   `json:"encrypted"`
+	EncryptionRoot string `json:"encryption_root"`
+	KeyStatus      string `json:"key_status"`
 	// Check is the filesystem's state in a check (OK, WARNING, CRITICAL),
 	// "" without --max-age.
 	Check string `json:"check"`
@@ -87,6 +93,9 @@ func judgeStatus(dataset string, fss []*pdu.Filesystem, now time.Time, cfg statu
 	var problems []string
 	for _, fs := range fss {
 		st := &FilesystemStatus{Filesystem: fs.Path, Placeholder: fs.Placeholder, PartialReceive: fs.ResumeToken != ""}
+		if fs.Encrypted() {
+			st.Encrypted, st.EncryptionRoot, st.KeyStatus = true, fs.EncryptionRoot, fs.KeyStatus
+		}
 		var newest *pdu.FilesystemVersion
 		for _, v := range fs.Versions {
 			if v.Type != pdu.Snapshot || cfg.snapshots != nil && !cfg.snapshots.MatchString(v.Name) {
@@ -213,7 +222,7 @@ func (rep *StatusReport) writeText(w io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "FILESYSTEM\tNEWEST SNAPSHOT\tTAKEN\tAGE\tSTATE")
+	fmt.Fprintln(tw, "FILESYSTEM\tNEWEST SNAPSHOT\tTAKEN\tAGE\tKEY\tSTATE")
 	for _, f := range rep.Filesystems {
 		name, taken, age := "-", "-", "-"
 		if f.NewestSnapshot != nil {
@@ -237,7 +246,11 @@ func (rep *StatusReport) writeText(w io.Writer) error {
 		if len(state) == 0 {
 			state = append(state, "ok")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Filesystem, name, taken, age, strings.Join(state, ", "))
+		key := "-" // not encrypted
+		if f.Encrypted {
+			key = f.KeyStatus
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Filesystem, name, taken, age, key, strings.Join(state, ", "))
 	}
 	return tw.Flush()
 }

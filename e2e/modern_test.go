@@ -14,10 +14,10 @@ import (
 )
 
 // The tests in this file need what a modern OpenZFS offers and zfs-fuse
-// lacks: send size estimates, resumable receives, bookmarks as incremental
-// sources and raw sends of encrypted datasets. They are built only for the
-// OpenZFS tier (build tag openzfs). Their names start with TestModern so
-// they can be run, or left out, together.
+// lacks: send size estimates, resumable receives and bookmarks as
+// incremental sources (native encryption is encryption_test.go's). They
+// are built only for the OpenZFS tier (build tag openzfs). Their names
+// start with TestModern so they can be run, or left out, together.
 
 // withinPercent reports whether estimate is within pct percent of actual.
 func withinPercent(estimate, actual int64, pct float64) bool {
@@ -176,54 +176,6 @@ func TestModernReplicationCursor(t *testing.T) {
 	}
 	if marks := zfs(t, "list", "-H", "-o", "name", "-t", "bookmark", src); !strings.Contains(marks, src+"#zrep_") {
 		t.Errorf("no #zrep_ bookmark on %s after the run: %q", src, marks)
-	}
-}
-
-// TestModernRawEncrypted: an encrypted dataset whose key is not loaded is
-// refused without --raw, naming the flag; sent with --raw it arrives with
-// the same guids, its key not loaded on the destination (keystatus
-// unavailable), and its data readable once the key is loaded there.
-func TestModernRawEncrypted(t *testing.T) {
-	sp, dp := newPool(t), newPool(t)
-	src, dst := sp+"/secret", dp+"/secret"
-	m := machineOf(src)
-	keyFile := "/root/" + sp + ".key"
-	m.script(t, `umask 077; echo 'correct horse battery staple' >"$1"`, keyFile)
-	t.Cleanup(func() { m.run(context.Background(), nil, "rm", "-f", keyFile) })
-	zfs(t, "create", "-o", "encryption=on", "-o", "keyformat=passphrase",
-		"-o", "keylocation=file://"+keyFile, src)
-	writeFile(t, src, "f", "classified")
-	snapshot(t, src, "s1")
-
-	// Without its key loaded, the source can only be sent raw: zrep says so
-	// and creates nothing.
-	zfs(t, "unmount", src)
-	zfs(t, "unload-key", src)
-	r := zrep(t, "run", "--json", side(src), side(dst)).mustExit(t, 1)
-	if fs := r.report(t).filesystem(t, src); fs.Status != "PermanentError" || !strings.Contains(fs.Problem, "--raw") {
-		t.Errorf("key not loaded: status %s, problem %q; want PermanentError naming --raw", fs.Status, fs.Problem)
-	}
-	if exists(t, dst) {
-		t.Errorf("%s was created by a send that could not start", dst)
-	}
-	zfs(t, "load-key", src)
-	zfs(t, "mount", src)
-
-	zrep(t, "run", "--raw", side(src), side(dst)).mustExit(t, 0)
-	writeFile(t, src, "f", "still classified")
-	snapshot(t, src, "s2")
-	zrep(t, "run", "--raw", side(src), side(dst)).mustExit(t, 0)
-
-	mustMatch(t, dst, snapshots(t, src))
-	if v, _ := property(t, dst, "encryption"); v == "off" {
-		t.Fatalf("%s is not encrypted", dst)
-	}
-	if v, _ := property(t, dst, "keystatus"); v != "unavailable" {
-		t.Errorf("%s: keystatus %s, want unavailable (a raw receive does not need the key)", dst, v)
-	}
-	zfs(t, "load-key", "-L", "file://"+keyFile, dst)
-	if got := readFile(t, dst, "f"); got != "still classified" {
-		t.Errorf("%s holds %q after load-key, want %q", dst, got, "still classified")
 	}
 }
 

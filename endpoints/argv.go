@@ -43,6 +43,9 @@ func listArgv(root string, recursive bool, caps Capabilities, extra ...string) [
 	if caps.ResumeTokens {
 		props = append(props, propResumeToken)
 	}
+	if caps.Encryption {
+		props = append(props, propEncryption, propEncryptionRoot, propKeyStatus)
+	}
 	props = append(props, extra...)
 	return append(argv, "-o", "name,property,value,source", strings.Join(props, ","), root)
 }
@@ -294,12 +297,19 @@ func bookmarkArgv(fs string, snap *pdu.FilesystemVersion, name string) ([]string
 }
 
 // createPlaceholderArgv creates a dataset that only holds children: never
-// mounted, marked with zrep:placeholder=on set locally.
-func createPlaceholderArgv(fs string) ([]string, error) {
+// mounted, marked with zrep:placeholder=on set locally. unencrypted adds
+// encryption=off, the only way to create one below an encryption root
+// whose key is not loaded; it holds no data, so nothing is stored
+// unencrypted, and raw receives below it work.
+func createPlaceholderArgv(fs string, unencrypted bool) ([]string, error) {
 	if err := CheckDatasetName(fs); err != nil {
 		return nil, fmt.Errorf("create placeholder: %w", err)
 	}
-	return []string{"zfs", "create", "-o", "canmount=off", "-o", propPlaceholder + "=on", fs}, nil
+	argv := []string{"zfs", "create", "-o", "canmount=off", "-o", propPlaceholder + "=on"}
+	if unencrypted {
+		argv = append(argv, "-o", "encryption=off")
+	}
+	return append(argv, fs), nil
 }
 
 // clearPlaceholderArgvs makes a former placeholder an ordinary filesystem:

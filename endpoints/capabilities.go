@@ -29,11 +29,15 @@ type Capabilities struct {
 	// `zfs destroy` takes `fs@a,b,c`, and `zfs holds` lists holds.
 	// zfs-fuse has none of these.
 	NameLists bool
+	// Encryption: native encryption (`encryption`, `encryptionroot`,
+	// `keystatus`, `zfs send -w`). zfs-fuse has none: its datasets are
+	// all unencrypted.
+	Encryption bool
 }
 
 // openZFS2 is what `zfs version` succeeding implies: that command arrived
 // in OpenZFS 0.8, after every feature listed here.
-var openZFS2 = Capabilities{ListParsable: true, ListTypes: true, SendEstimate: true, Bookmarks: true, ResumeTokens: true, NameLists: true}
+var openZFS2 = Capabilities{ListParsable: true, ListTypes: true, SendEstimate: true, Bookmarks: true, ResumeTokens: true, NameLists: true, Encryption: true}
 
 // String lists the capabilities for a log line.
 func (c Capabilities) String() string {
@@ -52,6 +56,7 @@ func (c Capabilities) String() string {
 		{c.Bookmarks, "bookmarks"},
 		{c.ResumeTokens, "resume-tokens"},
 		{c.NameLists, "name-lists"},
+		{c.Encryption, "encryption"},
 	} {
 		if f.ok {
 			have = append(have, f.name)

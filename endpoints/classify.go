@@ -18,7 +18,8 @@ var (
 	// the platform lacks the feature.
 	ErrUnsupported = errors.New("not supported by this zfs")
 	// ErrKeyNotLoaded: zfs needed the encryption key of a dataset that is
-	// not loaded, typically a send without --raw.
+	// not loaded: a send with --decrypt, a receive that is not raw below
+	// an encrypted parent, a create below one.
 	ErrKeyNotLoaded = errors.New("encryption key not loaded")
 	// ErrConnection: ssh could not reach or stay connected to the host.
 	ErrConnection = errors.New("ssh connection failed")
@@ -124,8 +125,17 @@ func describe(argv []string, host string) string {
 	return b.String()
 }
 
-// keyHint is the way out of a send that needs an encryption key.
-const keyHint = "the dataset is encrypted and its key is not loaded on the source; use --raw to send it encrypted, as it is on disk (the destination then needs no key), or load the key (zfs load-key)"
+// keyHint is the way out of a command that needed an encryption key:
+// what it is depends on the command.
+func keyHint(argv []string) string {
+	if len(argv) > 1 && argv[1] == "send" {
+		return "the dataset is encrypted and its key is not loaded on the source: --decrypt needs it loaded (zfs load-key), or leave out --decrypt to send it raw, still encrypted (the destination then needs no key)"
+	}
+	if len(argv) > 1 && (argv[1] == "receive" || argv[1] == "recv") {
+		return "the destination's parent is encrypted and its key is not loaded there: a stream that is not raw is encrypted on receipt with that key; load it on the destination (zfs load-key), or replicate below a parent that is not encrypted"
+	}
+	return "an encryption key is not loaded (zfs load-key)"
+}
 
 // stderrRule maps a stderr fragment to a class and reason.
 type stderrRule struct {
@@ -152,10 +162,18 @@ var stderrRules = []stderrRule{
 	// zfs send of an encrypted dataset whose key is not loaded: OpenZFS
 	// 2.3 says "cannot send 'fs@s1': dataset key must be loaded"; other
 	// versions word it differently, hence the broader fragments.
-	{"key must be loaded", pdu.Permanent, ErrKeyNotLoaded, keyHint},
-	{"key not loaded", pdu.Permanent, ErrKeyNotLoaded, keyHint},
-	{"encryption key is not loaded", pdu.Permanent, ErrKeyNotLoaded, keyHint},
-	{"keystatus is unavailable", pdu.Permanent, ErrKeyNotLoaded, keyHint},
+	// Raw streams: zfs neither continues a decrypted copy with one nor
+	// overwrites anything with one.
+	{"cannot perform raw receive on top of existing unencrypted dataset", pdu.Permanent, nil,
+		"the destination was received decrypted; raw streams cannot continue it: replicate to a new destination, or use --decrypt"},
+	{"-F cannot be used to destroy an encrypted filesystem", pdu.Permanent, nil,
+		"zfs does not overwrite an existing filesystem with a raw stream, nor an encrypted one with any stream: destroy it, or replicate to a new destination"},
+	{"key must be loaded", pdu.Permanent, ErrKeyNotLoaded, ""},
+	{"key not loaded", pdu.Permanent, ErrKeyNotLoaded, ""},
+	// zfs create below an encryption root whose key is not loaded says
+	// "encryption root's key is not loaded or provided".
+	{"key is not loaded", pdu.Permanent, ErrKeyNotLoaded, ""},
+	{"keystatus is unavailable", pdu.Permanent, ErrKeyNotLoaded, ""},
 	{"does not exist", pdu.Permanent, ErrDatasetNotExist, ""},
 	{"invalid option", pdu.Permanent, ErrUnsupported, ""},
 	{"unrecognized command", pdu.Permanent, ErrUnsupported, ""},
@@ -217,6 +235,9 @@ func classify(argv []string, host string, st exitStatus, stderr string) error {
 		if strings.Contains(flat, r.fragment) {
 			e.reason = r.reason
 			e.Hint = r.hint
+			if r.reason == ErrKeyNotLoaded {
+				e.Hint = keyHint(argv)
+			}
 			return pdu.WithClass(e, r.class)
 		}
 	}

@@ -34,7 +34,11 @@ func TestClassifyCaptures(t *testing.T) {
 		{zfsfuse, "recv-abort", []string{"zfs", "receive", "-A", "backup/a"}, pdu.Permanent, ErrUnsupported, "invalid option 'A'"},
 		{openzfs, "send-missing", send, pdu.Permanent, ErrDatasetNotExist, "tank/cap@nope"},
 		{zfsfuse, "send-missing", send, pdu.Permanent, ErrDatasetNotExist, "cappool/cap@nope"},
-		{openzfs, "send-key-not-loaded", send, pdu.Permanent, ErrKeyNotLoaded, "use --raw"},
+		{openzfs, "send-key-not-loaded", send, pdu.Permanent, ErrKeyNotLoaded, "leave out --decrypt"},
+		{openzfs, "recv-inherited-key", recv, pdu.Permanent, ErrKeyNotLoaded, "load it on the destination"},
+		{openzfs, "create-key-not-loaded", []string{"zfs", "create", "x"}, pdu.Permanent, ErrKeyNotLoaded, "key is not loaded"},
+		{openzfs, "recv-raw-onto-unencrypted", recv, pdu.Permanent, nil, "received decrypted"},
+		{openzfs, "recv-raw-force", recv, pdu.Permanent, nil, "new destination"},
 		{openzfs, "list-missing", []string{"zfs", "list", "tank/nope"}, pdu.Permanent, ErrDatasetNotExist, "does not exist"},
 		{zfsfuse, "zrep-get-missing", []string{"zfs", "get", "cappool/nope"}, pdu.Permanent, ErrDatasetNotExist, "does not exist"},
 		{openzfs, "destroy-held", []string{"zfs", "destroy", "tank/cap@s1"}, pdu.Permanent, nil, "being held"},
@@ -75,7 +79,8 @@ func TestClassifyCaptures(t *testing.T) {
 }
 
 // TestClassifyKeyNotLoaded: a send of an encrypted dataset whose key is
-// not loaded is permanent and tells the operator about --raw.
+// not loaded (with --decrypt) is permanent and tells the operator that
+// leaving out --decrypt sends it raw.
 func TestClassifyKeyNotLoaded(t *testing.T) {
 	send := []string{"zfs", "send", "tank/secret@s1"}
 	for name, stderr := range map[string]string{
@@ -89,8 +94,8 @@ func TestClassifyKeyNotLoaded(t *testing.T) {
 			if pdu.ClassOf(err) != pdu.Permanent || !errors.Is(err, ErrKeyNotLoaded) {
 				t.Errorf("class %v, reason %v: %v", pdu.ClassOf(err), errors.Is(err, ErrKeyNotLoaded), err)
 			}
-			if !strings.Contains(err.Error(), "use --raw") {
-				t.Errorf("%q does not name --raw", err)
+			if !strings.Contains(err.Error(), "leave out --decrypt") {
+				t.Errorf("%q does not name --decrypt", err)
 			}
 		})
 	}

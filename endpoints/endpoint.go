@@ -642,11 +642,22 @@ func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
 	if !e.owns(fs) {
 		return pdu.PermanentError(fmt.Errorf("create placeholder: endpoint does not allow access to filesystem %s (outside %s)", fs, e.side))
 	}
-	argv, err := createPlaceholderArgv(fs)
+	argv, err := createPlaceholderArgv(fs, false)
 	if err != nil {
 		return pdu.PermanentError(err)
 	}
-	if err := e.run(ctx, argv, nil, nil); err != nil {
+	err = e.run(ctx, argv, nil, nil)
+	if errors.Is(err, ErrKeyNotLoaded) {
+		// Below an encryption root whose key is not loaded (a backup
+		// host without keys), zfs creates only an unencrypted dataset.
+		// Elsewhere the placeholder inherits its parent's encryption, so
+		// that what is received below it unencrypted is encrypted as
+		// the operator set the parent up to do.
+		argv, _ = createPlaceholderArgv(fs, true)
+		e.log.Info("the placeholder's parent is encrypted and its key is not loaded; creating it unencrypted (it holds no data)", "dataset", fs)
+		err = e.run(ctx, argv, nil, nil)
+	}
+	if err != nil {
 		return fmt.Errorf("create placeholder %s: %w", e.where(fs), err)
 	}
 	return nil

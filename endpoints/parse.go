@@ -25,6 +25,10 @@ const (
 	propSync        = "zrep:sync"
 	propResumeToken = "receive_resume_token"
 	propOrigin      = "origin"
+	// Native encryption, OpenZFS only.
+	propEncryption     = "encryption"
+	propEncryptionRoot = "encryptionroot"
+	propKeyStatus      = "keystatus"
 )
 
 // property is one value of `zfs get` output.
@@ -181,17 +185,19 @@ type getRecord struct {
 	delim                   int // the position of '@' or '#' in name, or -1
 	typ                     []byte
 	token, origin           []byte
+	encryption, encRoot     []byte
+	keyStatus               []byte
 	guid, createTXG         uint64
 	userRefs                uint64
 	creation                int64
-	seen                    uint8 // the properties read, by propBit
+	seen                    uint16 // the properties read, by propBit
 	has, version            bool
 	hasToken, hasOrigin     bool
 	hasGuid, hasTXG, hasTyp bool
 }
 
 // propBit numbers the native properties a listing may hold; 0 for any other.
-func propBit(prop []byte) uint8 {
+func propBit(prop []byte) uint16 {
 	switch string(prop) {
 	case propType:
 		return 1
@@ -207,6 +213,12 @@ func propBit(prop []byte) uint8 {
 		return 32
 	case propUserRefs:
 		return 64
+	case propEncryption:
+		return 128
+	case propEncryptionRoot:
+		return 256
+	case propKeyStatus:
+		return 512
 	}
 	return 0
 }
@@ -298,6 +310,24 @@ func (p *getParser) line(n int, line []byte) error {
 			ok = checkSnapshotName(value) == nil
 		}
 		r.origin, r.hasOrigin = append(r.origin[:0], value...), true
+	case 128:
+		// A cipher's name (aes-256-gcm), off, or - for a bookmark.
+		for _, c := range value {
+			ok = ok && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-')
+		}
+		r.encryption = append(r.encryption[:0], value...)
+	case 256:
+		if string(value) != "-" {
+			ok = CheckDatasetName(string(value)) == nil
+		}
+		r.encRoot = append(r.encRoot[:0], value...)
+	case 512:
+		switch string(value) {
+		case pdu.KeyAvailable, pdu.KeyUnavailable, "-":
+		default:
+			ok = false
+		}
+		r.keyStatus = append(r.keyStatus[:0], value...)
 	}
 	if !ok {
 		return fmt.Errorf("zfs listed %q with %s %q, which is not one (was -p given?)", r.name, prop, value)
@@ -397,6 +427,7 @@ func (p *getParser) flush() error {
 	defer func() {
 		r.has, r.hasTyp, r.hasGuid, r.hasTXG, r.hasToken, r.hasOrigin, r.version = false, false, false, false, false, false, false
 		r.seen, r.userRefs, r.creation = 0, 0, 0
+		r.encryption, r.encRoot, r.keyStatus = r.encryption[:0], r.encRoot[:0], r.keyStatus[:0]
 	}()
 	if !r.hasTyp {
 		return fmt.Errorf("zfs listed %q without its type", r.name)
@@ -416,6 +447,9 @@ func (p *getParser) flush() error {
 		fs.Origin = ""
 		if r.hasOrigin && len(r.origin) > 0 && string(r.origin) != "-" {
 			fs.Origin = string(r.origin)
+		}
+		if err := setEncryption(fs, r.encryption, r.encRoot, r.keyStatus); err != nil {
+			return err
 		}
 	case "snapshot", "bookmark":
 		delim, vt := byte('@'), pdu.Snapshot
@@ -796,4 +830,31 @@ func parseResumeInfo(out string) (resumeInfo, error) {
 		return resumeInfo{}, fmt.Errorf("zfs send -nvP -t printed no toname and toguid")
 	}
 	return ri, nil
+}
+
+// setEncryption sets fs's encryption from its listed `encryption`,
+// `encryptionroot` and `keystatus` (all empty where the platform has no
+// encryption, which counts as unencrypted), each already checked for its
+// syntax. They must agree: an encrypted filesystem has a root and a key
+// status, one that is not has neither.
+func setEncryption(fs *pdu.Filesystem, encryption, root, keyStatus []byte) error {
+	fs.Encryption, fs.EncryptionRoot, fs.KeyStatus = "", "", ""
+	if len(encryption) == 0 && len(root) == 0 && len(keyStatus) == 0 {
+		return nil
+	}
+	fs.Encryption = string(encryption)
+	switch {
+	case len(encryption) == 0 || string(encryption) == "-":
+		fs.Encryption = ""
+		return fmt.Errorf("zfs listed %q with encryption root %q and key status %q but no encryption", fs.Path, root, keyStatus)
+	case !fs.Encrypted():
+		if len(root) > 0 && string(root) != "-" || len(keyStatus) > 0 && string(keyStatus) != "-" {
+			return fmt.Errorf("zfs listed %q as not encrypted, but with encryption root %q and key status %q", fs.Path, root, keyStatus)
+		}
+		return nil
+	case len(root) == 0 || string(root) == "-" || len(keyStatus) == 0 || string(keyStatus) == "-":
+		return fmt.Errorf("zfs listed %q as encrypted (%s) without its encryption root and key status (%q, %q)", fs.Path, encryption, root, keyStatus)
+	}
+	fs.EncryptionRoot, fs.KeyStatus = string(root), string(keyStatus)
+	return nil
 }

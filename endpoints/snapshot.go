@@ -231,7 +231,11 @@ func (e *Endpoint) destroyEach(ctx context.Context, fs string, snaps []*pdu.File
 		if err == nil {
 			err = e.run(ctx, argv, nil, nil)
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrDatasetNotExist):
+			// Pruned meanwhile by another run from this source.
+			r.Gone = true
+		case err != nil:
 			r.Error = err.Error()
 		}
 		out = append(out, r)
@@ -383,7 +387,7 @@ func (e *Endpoint) checkGuids(ctx context.Context, fs string, snaps []*pdu.Files
 			g, found := guids[v.FullPath(fs)]
 			switch {
 			case !found:
-				refused = append(refused, &pdu.DestroySnapshotRes{Snapshot: v, Error: "gone before its destroy (its guid could not be read); nothing destroyed"})
+				refused = append(refused, &pdu.DestroySnapshotRes{Snapshot: v, Gone: true})
 			case v.Guid == 0 || g != v.Guid:
 				refused = append(refused, &pdu.DestroySnapshotRes{Snapshot: v, Error: fmt.Sprintf(
 					"guid %d is not the %d zrep listed: replaced by another of the same name since; left in place", g, v.Guid)})

@@ -89,7 +89,7 @@ func TestStartupProbesAndListsInOneCommand(t *testing.T) {
 		version string
 		list    string
 	}{
-		{"OpenZFS", false, "zfs-2.3.2-1", "get|-H|-p|-r|-t|filesystem,volume,snapshot,bookmark|-o|name,property,value,source|type,guid,createtxg,creation,origin,receive_resume_token|tank/a_b|"},
+		{"OpenZFS", false, "zfs-2.3.2-1", "get|-H|-p|-r|-t|filesystem,volume,snapshot,bookmark|-o|name,property,value,source|type,guid,createtxg,creation,origin,receive_resume_token,encryption,encryptionroot,keystatus|tank/a_b|"},
 		{"zfs-fuse", true, "", "get|-H|-p|-r|-o|name,property,value,source|type,guid,createtxg,creation,origin|tank/a_b|"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -115,10 +115,32 @@ type Filesystem struct {
 	// Origin is the snapshot a clone was made from, by its full name
 	// (`tank/template@base`); empty when the filesystem is no clone.
 	Origin string
+	// Encryption is the `encryption` property: the cipher of an encrypted
+	// filesystem (`aes-256-gcm`), `off` for one that is not, and "" where
+	// the platform has no native encryption (zfs-fuse), which counts as
+	// not encrypted.
+	Encryption string
+	// EncryptionRoot is the dataset whose key encrypts the filesystem
+	// (`encryptionroot`); "" when it is not encrypted.
+	EncryptionRoot string
+	// KeyStatus is `available` or `unavailable` (`keystatus`) for an
+	// encrypted filesystem, "" otherwise.
+	KeyStatus string
 	// Versions are the filesystem's snapshots and bookmarks, in no
 	// particular order.
 	Versions []*FilesystemVersion
 }
+
+// Encrypted reports whether the filesystem is natively encrypted.
+func (fs *Filesystem) Encrypted() bool {
+	return fs.Encryption != "" && fs.Encryption != "off"
+}
+
+// Key statuses of an encrypted filesystem (`keystatus`).
+const (
+	KeyAvailable   = "available"
+	KeyUnavailable = "unavailable"
+)
 
 // SplitOrigin splits a clone's origin, a full snapshot name, into its
 // filesystem and the snapshot's name; ok is false for anything else.
@@ -177,6 +199,10 @@ type DestroySnapshotsRes struct {
 type DestroySnapshotRes struct {
 	Snapshot *FilesystemVersion
 	Error    string
+	// Gone says the snapshot was not there any more (another run from
+	// the same source pruned it first): nothing was destroyed, and that
+	// is no failure.
+	Gone bool
 }
 
 // SendReq describes a `zfs send`.
@@ -209,8 +235,10 @@ type SendReq struct {
 // SendOptions are the `zfs send` flags the operator chose; they apply to
 // every send of a run.
 type SendOptions struct {
-	// Raw sends encrypted datasets as they are on disk, still encrypted,
-	// and needs no key (`zfs send -w`).
+	// Raw sends an encrypted dataset as it is on disk, still encrypted,
+	// and needs no key (`zfs send -w`). Planning decides it per
+	// filesystem (an encrypted source is sent raw unless the operator
+	// asks to decrypt); its value in replication.Config.Send is ignored.
 	Raw bool
 	// Compressed sends compressed blocks without decompressing them (`-c`).
 	Compressed bool

@@ -335,7 +335,7 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 		To:             last.to,
 		Intermediates:  len(run) > 1,
 		ResumeToken:    token,
-		Options:        e.cfg.Send,
+		Options:        f.pf.sendOptions(e.cfg),
 		Wire:           &pdu.WireCount{},
 	}
 	recvReq := &pdu.ReceiveReq{
@@ -346,7 +346,7 @@ func (f *fsReplication) transfer(ctx context.Context, e *engine, run []*step, ov
 		// Not for a clone's first receive, which creates its destination.
 		Rollback:  f.forceReceive || (e.cfg.Rollback && first.from != nil && first.fromFS == ""),
 		Resumable: true,
-		Options:   e.cfg.Receive,
+		Options:   f.pf.receiveOptions(e.cfg, first.from == nil && token == ""),
 		Wire:      &pdu.WireCount{},
 	}
 	last.bytes.Store(0)

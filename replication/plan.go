@@ -57,6 +57,22 @@ type plannedFilesystem struct {
 	// origin is set for a clone received as a clone: its first step
 	// sends from the origin snapshot, which must be on the destination.
 	origin *originDependency
+	// enc says whether the streams go raw, and why; srcEnc and dstEnc
+	// are each side's encryption (dstEnc nil while there is no
+	// destination).
+	enc            encryptionPlan
+	srcEnc, dstEnc *EncryptionStatus
+	// receiveUnencrypted makes full receives keep the unencrypted source
+	// unencrypted (encryption=off) below an encrypted parent.
+	receiveUnencrypted bool
+}
+
+// sendOptions are the flags of pf's sends: the operator's, and -w where
+// planning decided to send raw.
+func (pf *plannedFilesystem) sendOptions(cfg *Config) pdu.SendOptions {
+	opts := cfg.Send
+	opts.Raw = pf.enc.mode == SendRaw
+	return opts
 }
 
 // plan is the outcome of one planning round.
@@ -113,11 +129,19 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 
 	withSnapshots := descendantsWithSnapshots(sources, cfg.selected)
 	origins, needed := findOrigins(cfg, sfss, sources, receiverFS)
+	sourceFS := make(map[string]*pdu.Filesystem, len(sources))
+	for _, fs := range sources {
+		sourceFS[fs.Path] = fs
+	}
 	for i, fs := range sources {
 		dst := cfg.destination(fs.Path)
 		pf, err := planFilesystem(ctx, cfg, sender, fs, receiverFS[dst], dst, withSnapshots[i], needed[fs.Path])
 		if err != nil {
 			return nil, err
+		}
+		if receiveUnencrypted(cfg, fs, sourceFS[pdu.Parent(fs.Path)], receiverFS[pdu.Parent(dst)]) {
+			pf.receiveUnencrypted = true
+			pf.enc.why += ", and received unencrypted (encryption=off) below its encrypted parent, whose key the destination need not have"
 		}
 		p.filesystems = append(p.filesystems, pf)
 	}
@@ -126,7 +150,7 @@ func planRound(ctx context.Context, cfg *Config, sender Sender, receiver Receive
 		logPlan(log, pf)
 	}
 
-	if err := estimate(ctx, sender, p, cfg.Send, log); err != nil {
+	if err := estimate(ctx, sender, p, cfg, log); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -163,6 +187,29 @@ func descendantsWithSnapshots(sources []*pdu.Filesystem, selected func(*pdu.File
 // originsNeeded are fs's snapshots that clones replicated in this run have
 // as their origin: an initial send includes them.
 func planFilesystem(ctx context.Context, cfg *Config, sender Sender, fs, dst *pdu.Filesystem, dstName string, descendantsWithSnapshots bool, originsNeeded []*pdu.FilesystemVersion) (*plannedFilesystem, error) {
+	pf, err := planSteps(ctx, cfg, sender, fs, dst, dstName, descendantsWithSnapshots, originsNeeded)
+	if err != nil {
+		return nil, err
+	}
+	pf.enc, pf.srcEnc = planEncryption(cfg, fs), EncryptionOf(fs)
+	if dst != nil {
+		pf.dstEnc = EncryptionOf(dst)
+	}
+	if pf.problem != nil || pf.placeholderOnly {
+		return pf, nil
+	}
+	full := len(pf.steps) > 0 && pf.steps[0].from == nil && pf.steps[0].resumeToken == "" && pf.dstState.exists
+	if err := encryptionProblem(cfg, pf.enc, fs, dst, full, len(pf.steps) > 0); err != nil {
+		pf.problem, pf.steps, pf.resolution = err, nil, ""
+		if c, ok := err.(*ConflictEncryption); ok {
+			pf.conflict = c
+		}
+	}
+	return pf, nil
+}
+
+// planSteps plans the steps of fs to dst, whatever their encryption.
+func planSteps(ctx context.Context, cfg *Config, sender Sender, fs, dst *pdu.Filesystem, dstName string, descendantsWithSnapshots bool, originsNeeded []*pdu.FilesystemVersion) (*plannedFilesystem, error) {
 	pf := &plannedFilesystem{src: fs.Path, dst: dstName}
 	var receiverVersions []*pdu.FilesystemVersion
 	if dst != nil {
@@ -328,7 +375,7 @@ func gapFree(from, to *pdu.FilesystemVersion, selected, senderVersions []*pdu.Fi
 
 // estimate asks the sender for the size of every step, a few at a time. A
 // failed estimate is only logged: the step's size is then unknown.
-func estimate(ctx context.Context, sender Sender, p *plan, opts pdu.SendOptions, log *slog.Logger) error {
+func estimate(ctx context.Context, sender Sender, p *plan, cfg *Config, log *slog.Logger) error {
 	sem := make(chan struct{}, estimateConcurrency)
 	var wg sync.WaitGroup
 	for _, pf := range p.filesystems {
@@ -342,7 +389,7 @@ func estimate(ctx context.Context, sender Sender, p *plan, opts pdu.SendOptions,
 			wg.Add(1)
 			go func() {
 				defer func() { <-sem; wg.Done() }()
-				req := &pdu.SendReq{Filesystem: pf.src, From: st.from, FromFilesystem: st.fromFS, To: st.to, ResumeToken: st.resumeToken, Options: opts}
+				req := &pdu.SendReq{Filesystem: pf.src, From: st.from, FromFilesystem: st.fromFS, To: st.to, ResumeToken: st.resumeToken, Options: pf.sendOptions(cfg)}
 				est, err := sender.EstimateSize(ctx, req)
 				if err != nil {
 					log.Warn("size estimate failed, size unknown", "filesystem", pf.src, "step", stepName(st.from, st.fromFS, st.to), "err", err)
@@ -395,6 +442,11 @@ func Plan(ctx context.Context, cfg Config, sender Sender, receiver Receiver) (*P
 			Destination: pf.dst,
 			Steps:       make([]PlanStep, 0, len(pf.steps)),
 			Resolution:  pf.resolution,
+			Send:        pf.enc.mode,
+			SendReason:  pf.enc.why,
+
+			SourceEncryption:      pf.srcEnc,
+			DestinationEncryption: pf.dstEnc,
 		}
 		if pf.conflict != nil {
 			fp.Conflict = pf.conflict.Error()

@@ -190,9 +190,12 @@ func destroy(ctx context.Context, side Endpoint, fs string, snaps []*pdu.Filesys
 	}
 	var failed []string
 	for _, r := range res.Results {
-		if r.Error == "" {
+		switch {
+		case r.Gone:
+			// Another run from this source pruned it first.
+		case r.Error == "":
 			done = append(done, r.Snapshot.Name)
-		} else {
+		default:
 			failed = append(failed, r.Snapshot.FullPath(fs)+": "+r.Error)
 		}
 	}

@@ -51,8 +51,13 @@ type Config struct {
 	// SeparateSteps sends every step as its own stream instead of carrying
 	// consecutive steps in one `zfs send -I` stream.
 	SeparateSteps bool
-	// Send are the stream flags of every `zfs send`.
+	// Send are the stream flags of every `zfs send`; planning sets Raw
+	// per filesystem (see Decrypt).
 	Send pdu.SendOptions
+	// Decrypt sends encrypted source filesystems decrypted, their keys
+	// loaded on the source, instead of raw (`zfs send -w`), which is the
+	// default so that no destination receives plaintext by accident.
+	Decrypt bool
 	// Receive are the property flags of every `zfs receive`.
 	Receive pdu.ReceiveOptions
 	// CursorID identifies the destination among all destinations of the

@@ -264,6 +264,15 @@ type FilesystemPlan struct {
 	// what it would leave because of a user hold.
 	Pruned PrunedSnapshots `json:"pruned"`
 	Held   PrunedSnapshots `json:"held"`
+	// Send says how the streams go: raw, decrypted or plain; SendReason
+	// says why.
+	Send       SendMode `json:"send"`
+	SendReason string   `json:"send_reason"`
+	// SourceEncryption and DestinationEncryption are each side's
+	// encryption; DestinationEncryption is null while the destination
+	// does not exist.
+	SourceEncryption      *EncryptionStatus `json:"source_encryption"`
+	DestinationEncryption *EncryptionStatus `json:"destination_encryption"`
 }
 
 // PlanStep is one planned step.
@@ -314,6 +323,10 @@ func (p *PlanReport) WriteText(w io.Writer) error {
 		}
 		if f.Problem != "" {
 			tw.printf("    problem: %s\n", f.Problem)
+		}
+		if f.Send != SendPlain || f.DestinationEncryption != nil && f.DestinationEncryption.Encrypted {
+			tw.printf("    send: %s\n", f.SendReason)
+			tw.printf("    encryption: source %s; destination %s\n", f.SourceEncryption, f.DestinationEncryption)
 		}
 		for _, s := range f.Steps {
 			size := "size unknown"

@@ -139,7 +139,7 @@ func TestPlanChangesNothing(t *testing.T) {
 	if err := json.Unmarshal(js, &top); err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(keys(top["filesystems"][0]), " "); got != "conflict destination filesystem held problem pruned resolution steps" {
+	if got := strings.Join(keys(top["filesystems"][0]), " "); got != "conflict destination destination_encryption filesystem held problem pruned resolution send send_reason source_encryption steps" {
 		t.Errorf("plan keys %s", got)
 	}
 	var text bytes.Buffer

@@ -8,7 +8,12 @@
 // a full stream into an existing filesystem without -F (and, even with it,
 // into one with snapshots), and a modified destination; a request outside
 // the side's root is refused. replication/sidetest holds it to the same
-// contract as the real endpoints. Streams are small byte payloads that say what they carry,
+// contract as the real endpoints. Native encryption is modelled as OpenZFS
+// 2.3 has it: a send that is not raw needs the key, a raw receive makes its
+// filesystem an encryption root whose key is not loaded, a receive that is
+// not raw needs the key of the encryption it inherits, and neither a raw
+// stream nor anything encrypted is overwritten with -F. Streams are small
+// byte payloads that say what they carry,
 // so the receiving side checks base and target guids.
 package memzfs
 
@@ -80,6 +85,10 @@ type dataset struct {
 	// partial receive state
 	resumeToken    string
 	partialCreated bool
+	// Encryption: encRoot makes the dataset an encryption root (its key
+	// unloaded when keyUnloaded), encOff makes it unencrypted below an
+	// encrypted parent; otherwise it inherits its parent's encryption.
+	encRoot, encOff, keyUnloaded bool
 }
 
 type fault struct {
@@ -268,6 +277,70 @@ func (z *ZFS) Used(fs string) int64 {
 		}
 	}
 	return n
+}
+
+// CreateEncrypted creates fs and its missing parents, fs as an encryption
+// root with its key loaded, like `zfs create -o encryption=on`.
+func (z *ZFS) CreateEncrypted(fs string) {
+	z.CreateFilesystem(fs)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	d := z.datasets[fs]
+	d.encRoot, d.encOff, d.keyUnloaded = true, false, false
+}
+
+// CreateUnencrypted creates fs and its missing parents, fs not encrypted
+// even below an encrypted parent, like `zfs create -o encryption=off`.
+func (z *ZFS) CreateUnencrypted(fs string) {
+	z.CreateFilesystem(fs)
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	d := z.datasets[fs]
+	d.encRoot, d.encOff = false, true
+}
+
+// UnloadKey unloads the key of the encryption root fs (`zfs unload-key`).
+func (z *ZFS) UnloadKey(fs string) { z.setKey(fs, false) }
+
+// LoadKey loads the key of the encryption root fs (`zfs load-key`).
+func (z *ZFS) LoadKey(fs string) { z.setKey(fs, true) }
+
+func (z *ZFS) setKey(fs string, loaded bool) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	d := z.mustDataset(fs)
+	if !d.encRoot {
+		panic("memzfs: " + fs + " is not an encryption root")
+	}
+	d.keyUnloaded = !loaded
+}
+
+// Encryption is fs's encryption as `zfs get encryption,encryptionroot,
+// keystatus` lists it: "off", "", "" for a filesystem that is not
+// encrypted.
+func (z *ZFS) Encryption(fs string) (encryption, root, keyStatus string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	z.mustDataset(fs)
+	return z.encryption(fs)
+}
+
+// encryption is Encryption with z.mu held; fs need not exist (a dataset
+// about to be created inherits from its parent).
+func (z *ZFS) encryption(fs string) (encryption, root, keyStatus string) {
+	for p := fs; p != ""; p = pdu.Parent(p) {
+		d := z.datasets[p]
+		switch {
+		case d == nil:
+		case d.encRoot && d.keyUnloaded:
+			return "aes-256-gcm", p, pdu.KeyUnavailable
+		case d.encRoot:
+			return "aes-256-gcm", p, pdu.KeyAvailable
+		case d.encOff:
+			return "off", "", ""
+		}
+	}
+	return "off", "", ""
 }
 
 // Bookmark creates fs#bookmark from fs@snap.
@@ -472,8 +545,9 @@ func (e *Endpoint) ListFilesystems(ctx context.Context) ([]*pdu.Filesystem, erro
 	var fss []*pdu.Filesystem
 	for name, d := range z.datasets {
 		if e.inside(name) {
+			enc, root, key := z.encryption(name)
 			fss = append(fss, &pdu.Filesystem{Path: name, Placeholder: d.placeholder, ResumeToken: d.resumeToken, Origin: z.origin(d), Versions: d.copyVersions(),
-				SyncOff: z.syncValue(name) == "off"})
+				SyncOff: z.syncValue(name) == "off", Encryption: enc, EncryptionRoot: root, KeyStatus: key})
 		}
 	}
 	slices.SortFunc(fss, func(a, b *pdu.Filesystem) int {
@@ -518,7 +592,7 @@ func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapsho
 	for _, s := range req.Snapshots {
 		r := &pdu.DestroySnapshotRes{Snapshot: s}
 		if v := d.byGuid(s.Guid, pdu.Snapshot); v == nil {
-			r.Error = "snapshot does not exist"
+			r.Gone = true
 		} else if len(v.holds) > 0 {
 			r.Error = "snapshot is held"
 		} else {
@@ -533,7 +607,7 @@ func (e *Endpoint) DestroySnapshots(ctx context.Context, req *pdu.DestroySnapsho
 // The stream format: a header line, then for each snapshot a line
 // describing it followed by its payload.
 //
-//	memzfs-stream from=<guid> clone=<0|1> token=<token|->
+//	memzfs-stream from=<guid> clone=<0|1> raw=<0|1> token=<token|->
 //	snap <name> <guid> <createtxg> <size> <skip>
 //	<size-skip bytes>
 const streamMagic = "memzfs-stream"
@@ -550,7 +624,7 @@ func (e *Endpoint) streamFor(req *pdu.SendReq) ([]byte, error) {
 	if d == nil {
 		return nil, pdu.PermanentError(fmt.Errorf("dataset %s does not exist", req.Filesystem))
 	}
-	from, to := req.From, req.To
+	from, to, raw := req.From, req.To, req.Options.Raw
 	var skip int64
 	token := "-"
 	if req.ResumeToken != "" {
@@ -558,11 +632,14 @@ func (e *Endpoint) streamFor(req *pdu.SendReq) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		from, to = nil, &pdu.FilesystemVersion{Guid: t.to, Type: pdu.Snapshot}
+		from, to, raw = nil, &pdu.FilesystemVersion{Guid: t.to, Type: pdu.Snapshot}, t.raw
 		if t.from != 0 {
 			from = &pdu.FilesystemVersion{Guid: t.from}
 		}
 		skip, token = t.offset, req.ResumeToken
+	}
+	if _, _, key := e.z.encryption(req.Filesystem); key == pdu.KeyUnavailable && !raw {
+		return nil, pdu.PermanentError(fmt.Errorf("cannot send '%s': dataset key must be loaded", req.Filesystem))
 	}
 	if to == nil {
 		return nil, pdu.PermanentError(errors.New("send without a target snapshot"))
@@ -623,7 +700,7 @@ func (e *Endpoint) streamFor(req *pdu.SendReq) ([]byte, error) {
 	if base != nil {
 		fromGuid = base.Guid
 	}
-	fmt.Fprintf(&b, "%s from=%d clone=%d token=%s\n", streamMagic, fromGuid, clone, token)
+	fmt.Fprintf(&b, "%s from=%d clone=%d raw=%d token=%s\n", streamMagic, fromGuid, clone, boolInt(raw), token)
 	for _, s := range snaps {
 		fmt.Fprintf(&b, "snap %s %d %d %d %d\n", s.name, s.guid, s.txg, s.size, s.skip)
 		b.Write(bytes.Repeat([]byte{'z'}, int(s.size-s.skip)))
@@ -661,11 +738,20 @@ func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, erro
 	return s, nil
 }
 
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func describeSend(req *pdu.SendReq) string {
 	var b strings.Builder
 	b.WriteString(req.Filesystem)
 	if req.ResumeToken != "" {
 		b.WriteString(" resume")
+	} else if req.Options.Raw {
+		b.WriteString(" raw")
 	}
 	if req.From != nil {
 		flag := " -i "
@@ -732,15 +818,20 @@ func (e *Endpoint) EstimateSize(ctx context.Context, req *pdu.SendReq) (pdu.Size
 type token struct {
 	from, to uint64
 	offset   int64
+	raw      bool
 }
 
-func (t token) String() string { return fmt.Sprintf("memzfs-token-%d-%d-%d", t.from, t.to, t.offset) }
+func (t token) String() string {
+	return fmt.Sprintf("memzfs-token-%d-%d-%d-%d", t.from, t.to, t.offset, boolInt(t.raw))
+}
 
 func parseToken(s string) (token, error) {
 	var t token
-	if _, err := fmt.Sscanf(s, "memzfs-token-%d-%d-%d", &t.from, &t.to, &t.offset); err != nil {
+	var raw int
+	if _, err := fmt.Sscanf(s, "memzfs-token-%d-%d-%d-%d", &t.from, &t.to, &t.offset, &raw); err != nil {
 		return t, pdu.PermanentError(fmt.Errorf("invalid resume token %q", s))
 	}
+	t.raw = raw == 1
 	return t, nil
 }
 
@@ -793,12 +884,12 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, r io.Reader
 		return pdu.RetryableError(fmt.Errorf("receive %s: stream ended before its header: %w", fs, err))
 	}
 	var fromGuid uint64
-	var clone int
+	var clone, raw int
 	var tok string
-	if _, err := fmt.Sscanf(header, streamMagic+" from=%d clone=%d token=%s\n", &fromGuid, &clone, &tok); err != nil {
+	if _, err := fmt.Sscanf(header, streamMagic+" from=%d clone=%d raw=%d token=%s\n", &fromGuid, &clone, &raw, &tok); err != nil {
 		return pdu.PermanentError(fmt.Errorf("receive %s: invalid stream header %q", fs, header))
 	}
-	origin, err := e.startReceive(fs, req, fromGuid, clone == 1, tok)
+	origin, err := e.startReceive(fs, req, fromGuid, clone == 1, raw == 1, tok)
 	if err != nil {
 		return err
 	}
@@ -811,7 +902,7 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, r io.Reader
 			return nil
 		}
 		if err != nil {
-			return e.broken(fs, req, fromGuid, origin, nil, 0, err)
+			return e.broken(fs, req, fromGuid, origin, raw == 1, nil, 0, err)
 		}
 		f := strings.Fields(line)
 		if len(f) != 6 || f[0] != "snap" {
@@ -827,9 +918,10 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, r io.Reader
 			if ctx.Err() != nil {
 				err = ctx.Err()
 			}
-			return e.broken(fs, req, fromGuid, origin, &s, s.skip+n, err)
+			return e.broken(fs, req, fromGuid, origin, raw == 1, &s, s.skip+n, err)
 		}
-		if err := e.commit(fs, fromGuid, origin, first, &s); err != nil {
+		off := slices.Contains(req.Options.Set, pdu.Property{Name: "encryption", Value: "off"})
+		if err := e.commit(fs, fromGuid, origin, first, raw == 1, off, &s); err != nil {
 			return err
 		}
 		fromGuid, first, origin = s.guid, false, ""
@@ -842,11 +934,29 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, r io.Reader
 // A clone stream (zfs send -i ORIGIN) into a destination that does not
 // exist creates it as a clone of the snapshot with the stream's base guid,
 // wherever it is on this ZFS; origin names that snapshot's filesystem.
-func (e *Endpoint) startReceive(fs string, req *pdu.ReceiveReq, fromGuid uint64, clone bool, tok string) (origin string, err error) {
+func (e *Endpoint) startReceive(fs string, req *pdu.ReceiveReq, fromGuid uint64, clone, raw bool, tok string) (origin string, err error) {
 	z := e.z
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	d := z.datasets[fs]
+	enc, _, key := z.encryption(fs)
+	off := slices.Contains(req.Options.Set, pdu.Property{Name: "encryption", Value: "off"})
+	switch {
+	case off && raw:
+		return "", pdu.PermanentError(fmt.Errorf("receive %s: cannot receive new filesystem stream: encryption property 'encryption' cannot be set or excluded for raw streams", fs))
+	case off && fromGuid != 0:
+		return "", pdu.PermanentError(fmt.Errorf("receive %s: cannot receive incremental stream: encryption property 'encryption' cannot be set for incremental streams", fs))
+	case off:
+		// A full stream kept unencrypted: allowed below any parent.
+	case raw && fromGuid == 0 && d != nil && tok == "-" && !d.partialCreated:
+		return "", pdu.PermanentError(fmt.Errorf("receive %s: cannot receive new filesystem stream: zfs receive -F cannot be used to destroy an encrypted filesystem or overwrite an unencrypted one with an encrypted one", fs))
+	case raw && fromGuid != 0 && d != nil && enc == "off":
+		return "", pdu.PermanentError(fmt.Errorf("receive %s: cannot receive incremental stream: cannot perform raw receive on top of existing unencrypted dataset", fs))
+	case !raw && key == pdu.KeyUnavailable:
+		return "", pdu.PermanentError(fmt.Errorf("receive %s: cannot receive stream: inherited key must be loaded", fs))
+	case !raw && fromGuid == 0 && d != nil && enc != "off":
+		return "", pdu.PermanentError(fmt.Errorf("receive %s: cannot receive new filesystem stream: zfs receive -F cannot be used to destroy an encrypted filesystem", fs))
+	}
 	if tok != "-" {
 		if d == nil || d.resumeToken == "" {
 			return "", pdu.PermanentError(fmt.Errorf("receive %s: resumed stream but no partial receive state", fs))
@@ -906,7 +1016,7 @@ func (e *Endpoint) startReceive(fs string, req *pdu.ReceiveReq, fromGuid uint64,
 // stream startReceive has accepted, a full stream replaces the
 // destination's versions and an incremental one drops those after its
 // base (what -F allows).
-func (e *Endpoint) commit(fs string, fromGuid uint64, origin string, first bool, s *streamSnap) error {
+func (e *Endpoint) commit(fs string, fromGuid uint64, origin string, first, raw, encOff bool, s *streamSnap) error {
 	z := e.z
 	z.mu.Lock()
 	defer z.mu.Unlock()
@@ -916,12 +1026,15 @@ func (e *Endpoint) commit(fs string, fromGuid uint64, origin string, first bool,
 		d = &dataset{originFS: origin, originGuid: fromGuid}
 		z.datasets[fs] = d
 	case d == nil:
-		d = &dataset{}
+		// A raw receive makes the new filesystem an encryption root
+		// whose key is not loaded.
+		d = &dataset{encRoot: raw, keyUnloaded: raw, encOff: encOff}
 		z.datasets[fs] = d
 	case d.resumeToken != "":
 		d.resumeToken, d.partialCreated = "", false
 	case first && fromGuid == 0:
 		d.versions = nil
+		d.encOff = d.encOff || encOff
 	case first:
 		base := d.byGuid(fromGuid, pdu.Snapshot)
 		d.versions = slices.DeleteFunc(d.versions, func(v *version) bool {
@@ -942,20 +1055,20 @@ func (e *Endpoint) commit(fs string, fromGuid uint64, origin string, first bool,
 
 // broken handles a stream that ended early: with resumable receive the
 // partial state stays on the destination, and the error is retryable.
-func (e *Endpoint) broken(fs string, req *pdu.ReceiveReq, fromGuid uint64, origin string, s *streamSnap, got int64, cause error) error {
+func (e *Endpoint) broken(fs string, req *pdu.ReceiveReq, fromGuid uint64, origin string, raw bool, s *streamSnap, got int64, cause error) error {
 	z := e.z
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	if s != nil && req.Resumable && z.Resumable {
 		d := z.datasets[fs]
 		if d == nil {
-			d = &dataset{partialCreated: true}
+			d = &dataset{partialCreated: true, encRoot: raw, keyUnloaded: raw}
 			if origin != "" {
 				d.originFS, d.originGuid = origin, fromGuid
 			}
 			z.datasets[fs] = d
 		}
-		d.resumeToken = token{from: fromGuid, to: s.guid, offset: got}.String()
+		d.resumeToken = token{from: fromGuid, to: s.guid, offset: got, raw: raw}.String()
 	}
 	return pdu.RetryableError(fmt.Errorf("receive %s: stream ended early: %w", fs, cause))
 }
@@ -977,7 +1090,10 @@ func (e *Endpoint) CreatePlaceholder(ctx context.Context, fs string) error {
 	if p := pdu.Parent(fs); p == "" || z.datasets[p] == nil {
 		return pdu.PermanentError(fmt.Errorf("create placeholder %s: parent does not exist", fs))
 	}
-	z.datasets[fs] = &dataset{placeholder: true}
+	// Below an encryption root whose key is not loaded, zfs creates only
+	// an unencrypted dataset; the endpoints do so there.
+	_, _, key := z.encryption(fs)
+	z.datasets[fs] = &dataset{placeholder: true, encOff: key == pdu.KeyUnavailable}
 	z.record("CreatePlaceholder %s", fs)
 	return nil
 }
