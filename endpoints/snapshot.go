@@ -286,10 +286,16 @@ func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.Filesyst
 			if err != nil {
 				return nil, pdu.PermanentError(err)
 			}
-			if err := e.run(ctx, argv, nil, nil); err != nil {
+			err = e.run(ctx, argv, nil, nil)
+			if err == nil {
+				return tagged, nil
+			}
+			if !errors.Is(err, ErrDatasetNotExist) {
 				return nil, fmt.Errorf("release %s on %s: %w", tag, e.where(fs), err)
 			}
-			return tagged, nil
+			// One of them was pruned meanwhile by another run from this
+			// source: release the others one by one.
+			snaps = tagged
 		}
 		// A hold's tag (another tool's) could not be read as data:
 		// release each, as where there is no `zfs holds`.
@@ -304,7 +310,8 @@ func (e *Endpoint) Release(ctx context.Context, fs string, snaps []*pdu.Filesyst
 		switch err := e.run(ctx, argv, nil, nil); {
 		case err == nil:
 			released = append(released, v)
-		case errors.Is(err, ErrNoSuchHold):
+		case errors.Is(err, ErrNoSuchHold), errors.Is(err, ErrDatasetNotExist):
+			// No hold of ours, or pruned meanwhile by another run.
 		default:
 			errs = append(errs, fmt.Errorf("release %s on %s: %w", tag, e.where(v.FullPath(fs)), err))
 		}
@@ -410,6 +417,11 @@ func (e *Endpoint) tagged(ctx context.Context, fs string, snaps []*pdu.Filesyste
 	}
 	var out bytes.Buffer
 	if err := e.run(ctx, argv, nil, &out); err != nil {
+		if errors.Is(err, ErrDatasetNotExist) {
+			// One of snaps was pruned meanwhile by another run from this
+			// source: the caller releases one by one.
+			return nil, false, nil
+		}
 		return nil, false, fmt.Errorf("list holds on %s: %w", e.where(fs), err)
 	}
 	names := map[string]bool{}
