@@ -18,7 +18,7 @@ func TestSyncPropertyLeavesOut(t *testing.T) {
 	zfs(t, "set", "zrep:sync=on", src+"/a/c")
 	zfs(t, "snapshot", "-r", src+"@s1")
 
-	r := zrep(t, "plan", "-r", "--json", side(src), dst).mustExit(t, 0)
+	r := zrep(t, "plan", "-r", "--json", side(src), side(dst)).mustExit(t, 0)
 	var plan struct {
 		Filesystems []struct {
 			Filesystem string `json:"filesystem"`
@@ -48,7 +48,7 @@ func TestSyncPropertyLeavesOut(t *testing.T) {
 		t.Errorf("left out %v, want %v", left, want)
 	}
 
-	zrep(t, "run", "-r", side(src), dst).mustExit(t, 0)
+	zrep(t, "run", "-r", side(src), side(dst)).mustExit(t, 0)
 	for _, fs := range []string{"", "/a/c", "/d"} {
 		mustMatch(t, dst+fs, snapshots(t, src+fs))
 	}
