@@ -17,7 +17,7 @@ UNITDIR ?= $(PREFIX)/lib/systemd/system
 ZSHDIR ?= $(PREFIX)/share/zsh/site-functions
 DOCDIR ?= $(PREFIX)/share/doc/zrep
 
-.PHONY: all build test unit e2e fuzz lint bench demo demo-clean lab clean test-openzfs docs install uninstall deb test-install
+.PHONY: all build test unit e2e fuzz lint bench charts demo demo-clean lab clean test-openzfs docs install uninstall deb test-install
 
 all: build
 
@@ -101,6 +101,10 @@ lint:
 
 bench: build
 	bench/run.sh
+
+# The charts of docs/performance.md, from the figures it reports.
+charts:
+	$(GO) run ./bench/charts -o docs/charts docs/charts/figures.tsv
 
 demo: build
 	lab/demo.sh

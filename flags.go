@@ -178,7 +178,7 @@ func metricsFileFlag() cli.Flag {
 
 // linkFlag is --compress, a flag of plan (which shows it) and run.
 func linkFlag() cli.Flag {
-	return &cli.StringFlag{Name: "compress", Value: string(endpoints.DefaultCodec), Usage: "compress streams that cross ssh with `CODEC`: zstd, lz4, gzip or none (local to local never compresses)"}
+	return &cli.StringFlag{Name: "compress", Value: string(endpoints.DefaultCodec), Usage: "compress streams that cross ssh with `CODEC`: auto (zstd where it makes the stream faster), zstd, lz4, gzip or none (local to local never compresses)"}
 }
 
 // linkRunFlags are run's flags for the link.

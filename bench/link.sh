@@ -158,7 +158,7 @@ run() {
 	zfs destroy -r "$DP/x" >/dev/null 2>&1 || true
 }
 
-methods="bare hand zrep-none zrep-zstd zrep-lz4 zrep-gzip"
+methods="bare hand zrep-none zrep-auto zrep-zstd zrep-lz4 zrep-gzip"
 [ "$LINK_SYNCOID" = 1 ] && command -v syncoid >/dev/null && methods="$methods syncoid syncoid-zstd-fast"
 methods=${LINK_METHODS:-$methods}
 for rep in $(seq 1 "$LINK_REPS"); do
@@ -220,20 +220,24 @@ for rate in $LINK_RATES; do
 				cpu=$(calc "%.2f" "($(med "$l" self_user_s) + $(med "$l" self_sys_s)) / ($B / 1073741824)")
 				wm=$(calc "%.0f" "$(wire "$l") / 1048576")
 			fi
-			echo "| $rate | $d | $mth | $(calc %.1f "$w") s | $(calc %.1f "$LINK_MIB / $w") | $(calc %.2f "$bare / $w")× | $cpu | $wm |"
+			vs=-
+			[ "$bare" != null ] && vs="$(calc %.2f "$bare / $w")×"
+			echo "| $rate | $d | $mth | $(calc %.1f "$w") s | $(calc %.1f "$LINK_MIB / $w") | $vs | $cpu | $wm |"
 		done
 	done
 done
 echo
 echo "targets:"
+# A target whose cells were left out (LINK_SKIP, LINK_METHODS) is not shown.
+known() { for v in "$@"; do [ "$v" != null ] || return 1; done; }
 for rate in $LINK_RATES; do
 	bare=$(med "link/$rate/rand/bare" wall_s)
 	z=$(med "link/$rate/rand/zrep-none" wall_s)
-	echo "- incompressible at $rate, zrep (default none) ≥ 0.95× bare: $(calc %.2f "$bare / $z")× $(verdict "$bare / $z >= 0.95")"
+	known "$bare" "$z" && echo "- incompressible at $rate, zrep (default none) ≥ 0.95× bare: $(calc %.2f "$bare / $z")× $(verdict "$bare / $z >= 0.95")"
 	z=$(med "link/$rate/rand/zrep-zstd" wall_s)
-	echo "- incompressible at $rate, zrep --compress zstd ≥ 0.95× bare: $(calc %.2f "$bare / $z")× $(verdict "$bare / $z >= 0.95")"
+	known "$bare" "$z" && echo "- incompressible at $rate, zrep --compress zstd ≥ 0.95× bare: $(calc %.2f "$bare / $z")× $(verdict "$bare / $z >= 0.95")"
 done
-if [[ " $LINK_RATES " == *" 100mbit "* ]]; then
+if [[ " $LINK_RATES " == *" 100mbit "* ]] && known "$(med link/100mbit/text/bare wall_s)" "$(med link/100mbit/text/hand wall_s)"; then
 	bare=$(med link/100mbit/text/bare wall_s) hand=$(med link/100mbit/text/hand wall_s) z=$(med link/100mbit/text/zrep-zstd wall_s)
 	echo "- text at 100mbit, zrep zstd ≥ 2× bare: $(calc %.2f "$bare / $z")× $(verdict "$bare / $z >= 2")"
 	echo "- text at 100mbit, zrep zstd ≥ 0.95× hand pipeline: $(calc %.2f "$hand / $z")× $(verdict "$hand / $z >= 0.95")"
@@ -243,9 +247,69 @@ if [[ " $LINK_RATES " == *" 100mbit "* ]]; then
 		echo "- text at 100mbit, zrep zstd ahead of syncoid's best ($(calc %.1f "$best") s): $(calc %.2f "$best / $z")× $(verdict "$best > $z")"
 	fi
 fi
+# --compress auto (issue 24): never behind none where the link is fast,
+# never far behind zstd where it is slow, ahead of syncoid's default.
+if [[ " $methods " == *" zrep-auto "* ]]; then
+	ratio_of() { # ratio_of NUM-LABEL DEN-LABEL: wall(DEN) / wall(NUM), or null
+		local a b
+		a=$(med "$1" wall_s) b=$(med "$2" wall_s)
+		[ "$a" = null ] || [ "$b" = null ] && { echo null; return; }
+		calc %.3f "$b / $a"
+	}
+	target() { # target TEXT RATIO MIN
+		[ "$2" = null ] && return
+		echo "- $1: $(calc %.2f "$2")× $(verdict "$2 >= $3")"
+	}
+	for d in rand text; do
+		target "unshaped, $d, auto ≥ 0.95× none" "$(ratio_of link/none/$d/zrep-auto link/none/$d/zrep-none)" 0.95
+	done
+	target "text at 100mbit, auto ≥ 0.95× zstd" "$(ratio_of link/100mbit/text/zrep-auto link/100mbit/text/zrep-zstd)" 0.95
+	target "text at 1gbit, auto ≥ none" "$(ratio_of link/1gbit/text/zrep-auto link/1gbit/text/zrep-none)" 1
+	target "text at 1gbit, auto ≥ zstd" "$(ratio_of link/1gbit/text/zrep-auto link/1gbit/text/zrep-zstd)" 1
+	for rate in $LINK_RATES; do
+		for d in rand text; do
+			target "$rate $d, auto ahead of syncoid (lzo)" "$(ratio_of link/$rate/$d/zrep-auto link/$rate/$d/syncoid)" 1
+		done
+	done
+fi
 if [[ " $LINK_RATES " == *" none "* ]]; then
 	echo "- unshaped, the default (none) ≥ 0.95× none: 1.00× met (the default is none)"
 	w=$(med link/bwlimit/rand/zrep-none wall_s) wb=$(wire link/bwlimit/rand/zrep-none)
 	lim=$(numfmt --from=iec "$LINK_BWLIMIT")
 	echo "- --bwlimit $LINK_BWLIMIT: $(calc %.2f "$wb / $w / 1048576") MiB/s on the wire, $(calc %.3f "($wb / $w) / $lim")× the limit $(verdict "($wb / $w) / $lim <= 1.10 && ($wb / $w) / $lim >= 0.90")"
 fi
+
+# --- the charts -----------------------------------------------------------------
+
+# The medians as chart records (bench/charts), one chart per data set, drawn
+# into BENCH_CHARTS (default build/bench/) with the figures files named in
+# BENCH_FIGURES.
+BENCH_CHARTS=${BENCH_CHARTS:-$REPO/build/bench}
+mkdir -p "$BENCH_CHARTS"
+fig=$BENCH_CHARTS/figures-link.tsv
+note="zrep $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?'), $(date +%F), $LINK_MIB MiB, load $(sed -n 's/^load: *\([0-9.]*\) .*/\1/p' "$WORK/versions.txt") at the start; medians of $LINK_REPS alternating rounds"
+linkname() { case $1 in none) echo "unshaped loopback" ;; *mbit) echo "${1%mbit} Mbit/s" ;; *gbit) echo "${1%gbit} Gbit/s" ;; *) echo "$1" ;; esac; }
+{
+	echo "# bench/link.sh figures (bench/charts draws them)"
+	for d in text rand; do
+		case $d in
+		text) printf 'chart\tlink-text\tFull send of text (zstd -1 ratio %s) over ssh, by link\tMiB/s of data\thigher\t%s\n' "$ratio" "$note" ;;
+		rand) printf 'chart\tlink-rand\tFull send of incompressible data over ssh, by link\tMiB/s of data\thigher\t%s\n' "$note" ;;
+		esac
+		for rate in $LINK_RATES; do
+			for mth in $methods; do
+				w=$(med "link/$rate/$d/$mth" wall_s)
+				[ "$w" = null ] && continue
+				case $mth in
+				bare) s="bare zfs send | ssh" ;;
+				hand) s="hand zstd -1 pipeline" ;;
+				zrep-*) s="zrep --compress ${mth#zrep-}" ;;
+				*) s=$mth ;;
+				esac
+				printf 'bar\tlink-%s\t%s\t%s\t%s\n' "$d" "$(linkname "$rate")" "$s" "$(calc %.1f "$LINK_MIB / $w")"
+			done
+		done
+	done
+} >"$fig"
+# shellcheck disable=SC2086 # BENCH_FIGURES is a list of files
+(cd "$REPO" && go run ./bench/charts -o "$BENCH_CHARTS" ${BENCH_FIGURES:-} "$fig") | sed 's/^/chart: /'

@@ -10,7 +10,10 @@
 #   inc   one new snapshot on each of BENCH_INC_FS filesystems, locally;
 #         zrep --jobs for each of BENCH_JOBS vs syncoid -r --no-sync-snap
 #   rate  full send of BENCH_RATE_MIB MiB (and BENCH_SMALL_MIB MiB) of
-#         incompressible data, locally and over ssh, vs bare zfs send|receive;
+#         incompressible data, locally and over ssh: the whole zrep run
+#         process against the bare zfs send | [ssh] zfs receive process,
+#         BENCH_RATE_REPS alternating rounds; over ssh also against the bare
+#         pipe with ssh's default cipher and with AES-GCM, and syncoid;
 #         zrep's own CPU and peak RSS
 #   plan  the Go planning benchmark (bench/plan_test.go),
 #         BENCH_PLAN_FS x BENCH_PLAN_SNAPS
@@ -21,6 +24,9 @@
 #   link  full sends over a shaped link (tbf in a network namespace), zrep
 #         with each --compress vs the bare pipe, a hand zstd pipeline and
 #         syncoid; not in the default set (long): see bench/link.sh
+#
+# The figures go to BENCH_CHARTS (default build/bench/): figures.tsv and one
+# SVG chart per figure kind (bench/charts), linked from the table's end.
 #
 # Everything runs on the lab (lab/lab.sh): zfs-fuse with throw-away
 # file-backed pools, destroyed at the end, and a bench-private sshd on
@@ -45,6 +51,8 @@ BENCH_SCENARIOS=${BENCH_SCENARIOS:-"noop inc rate plan"}
 BENCH_SYNCOID=${BENCH_SYNCOID:-1}
 BENCH_SSH_PORT=${BENCH_SSH_PORT:-22023}
 BENCH_KEEP=${BENCH_KEEP:-0}
+BENCH_RATE_REPS=${BENCH_RATE_REPS:-5}
+BENCH_CHARTS=${BENCH_CHARTS:-$REPO/build/bench}
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { echo "bench: $(date +%T) $*" >&2; }
@@ -70,6 +78,14 @@ med() { # med FILE LABEL FIELD: the median, or null
 		if length==0 then null elif length%2==1 then .[length/2|floor] else (.[length/2-1]+.[length/2])/2 end' "$1"
 }
 num() { [ "$1" != null ] && [ -n "$1" ]; }
+# pairs A B: the median over rounds of A's wall time / B's, the i-th run of
+# A with the i-th of B (each round runs both, one after the other).
+pairs() {
+	jq -s --arg a "$1" --arg b "$2" '[.[]|select(.label==$a)|.wall_s] as $x | [.[]|select(.label==$b)|.wall_s] as $y |
+		[range(0; [($x|length), ($y|length)]|min) | $x[.] / $y[.]] | sort |
+		if length==0 then null elif length%2==1 then .[length/2|floor] else (.[length/2-1]+.[length/2])/2 end' "$RESULTS"
+}
+GCM_NAME=aes128-gcm
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 count() { jq -s --arg l "$1" '[.[]|select(.label==$l)]|length' "$RESULTS"; }
 verdict() { if awk "BEGIN { exit !($1) }"; then echo met; else echo MISSED; fi; }
@@ -124,10 +140,11 @@ fi
 
 if has rate; then
 	B=$(med "$EXTRA" rate/stream bytes) SB=$(med "$EXTRA" rate/small bytes)
-	echo "3. line rate, full send of $BENCH_RATE_MIB MiB incompressible ($(calc '%.0f' "$B/1048576") MiB stream, $BENCH_REPS rounds)"
+	echo "3. line rate, full send of $BENCH_RATE_MIB MiB incompressible ($(calc '%.0f' "$B/1048576") MiB stream, $(count rate/local-zrep) rounds)"
 	mibs() { calc '%.0f MiB/s' "$B/1048576/$(med "$RESULTS" "$1" wall_s)"; }
 	row "  zfs send > /dev/null" "$(mibs rate/send-only)" "" ""
-	row "  zfs send | ssh cat > /dev/null" "$(mibs rate/ssh-cat)" "" ""
+	row "  zfs send | ssh cat > /dev/null" "$(mibs rate/ssh-cat)" "(ssh's default cipher)" ""
+	row "  zfs send | ssh -c $GCM_NAME cat" "$(mibs rate/ssh-cat-gcm)" "" ""
 	for side in local ssh; do
 		bw=$(med "$RESULTS" "rate/$side-bare" wall_s) zw=$(med "$RESULTS" "rate/$side-zrep" wall_s)
 		row "  $side: bare zfs send | receive" "$(mibs "rate/$side-bare")" "" ""
@@ -147,6 +164,22 @@ if has rate; then
 		h=$(jq -s --arg l "rate/small-$side-zrep" '[.[]|select(.label==$l)|.self_hwm_kib]|max' "$RESULTS")
 		row "  $side: zrep peak RSS, $BENCH_SMALL_MIB MiB" "$(calc '%.1f MiB' "$h/1024")" "<= 50 MiB" "$(verdict "$h/1024 <= 50")"
 	done
+	# The whole command: zrep run's process against the bare pipeline's,
+	# wall time, the median of each round's ratio (the two run back to back).
+	echo "   whole command, zrep run / bare pipeline wall time (median of per-round ratios)"
+	w=$(pairs rate/local-zrep rate/local-bare)
+	row "  local: zrep / zfs send | zfs receive" "$(calc '%.3fx' "$w")" "<= 1.05x" "$(verdict "$w <= 1.05")"
+	w=$(pairs rate/ssh-zrep rate/ssh-bare)
+	row "  ssh: zrep / bare, ssh's default cipher" "$(calc '%.3fx' "$w")" "<= 1.05x" "$(verdict "$w <= 1.05")"
+	row "  ssh: bare (default cipher) / zrep throughput" "$(calc '%.2fx' "1/$w")" ">= 1.5x (AES CPU)" "$(verdict "1/$w >= 1.5")"
+	w=$(pairs rate/ssh-zrep rate/ssh-bare-gcm)
+	if num "$w"; then
+		row "  ssh: zrep / bare with ssh -c $GCM_NAME" "$(calc '%.3fx' "$w")" "<= 1.05x" "$(verdict "$w <= 1.05")"
+	fi
+	if [ "$(count rate/ssh-syncoid)" -gt 0 ]; then
+		row "  ssh: syncoid full send" "$(mibs rate/ssh-syncoid)" "" ""
+		row "  ssh: syncoid / zrep wall" "$(calc '%.2fx' "$(pairs rate/ssh-syncoid rate/ssh-zrep)")" "(information)" ""
+	fi
 	bw=$(med "$RESULTS" rate/small-local-bare wall_s) zw=$(med "$RESULTS" rate/small-local-zrep wall_s)
 	row "  local $BENCH_SMALL_MIB MiB: bare / zrep MiB/s" "$(calc '%.0f / %.0f' "$SB/1048576/$bw, $SB/1048576/$zw")" "" ""
 	row "  lzop -1 size ratio of the stream" "$(med "$EXTRA" rate/lzop ratio)" "(1.0: compression cannot help)" ""
@@ -167,6 +200,73 @@ if has plan && [ -s "$PLAN_OUT" ]; then
 fi
 echo
 echo "raw results: $RESULTS"
+figures
+}
+
+# figures writes this run's medians as chart records (bench/charts) to
+# BENCH_CHARTS/figures.tsv and draws the charts there, together with the
+# figures files named in BENCH_FIGURES (earlier runs, e.g. other tree sizes).
+figures() {
+	local out=$BENCH_CHARTS/figures.tsv note g
+	mkdir -p "$BENCH_CHARTS"
+	# The run's own zrep commit, date and load, also for BENCH_REPORT.
+	note="zrep $(sed -n 's/^zrep: .*(\(.*\))$/\1/p' "$WORK/versions.txt"), $(date -r "$RESULTS" +%F), load $(sed -n 's/^load: *\([0-9.]*\) .*/\1/p' "$WORK/versions.txt") at the start; medians of $BENCH_REPS alternating rounds"
+	bar() { printf 'bar\t%s\t%s\t%s\t%s\n' "$@"; }
+	{
+		echo "# bench/run.sh figures (bench/charts draws them)"
+		if has noop; then
+			printf 'chart\tnoop\tNo-op zrep run -r over ssh, by tree size\tseconds, wall\tlower\t%s\n' "$note"
+			g="$BENCH_FS fs × $BENCH_SNAPS snapshots"
+			bar noop "$g" "zrep run -r" "$(med "$RESULTS" noop/zrep wall_s)"
+			bar noop "$g" "bare listings" "$(med "$RESULTS" noop/listings wall_s)"
+			[ "$BENCH_SYNCOID" = 1 ] && bar noop "$g" "syncoid -r" "$(med "$RESULTS" noop/syncoid wall_s)"
+		fi
+		if has inc; then
+			printf 'chart\tincremental\tOne new snapshot on every filesystem, local, by tree size\tseconds, wall\tlower\t%s\n' "$note"
+			g="$((BENCH_INC_FS + 1)) fs"
+			for j in $BENCH_JOBS; do bar incremental "$g" "zrep --jobs $j" "$(med "$RESULTS" "inc/zrep-j$j" wall_s)"; done
+			[ "$BENCH_SYNCOID" = 1 ] && bar incremental "$g" "syncoid -r" "$(med "$RESULTS" inc/syncoid wall_s)"
+		fi
+		if has rate; then
+			local B mib
+			B=$(med "$EXTRA" rate/stream bytes)
+			mib() { local w; w=$(med "$RESULTS" "$1" wall_s); num "$w" && calc '%.1f' "$B/1048576/$w" || echo null; }
+			printf 'chart\tline-rate\tFull send of %s MiB, incompressible, whole command\tMiB/s\thigher\t%s\n' "$BENCH_RATE_MIB" "${note/ $BENCH_REPS alternating/ $(count rate/local-zrep) alternating}"
+			bar line-rate local "bare zfs send | zfs receive" "$(mib rate/local-bare)"
+			bar line-rate local "zrep run" "$(mib rate/local-zrep)"
+			g="over ssh (loopback)"
+			bar line-rate "$g" "ssh cat, default cipher" "$(mib rate/ssh-cat)"
+			bar line-rate "$g" "ssh cat, $GCM_NAME" "$(mib rate/ssh-cat-gcm)"
+			bar line-rate "$g" "bare, default cipher" "$(mib rate/ssh-bare)"
+			bar line-rate "$g" "bare, ssh -c $GCM_NAME" "$(mib rate/ssh-bare-gcm)"
+			bar line-rate "$g" "syncoid" "$(mib rate/ssh-syncoid)"
+			bar line-rate "$g" "zrep run" "$(mib rate/ssh-zrep)"
+		fi
+		if has plan && [ -s "$PLAN_OUT" ]; then
+			local pnote=${note%%;*}"; go test -bench ./bench/, one operation each"
+			printf 'chart\tplanning\tPlanning cost by filesystems × snapshots (CPU)\tCPU seconds\tlower\t%s\n' "$pnote"
+			printf 'chart\tplanning-rss\tPlanning cost by filesystems × snapshots (memory)\tpeak RSS, MiB\tlower\t%s\n' "$pnote"
+			local name cpu rss fs sn what
+			while read -r name _ _ _ cpu _ rss _; do
+				[[ $name == Benchmark*/fs=*/snaps=* ]] || continue
+				name=${name%-*}
+				fs=${name#*/fs=} fs=${fs%%/*}
+				sn=${name#*/snaps=} sn=${sn%%/*}
+				case $name in
+				BenchmarkPlan/*/noop) what="plan, no-op" ;;
+				BenchmarkPlan/*/incremental) what="plan, one new snapshot per fs" ;;
+				BenchmarkListing/*) what="listing and parsing" ;;
+				BenchmarkParseGet/*) what="parsing alone" ;;
+				*) continue ;;
+				esac
+				g="$(echo "$fs" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta') fs × $sn snapshots"
+				bar planning "$g" "$what" "$cpu"
+				bar planning-rss "$g" "$what" "$rss"
+			done <"$PLAN_OUT"
+		fi
+	} >"$out"
+	# shellcheck disable=SC2086 # BENCH_FIGURES is a list of files
+	(cd "$REPO" && go run ./bench/charts -o "$BENCH_CHARTS" ${BENCH_FIGURES:-} "$out") | sed 's/^/chart: /'
 }
 
 # BENCH_REPORT=DIR prints the table again from a run kept with BENCH_KEEP=1.
@@ -412,12 +512,16 @@ if has rate; then
 	zfs send "$SP/rate$BENCH_SMALL_MIB@full" >"$WORK/small.stream"
 	lz=$(lzop -1 -c <"$WORK/small.stream" | wc -c)
 	extra rate/lzop ratio "$(echo "scale=4; $lz / $small_bytes" | bc)"
-	for r in $(seq 1 "$BENCH_REPS"); do
-		say "rate: round $r/$BENCH_REPS"
+	# zrep asks for AES-GCM first on a CPU with AES instructions; the bare
+	# pipe is measured with ssh's default cipher and with that one.
+	GCM=aes128-gcm@openssh.com
+	for r in $(seq 1 "$BENCH_RATE_REPS"); do
+		say "rate: round $r/$BENCH_RATE_REPS"
 		s=$SP/rate$BENCH_RATE_MIB@full
 		d=$DP/rate
 		m rate/send-only sh -c "zfs send $s >/dev/null"
 		m rate/ssh-cat sh -c "zfs send $s | $(printf '%q ' "${SSH[@]}") $REMOTE 'cat >/dev/null'"
+		m rate/ssh-cat-gcm sh -c "zfs send $s | $(printf '%q ' "${SSH[@]}" -c "$GCM") $REMOTE 'cat >/dev/null'"
 		m rate/local-bare sh -c "zfs send $s | zfs receive -u $d"
 		zfs destroy -r "$d"
 		m rate/local-zrep "${ZREP_RUN[@]}" "$SP/rate$BENCH_RATE_MIB" "$d"
@@ -426,6 +530,12 @@ if has rate; then
 		zfs destroy -r "$d"
 		m rate/ssh-zrep "${ZREP_RUN[@]}" "${ZREP_SSH[@]}" "$SP/rate$BENCH_RATE_MIB" "$REMOTE:$d"
 		zfs destroy -r "$d"
+		m rate/ssh-bare-gcm sh -c "zfs send $s | $(printf '%q ' "${SSH[@]}" -c "$GCM") $REMOTE zfs receive -u $d"
+		zfs destroy -r "$d"
+		if [ "$BENCH_SYNCOID" = 1 ]; then
+			m rate/ssh-syncoid env PATH="$SHIM:$PATH" syncoid --no-sync-snap --quiet --no-privilege-elevation "${SYNCOID_SSH[@]}" "$SP/rate$BENCH_RATE_MIB" "$REMOTE:$d"
+			zfs destroy -r "$d"
+		fi
 		m rate/small-local-bare sh -c "zfs send $SP/rate$BENCH_SMALL_MIB@full | zfs receive -u $d"
 		zfs destroy -r "$d"
 		m rate/small-local-zrep "${ZREP_RUN[@]}" "$SP/rate$BENCH_SMALL_MIB" "$d"

@@ -60,7 +60,7 @@ func wireOf(t *testing.T, r result) (bytes, wire int64) {
 // the wire than the stream has, none exactly as many.
 func TestCompressEachCodec(t *testing.T) {
 	requireHost(t)
-	for _, codec := range []string{"zstd", "lz4", "gzip", "none"} {
+	for _, codec := range []string{"auto", "zstd", "lz4", "gzip", "none"} {
 		t.Run(codec, func(t *testing.T) {
 			hp, tp := newHostPool(t), newPool(t)
 			for _, dir := range []struct {

@@ -22,6 +22,10 @@ const (
 	CodecZstd Codec = "zstd"
 	CodecLZ4  Codec = "lz4"
 	CodecGzip Codec = "gzip"
+	// CodecAuto compresses with zstd where that makes the stream get
+	// through faster and stores it (in zstd's raw blocks) where not; see
+	// autoEncoder. Its streams are zstd streams to every decoder.
+	CodecAuto Codec = "auto"
 )
 
 // DefaultCodec is --compress's default: none. Where the link is faster
@@ -34,17 +38,22 @@ const DefaultCodec = CodecNone
 // ParseCodec reads a --compress value.
 func ParseCodec(s string) (Codec, error) {
 	switch c := Codec(strings.ToLower(s)); c {
-	case CodecNone, CodecZstd, CodecLZ4, CodecGzip:
+	case CodecNone, CodecZstd, CodecLZ4, CodecGzip, CodecAuto:
 		return c, nil
 	}
-	return "", fmt.Errorf("--compress must be zstd, lz4, gzip or none, not %q", s)
+	return "", fmt.Errorf("--compress must be auto, zstd, lz4, gzip or none, not %q", s)
 }
 
 // compresses reports whether c changes the stream at all.
 func (c Codec) compresses() bool { return c != "" && c != CodecNone }
 
 // program is the command that implements c on a remote side.
-func (c Codec) program() string { return string(c) }
+func (c Codec) program() string {
+	if c == CodecAuto {
+		return string(CodecZstd)
+	}
+	return string(c)
+}
 
 // compressArgv is the program that compresses stdin to stdout on a remote
 // sending side.
@@ -52,6 +61,10 @@ func (c Codec) compressArgv() []string {
 	switch c {
 	case CodecZstd:
 		return []string{"zstd", "-3", "-T0", "-q", "-c"}
+	case CodecAuto:
+		// zstd's own adaptation: its level follows how fast its output
+		// is taken.
+		return []string{"zstd", "--adapt=min=1,max=6", "-q", "-c"}
 	case CodecLZ4:
 		return []string{"lz4", "-1", "-q", "-c"}
 	case CodecGzip:
@@ -64,7 +77,7 @@ func (c Codec) compressArgv() []string {
 // remote receiving side.
 func (c Codec) decompressArgv() []string {
 	switch c {
-	case CodecZstd:
+	case CodecZstd, CodecAuto:
 		return []string{"zstd", "-d", "-q", "-c"}
 	case CodecLZ4:
 		return []string{"lz4", "-d", "-q", "-c"}
@@ -85,6 +98,8 @@ func (c Codec) versionArgv() []string {
 // but does not close w.
 func (c Codec) newEncoder(w io.Writer) (io.WriteCloser, error) {
 	switch c {
+	case CodecAuto:
+		return newAutoEncoder(w), nil
 	case CodecZstd:
 		return zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.SpeedDefault))
 	case CodecLZ4:
@@ -103,7 +118,7 @@ func (c Codec) newEncoder(w io.Writer) (io.WriteCloser, error) {
 // this machine. Close releases the decoder; it does not close r.
 func (c Codec) newDecoder(r io.Reader) (io.ReadCloser, error) {
 	switch c {
-	case CodecZstd:
+	case CodecZstd, CodecAuto:
 		d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(2))
 		if err != nil {
 			return nil, err

@@ -323,6 +323,9 @@ func (e *Endpoint) linkReceiveInput(ctx context.Context, stream io.Reader, wire 
 			if err == nil {
 				err = enc.Close()
 			}
+			if a, ok := enc.(*autoEncoder); ok {
+				e.log.Debug("--compress auto", a.summary()...)
+			}
 		}
 		// An error ends the compressed stream early, which the remote
 		// decompressor and zfs receive report; the sender's own error

@@ -238,7 +238,7 @@ func (c *sshConn) startMaster(ctx context.Context) error {
 		return fmt.Errorf("ssh %s: %w", c.side.Host, err)
 	}
 	defer errFile.Close()
-	argv := sshMasterArgv(c.side, c.opts, c.controlPath())
+	argv := sshMasterArgv(c.side, c.cipherOptions(ctx), c.controlPath())
 	err = c.run.runDetached(ctx, argv, errFile)
 	if err == nil {
 		return nil
