@@ -68,7 +68,13 @@ func commonFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "recv-set", Usage: "set `PROP=VALUE` on every received dataset (zfs receive -o; repeatable)"},
 		&cli.StringSliceFlag{Name: "recv-exclude", Usage: "do not receive property `PROP` from the stream (zfs receive -x; repeatable)"},
 		linkFlag(),
+		sudoFlag(),
 	}
+}
+
+// sudoFlag is --sudo, for every command that contacts a side.
+func sudoFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "sudo", Usage: "on remote sides, run zfs through sudo -n (for accounts without zfs allow delegation; needs a sudoers line for zfs)"}
 }
 
 // runFlags are run's flags.
@@ -84,6 +90,14 @@ func planFlags() []cli.Flag {
 	return append(append(flags, snapshotHookFlags()...), postRunFlag())
 }
 
+// allowFlags are allow's flags: run's that change what zfs permissions the
+// job needs, and the rest of run's so that a run's command line can be
+// given as it is.
+func allowFlags() []cli.Flag {
+	flags := append(commonFlags(), runOnlyFlags()...)
+	return append(append(flags, metricsFileFlag()), retentionFlags(true)...)
+}
+
 // pruneFlags are prune's flags.
 func pruneFlags() []cli.Flag {
 	flags := append(commonFlags(), retentionFlags(false)...)
@@ -92,13 +106,13 @@ func pruneFlags() []cli.Flag {
 
 // snapshotFlags are snapshot's flags.
 func snapshotFlags() []cli.Flag {
-	flags := pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout")
+	flags := pickFlags(commonFlags(), "recursive", "exclude", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout", "sudo")
 	return append(append(flags, prefixFlag("`PREFIX` of the snapshot name")), snapshotHookFlags()...)
 }
 
 // statusFlags are status's flags.
 func statusFlags() []cli.Flag {
-	flags := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout")
+	flags := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout", "sudo")
 	for _, f := range flags {
 		switch f := f.(type) {
 		case *cli.BoolFlag:
@@ -238,7 +252,7 @@ func parseJob(c *cli.Context) (*job, error) {
 	if err != nil {
 		return nil, usageErrorf("DST: %v", err)
 	}
-	j := &job{src: src, dst: dst, recursive: c.Bool("recursive")}
+	j := &job{src: src, dst: dst, recursive: c.Bool("recursive"), sudo: c.Bool("sudo")}
 	if sameHost(src, dst) {
 		if src.Dataset == dst.Dataset {
 			return nil, usageErrorf("SRC and DST are the same dataset %q: choose another DST", dst.Dataset)
@@ -319,7 +333,7 @@ func parseOneSide(c *cli.Context) (o oneSide, err error) {
 	if o.side, err = endpoints.ParseSide(c.Args().First()); err != nil {
 		return o, usageErrorf("DATASET: %v", err)
 	}
-	o.recursive = c.Bool("recursive")
+	o.recursive, o.sudo = c.Bool("recursive"), c.Bool("sudo")
 	if o.ssh, err = parseSSHOptions(c); err != nil {
 		return o, err
 	}

@@ -20,6 +20,7 @@ type job struct {
 	recursive      bool
 	cfg            replication.Config
 	ssh            endpoints.SSHOptions
+	sudo           bool // zfs through sudo -n on remote sides
 	commandTimeout time.Duration
 	link           link
 	out            output
@@ -79,6 +80,9 @@ func (j *job) run(parent context.Context) (err error) {
 	defer context.AfterFunc(ctx, func() { j.closeSides(src, dst) })()
 	if err := checkLink(ctx, src, dst); err != nil {
 		return j.finishMetrics(start, nil, cancelledOr(ctx, &exitError{code: exitFailed, err: err}))
+	}
+	if err := j.checkDelegation(ctx, src, dst, j.work()); err != nil {
+		return j.finishMetrics(start, nil, err)
 	}
 	set, hookErr, err := j.takeSnapshot(ctx, src)
 	if err != nil {

@@ -58,7 +58,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
 		Name:           "zrep",
 		Usage:          "replicate ZFS filesystems and snapshots, locally or over ssh",
-		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep snapshot [flags] DATASET\nzrep prune [flags] SRC DST\nzrep status [flags] DATASET\nzrep version",
+		UsageText:      "zrep plan [flags] SRC DST\nzrep run [flags] SRC DST\nzrep snapshot [flags] DATASET\nzrep prune [flags] SRC DST\nzrep status [flags] DATASET\nzrep allow [flags] SRC DST\nzrep version",
 		Writer:         stdout,
 		ErrWriter:      stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -72,6 +72,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			{Name: "prune", Usage: "thin the snapshots of SRC and DST by --keep-source and --keep-dest, replicating nothing", ArgsUsage: "SRC DST", Flags: withEnvVars(pruneFlags()), Action: pruneAction, OnUsageError: onUsageError},
 			{Name: "status", Usage: "show each filesystem's newest snapshot and its age; with --max-age, a monitoring check", Description: statusDescription, ArgsUsage: "DATASET", Flags: withEnvVars(statusFlags()), Action: statusAction, OnUsageError: onUsageError},
 			generateCommand(func() *cli.App { return newApp(io.Discard, io.Discard) }),
+			{Name: "allow", Usage: "print the zfs allow commands that let each side's account run this job without root", Description: allowDescription, ArgsUsage: "SRC DST", Flags: withEnvVars(allowFlags()), Action: allowAction, OnUsageError: onUsageError},
 			{
 				Name:  "version",
 				Usage: "print zrep's version",

@@ -35,6 +35,9 @@ func planAction(c *cli.Context) error {
 
 	src, dst := j.openSides()
 	defer j.closeSides(src, dst)
+	if err := j.checkDelegation(ctx, src, dst, j.work()); err != nil {
+		return err
+	}
 
 	plan, err := j.plan(ctx, src, dst)
 	if ee := (*exitError)(nil); errors.As(err, &ee) {

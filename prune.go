@@ -38,6 +38,11 @@ func pruneAction(c *cli.Context) error {
 	defer stop()
 	src, dst := j.openSides()
 	defer j.closeSides(src, dst)
+	w := j.work()
+	w.PruneOnly = true
+	if err := j.checkDelegation(ctx, src, dst, w); err != nil {
+		return err
+	}
 
 	rep, err := replication.Prune(ctx, j.cfg, src, dst, j.ret.prune)
 	if err != nil && rep == nil {

@@ -15,11 +15,11 @@ func (j *job) openSides() (src, dst *endpoints.Endpoint) {
 	srcLink, dstLink := j.link.options(j.src, j.dst)
 	holds := j.ret.listsHolds()
 	src = endpoints.New(j.src, endpoints.Options{
-		Role: "source", Recursive: j.recursive, SSH: j.ssh, Logger: j.out.logger.With("side", "source"), Link: srcLink, Holds: holds,
+		Role: "source", Recursive: j.recursive, SSH: j.ssh, Logger: j.out.logger.With("side", "source"), Link: srcLink, Holds: holds, Sudo: j.sudo,
 		CommandTimeout: j.commandTimeout,
 	})
 	dst = endpoints.New(j.dst, endpoints.Options{
-		Role: "destination", Recursive: j.recursive, SSH: j.ssh, Logger: j.out.logger.With("side", "destination"), Link: dstLink, Holds: holds,
+		Role: "destination", Recursive: j.recursive, SSH: j.ssh, Logger: j.out.logger.With("side", "destination"), Link: dstLink, Holds: holds, Sudo: j.sudo,
 		CommandTimeout: j.commandTimeout,
 	})
 	return src, dst
@@ -40,6 +40,7 @@ type oneSide struct {
 	side           endpoints.Side
 	recursive      bool
 	ssh            endpoints.SSHOptions
+	sudo           bool
 	commandTimeout time.Duration
 	out            output
 }
@@ -47,6 +48,6 @@ type oneSide struct {
 // open opens the side in role.
 func (o oneSide) open(role string) *endpoints.Endpoint {
 	return endpoints.New(o.side, endpoints.Options{
-		Role: role, Recursive: o.recursive, SSH: o.ssh, Logger: o.out.logger, CommandTimeout: o.commandTimeout,
+		Role: role, Recursive: o.recursive, SSH: o.ssh, Logger: o.out.logger, CommandTimeout: o.commandTimeout, Sudo: o.sudo,
 	})
 }

@@ -477,3 +477,21 @@ func quotedLine(argv []string) string {
 	}
 	return strings.Join(q, " ")
 }
+
+// sudoPrelude makes every `zfs` a shell script runs go through sudo -n:
+// a function is found before the PATH, quoted name or not.
+const sudoPrelude = `zfs() { sudo -n zfs "$@"; }; `
+
+// sudoArgv runs a zfs command, or every zfs of a start-up script (`sh -c
+// SCRIPT`), through `sudo -n`, which fails at once rather than ask for a
+// password. sudo keeps LC_ALL, which zfs's messages are read by. Other
+// programs (a codec) run as they are.
+func sudoArgv(argv []string) []string {
+	switch {
+	case len(argv) > 0 && argv[0] == "zfs":
+		return append([]string{"sudo", "-n"}, argv...)
+	case len(argv) == 3 && argv[0] == "sh" && argv[1] == "-c":
+		return []string{"sh", "-c", sudoPrelude + argv[2]}
+	}
+	return argv
+}

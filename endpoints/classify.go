@@ -23,6 +23,11 @@ var (
 	ErrKeyNotLoaded = errors.New("encryption key not loaded")
 	// ErrConnection: ssh could not reach or stay connected to the host.
 	ErrConnection = errors.New("ssh connection failed")
+	// ErrPermission: zfs refused the command to an account without the
+	// delegated permission.
+	ErrPermission = errors.New("permission denied")
+	// ErrSudo: sudo would not run zfs without a password (--sudo).
+	ErrSudo = errors.New("sudo refused to run zfs")
 	// ErrHoldExists: zfs hold found the snapshot holding that tag already.
 	ErrHoldExists = errors.New("hold tag already exists")
 	// ErrNoSuchHold: zfs release found no hold with that tag on the snapshot.
@@ -137,6 +142,9 @@ func keyHint(argv []string) string {
 	return "an encryption key is not loaded (zfs load-key)"
 }
 
+// sudoHint is the way out of a --sudo that sudo refuses.
+const sudoHint = "--sudo runs zfs through sudo -n, which sudo refused without a password; on that host, let the account run zfs without one: a sudoers line (visudo) such as `ACCOUNT ALL=(root) NOPASSWD: /usr/sbin/zfs`, or delegate instead (zrep allow)"
+
 // stderrRule maps a stderr fragment to a class and reason.
 type stderrRule struct {
 	fragment string
@@ -149,6 +157,11 @@ type stderrRule struct {
 // decides. A refusal comes before stream damage, because when zfs receive
 // refuses a stream the sender's "Broken pipe" follows it.
 var stderrRules = []stderrRule{
+	// sudo -n (--sudo) where sudo would ask for a password, or where the
+	// account may not run zfs through it: the operator must change sudoers.
+	{"a password is required", pdu.Permanent, ErrSudo, sudoHint},
+	{"is not in the sudoers file", pdu.Permanent, ErrSudo, sudoHint},
+	{"is not allowed to execute", pdu.Permanent, ErrSudo, sudoHint},
 	// Answers of zfs hold and release that the caller may take as done.
 	{"tag already exists", pdu.Permanent, ErrHoldExists, ""},
 	{"no such tag", pdu.Permanent, ErrNoSuchHold, ""},
@@ -175,6 +188,10 @@ var stderrRules = []stderrRule{
 	{"key is not loaded", pdu.Permanent, ErrKeyNotLoaded, ""},
 	{"keystatus is unavailable", pdu.Permanent, ErrKeyNotLoaded, ""},
 	{"does not exist", pdu.Permanent, ErrDatasetNotExist, ""},
+	// zfs's own "permission denied": an account that is not root lacks a
+	// delegated permission (ssh's "Permission denied (publickey)" is
+	// classified as the connection's before these rules).
+	{"permission denied", pdu.Permanent, ErrPermission, "the account lacks a delegated zfs permission for this command; zrep allow prints what the job needs (README: Running without root)"},
 	{"invalid option", pdu.Permanent, ErrUnsupported, ""},
 	{"unrecognized command", pdu.Permanent, ErrUnsupported, ""},
 	{"bad property list", pdu.Permanent, ErrUnsupported, ""},

@@ -40,6 +40,8 @@ type Options struct {
 	// a retryable error. 0 leaves them unbounded. Streams are bounded by
 	// their stall timeout instead.
 	CommandTimeout time.Duration
+	// Sudo runs zfs through `sudo -n` on a remote side.
+	Sudo bool
 }
 
 // commandTimeoutError is why a command was ended after CommandTimeout.
@@ -102,12 +104,22 @@ func (e *Endpoint) Close() error {
 	return e.ssh.close()
 }
 
-// argv wraps a zfs argv for this side: unchanged here, in ssh over there.
+// argv wraps a zfs argv for this side: unchanged here, in ssh over there
+// (through sudo with Sudo).
 func (e *Endpoint) argv(ctx context.Context, zfsArgv []string) ([]string, error) {
 	if e.ssh == nil {
 		return zfsArgv, nil
 	}
-	return e.ssh.wrap(ctx, zfsArgv)
+	return e.ssh.wrap(ctx, e.remoteArgv(zfsArgv))
+}
+
+// remoteArgv is argv as the remote side runs it: through sudo -n with
+// Sudo, else unchanged.
+func (e *Endpoint) remoteArgv(argv []string) []string {
+	if !e.opts.Sudo {
+		return argv
+	}
+	return sudoArgv(argv)
 }
 
 // command wraps the zfs argv of a command that carries no stream for this
@@ -119,7 +131,7 @@ func (e *Endpoint) command(ctx context.Context, zfsArgv []string) (argv []string
 	if e.ssh == nil {
 		return zfsArgv, nil, nil
 	}
-	argv, err = e.ssh.wrapScript(ctx, remotePipeline([][]string{zfsArgv}))
+	argv, err = e.ssh.wrapScript(ctx, remotePipeline([][]string{e.remoteArgv(zfsArgv)}))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -160,6 +160,7 @@ func (e *Endpoint) streamArgv(ctx context.Context, zfsArgv []string, send bool) 
 	if e.ssh == nil {
 		return zfsArgv, nil, nil
 	}
+	zfsArgv = e.remoteArgv(zfsArgv)
 	programs := [][]string{zfsArgv}
 	if e.compresses() {
 		if err := e.CheckLink(ctx); err != nil {

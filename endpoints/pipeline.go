@@ -55,7 +55,13 @@ func remotePipeline(programs [][]string) string {
 
 // stageName names a program in its status line: its command name, which
 // is a plain word (zfs, zstd, lz4, gzip), never from user input.
-func stageName(argv []string) string { return filepath.Base(argv[0]) }
+// A zfs run through sudo -n (--sudo) is zfs.
+func stageName(argv []string) string {
+	if len(argv) > 2 && argv[0] == "sudo" && argv[1] == "-n" {
+		argv = argv[2:]
+	}
+	return filepath.Base(argv[0])
+}
 
 // stageStatus is one program's reported exit status.
 type stageStatus struct {

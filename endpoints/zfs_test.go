@@ -446,8 +446,9 @@ func TestZFSDestroySnapshotsReportsEach(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// After the listing, one is destroyed and one replaced by another of
-	// its name: both are left and reported, the others destroyed.
+	// After the listing, one is destroyed (by another run: gone, no
+	// failure) and one replaced by another of its name (left and
+	// reported); the others are destroyed.
 	sh(t, "zfs destroy "+fs+"@gone && zfs destroy "+fs+"@new && zfs snapshot "+fs+"@new")
 	res, err := dst.DestroySnapshots(ctx, &pdu.DestroySnapshotsReq{Filesystem: fs, Snapshots: vs})
 	if err != nil {
@@ -455,10 +456,10 @@ func TestZFSDestroySnapshotsReportsEach(t *testing.T) {
 	}
 	var got []string
 	for _, r := range res.Results {
-		got = append(got, r.Snapshot.Name+"="+r.Error)
+		got = append(got, fmt.Sprintf("%s=%s gone=%v", r.Snapshot.Name, r.Error, r.Gone))
 	}
 	if len(res.Results) != 4 || res.Results[0].Error != "" || res.Results[1].Error != "" ||
-		!strings.Contains(res.Results[2].Error, "gone") || !strings.Contains(res.Results[3].Error, "replaced") {
+		!res.Results[2].Gone || res.Results[2].Error != "" || !strings.Contains(res.Results[3].Error, "replaced") {
 		t.Fatalf("results: %q", got)
 	}
 	if vs, _ := dst.ListFilesystemVersions(ctx, fs); versionNames(vs) != "@new" {

@@ -1,0 +1,1 @@
+zfs allow $P/cap/bk/web 1/data
