@@ -14,7 +14,7 @@ import (
 
 // parsedRun parses args as zrep would for `run`, without contacting
 // anything: the command's action is replaced by one that keeps what
-// parseJob and parseRetention made of the command line.
+// parseRunOptions made of the command line.
 func parsedRun(t *testing.T, args ...string) (*job, *retention) {
 	t.Helper()
 	var stderr bytes.Buffer
@@ -27,11 +27,11 @@ func parsedRun(t *testing.T, args ...string) (*job, *retention) {
 		if c.Name == "run" {
 			c.Action = func(c *cli.Context) error {
 				var err error
-				if j, err = parseJob(c, io.Discard); err != nil {
+				if j, err = parseRunOptions(c); err != nil {
 					return err
 				}
-				ret, err = parseRetention(c)
-				return err
+				ret = j.ret
+				return nil
 			}
 		}
 	}

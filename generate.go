@@ -11,14 +11,15 @@ import (
 // generateCommand writes the man page and the shell completions from the
 // command definitions themselves, so that none of them is a copy that can
 // drift: `make` runs it to build what `make install` and the package ship.
-func generateCommand() *cli.Command {
+// documented makes a fresh copy of the app it documents.
+func generateCommand(documented func() *cli.App) *cli.Command {
 	return &cli.Command{
 		Name:      "generate",
 		Hidden:    true,
 		Usage:     "write the man page or a shell completion to stdout",
 		ArgsUsage: "man|bash|zsh|fish",
 		Action: func(c *cli.Context) error {
-			app := newApp(io.Discard, io.Discard)
+			app := documented()
 			var (
 				out string
 				err error

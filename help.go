@@ -7,25 +7,14 @@ import "github.com/urfave/cli/v2"
 // string its value without quotes. A flag whose zero value means something
 // (no timeout, ssh's own port) says so in its own DefaultText.
 func plainDefaults(app *cli.App) {
-	var walk func(cmds []*cli.Command)
-	fix := func(flags []cli.Flag) {
-		for _, f := range flags {
-			switch f := f.(type) {
-			case *cli.BoolFlag:
-				f.DisableDefaultText = true
-			case *cli.StringFlag:
-				if f.DefaultText == "" && f.Value != "" {
-					f.DefaultText = f.Value
-				}
+	eachFlag(app, func(f cli.Flag) {
+		switch f := f.(type) {
+		case *cli.BoolFlag:
+			f.DisableDefaultText = true
+		case *cli.StringFlag:
+			if f.DefaultText == "" && f.Value != "" {
+				f.DefaultText = f.Value
 			}
 		}
-	}
-	walk = func(cmds []*cli.Command) {
-		for _, c := range cmds {
-			fix(c.Flags)
-			walk(c.Subcommands)
-		}
-	}
-	fix(app.Flags)
-	walk(app.Commands)
+	})
 }

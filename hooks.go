@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/zrep/zrep/endpoints"
 	"github.com/zrep/zrep/replication"
 )
@@ -21,43 +18,10 @@ import (
 // defaultHookTimeout bounds a hook unless --hook-timeout says otherwise.
 const defaultHookTimeout = time.Minute
 
-// snapshotHookFlags are the hooks around a snapshot set (SPEC 15), on run,
-// plan (which only names them) and snapshot.
-func snapshotHookFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "pre-snapshot", EnvVars: envVar("pre-snapshot"),
-			Usage: "run `CMD` (sh -c) on the source's machine before the snapshot set; if it fails, no snapshot is taken"},
-		&cli.StringFlag{Name: "post-snapshot", EnvVars: envVar("post-snapshot"),
-			Usage: "run `CMD` (sh -c) on the source's machine after the snapshot set, whenever the pre-snapshot hook ran"},
-		&cli.DurationFlag{Name: "hook-timeout", Value: defaultHookTimeout, EnvVars: envVar("hook-timeout"),
-			Usage: "end a hook that runs longer than `DURATION`; a pre-snapshot hook ended so counts as failed"},
-	}
-}
-
-// postRunFlag is run's hook after the Report.
-func postRunFlag() cli.Flag {
-	return &cli.StringFlag{Name: "post-run", EnvVars: envVar("post-run"),
-		Usage: "run `CMD` (sh -c) on this machine after the Report, with ZREP_EXIT, ZREP_STATUS and ZREP_REPORT (a file with the JSON Report)"}
-}
-
 // snapshotHooks are the parsed hooks around a snapshot set.
 type snapshotHooks struct {
 	pre, post string
 	timeout   time.Duration
-}
-
-// parseSnapshotHooks checks snapshotHookFlags; its errors are usage errors.
-func parseSnapshotHooks(c *cli.Context) (snapshotHooks, error) {
-	h := snapshotHooks{pre: c.String("pre-snapshot"), post: c.String("post-snapshot"), timeout: c.Duration("hook-timeout")}
-	if h.timeout <= 0 {
-		return h, usageErrorf("--hook-timeout must be positive, got %s", h.timeout)
-	}
-	for _, f := range []struct{ name, cmd string }{{"pre-snapshot", h.pre}, {"post-snapshot", h.post}} {
-		if c.IsSet(f.name) && strings.TrimSpace(f.cmd) == "" {
-			return h, usageErrorf("--%s needs a command", f.name)
-		}
-	}
-	return h, nil
 }
 
 // any says whether a hook is set.
@@ -115,6 +79,15 @@ func takeSnapshotWithHooks(ctx context.Context, log *slog.Logger, src *endpoints
 	return set, nil
 }
 
+func logSnapshotSet(log *slog.Logger, set *replication.SnapshotSet) {
+	if set.Atomic {
+		log.Info("snapshot set taken", "snapshot", set.Name, "filesystems", len(set.Filesystems))
+	} else {
+		log.Warn("snapshot set taken one filesystem at a time (this zfs takes one name per command): not atomic",
+			"snapshot", set.Name, "filesystems", len(set.Filesystems))
+	}
+}
+
 // describeHooks says which hooks a run with these flags would run, for
 // plan, which runs none.
 func describeHooks(h snapshotHooks, snapshot bool, postRun string) []string {
@@ -153,9 +126,7 @@ func runPostRun(ctx context.Context, log *slog.Logger, command string, timeout t
 		return
 	}
 	defer os.Remove(f.Name())
-	enc := json.NewEncoder(f)
-	enc.SetIndent("", "  ")
-	werr := enc.Encode(rep)
+	werr := writeJSON(f, rep)
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}

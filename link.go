@@ -6,57 +6,14 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/zrep/zrep/endpoints"
 	"github.com/zrep/zrep/pdu"
-	"github.com/zrep/zrep/replication"
 )
-
-// linkFlag is --compress, a flag of plan (which shows it) and run.
-func linkFlag() cli.Flag {
-	return &cli.StringFlag{Name: "compress", Value: string(endpoints.DefaultCodec), EnvVars: envVar("compress"),
-		Usage: "compress streams that cross ssh with `CODEC`: auto (zstd where it makes the stream faster), zstd, lz4, gzip or none (local to local never compresses)"}
-}
-
-// linkRunFlags are run's flags for the link.
-func linkRunFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "bwlimit", EnvVars: envVar("bwlimit"),
-			Usage: "limit the bytes on the wire to `RATE` per second, e.g. 10M or 500K (default: none)"},
-		&cli.DurationFlag{Name: "stall-timeout", Value: replication.DefaultStallTimeout, EnvVars: envVar("stall-timeout"),
-			Usage: "end a transfer that moves no byte for `DURATION` and retry it (0: never)"},
-	}
-}
 
 // link is the parsed link settings of a job.
 type link struct {
 	codec endpoints.Codec
 	limit *endpoints.Limiter
-}
-
-// parseLink reads --compress, and on run --bwlimit and --stall-timeout
-// into cfg. Every error it returns is a usage error.
-func parseLink(c *cli.Context, cfg *replication.Config) (link, error) {
-	var l link
-	codec, err := endpoints.ParseCodec(c.String("compress"))
-	if err != nil {
-		return l, usageErrorf("%v", err)
-	}
-	l.codec = codec
-	if c.IsSet("bwlimit") || c.String("bwlimit") != "" {
-		rate, err := parseRate(c.String("bwlimit"))
-		if err != nil {
-			return l, usageErrorf("--bwlimit: %v", err)
-		}
-		l.limit = endpoints.NewLimiter(rate)
-	}
-	if d := c.Duration("stall-timeout"); d < 0 {
-		return l, usageErrorf("--stall-timeout must not be negative, got %s", d)
-	} else {
-		cfg.StallTimeout = d
-	}
-	return l, nil
 }
 
 // parseRate reads a rate in bytes per second: a number with an optional

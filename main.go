@@ -30,17 +30,6 @@ var (
 // from the Go build information.
 var version, commit string
 
-// Exit statuses, SPEC section 5.
-const (
-	exitOK          = 0
-	exitFailed      = 1
-	exitUsage       = 2
-	exitPlanning    = 3
-	exitLocked      = 4
-	exitTimeout     = 124
-	exitInterrupted = 130
-)
-
 func main() {
 	tuneGC()
 	survivePipes()
@@ -77,14 +66,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// A flag's value is one value, commas and all; see repeated.
 		DisableSliceFlagSeparator: true,
 		Commands: []*cli.Command{
-			planCommand(),
-			runCommand(),
-			snapshotCommand(),
-			pruneCommand(),
-			statusCommand(),
-			serveCommand(),
-			generateCommand(),
-			allowCommand(),
+			{Name: "plan", Usage: "show what run would send; changes nothing", ArgsUsage: "SRC DST", Flags: withEnvVars(planFlags()), Action: planAction, OnUsageError: onUsageError},
+			{Name: "run", Usage: "replicate SRC to DST, retrying, then print the Report", ArgsUsage: "SRC DST", Flags: withEnvVars(runFlags()), Action: runAction, OnUsageError: onUsageError},
+			{Name: "snapshot", Usage: "take one snapshot set <prefix>YYYYMMDDTHHMMSSZ over DATASET (and with -r its descendants)", ArgsUsage: "DATASET", Flags: withEnvVars(snapshotFlags()), Action: snapshotAction, OnUsageError: onUsageError},
+			{Name: "prune", Usage: "thin the snapshots of SRC and DST by --keep-source and --keep-dest, replicating nothing", ArgsUsage: "SRC DST", Flags: withEnvVars(pruneFlags()), Action: pruneAction, OnUsageError: onUsageError},
+			{Name: "status", Usage: "show each filesystem's newest snapshot and its age; with --max-age, a monitoring check", Description: statusDescription, ArgsUsage: "DATASET", Flags: withEnvVars(statusFlags()), Action: statusAction, OnUsageError: onUsageError},
+			// No environment variables: an ssh client may be allowed to set
+			// some (AcceptEnv), and none may widen what a key can do.
+			{Name: "serve", Usage: "be the restricted side of an ssh key: run only what zrep needs under one dataset", Description: serveDescription, Flags: serveFlags(), Action: serveAction, OnUsageError: onUsageError},
+			generateCommand(func() *cli.App { return newApp(io.Discard, io.Discard) }),
+			{Name: "allow", Usage: "print the zfs allow commands that let each side's account run this job without root", Description: allowDescription, ArgsUsage: "SRC DST", Flags: withEnvVars(allowFlags()), Action: allowAction, OnUsageError: onUsageError},
 			{
 				Name:  "version",
 				Usage: "print zrep's version",
@@ -103,81 +94,4 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	}
 	plainDefaults(app)
 	return app
-}
-
-func onUsageError(c *cli.Context, err error, isSubcommand bool) error {
-	return &usageError{err: err}
-}
-
-// usageError is a mistake in the command line: nothing was contacted.
-type usageError struct{ err error }
-
-func (e *usageError) Error() string { return e.err.Error() }
-func (e *usageError) Unwrap() error { return e.err }
-
-func usageErrorf(format string, a ...any) error {
-	return &usageError{err: fmt.Errorf(format, a...)}
-}
-
-// lockedError says another run holds the destination's lock.
-type lockedError struct {
-	path string
-	pid  string
-}
-
-func (e *lockedError) Error() string {
-	holder := "another zrep run"
-	if e.pid != "" {
-		holder = "zrep pid " + e.pid
-	}
-	return fmt.Sprintf("%s holds the lock %s for this destination; wait for it to finish", holder, e.path)
-}
-
-// exitError ends zrep with a given status. With a nil err the outcome was
-// already printed (the Plan or the Report).
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
-
-// Causes of a cancelled run, told apart for the exit status.
-var (
-	errInterrupted = errors.New("interrupted by signal")
-	errTimeout     = errors.New("--timeout expired")
-)
-
-// exitCode maps an action's error to the exit status of SPEC section 5.
-func exitCode(err error) int {
-	var (
-		ue *usageError
-		le *lockedError
-		ee *exitError
-	)
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &ee):
-		return ee.code
-	case errors.As(err, &ue):
-		return exitUsage
-	case errors.As(err, &le):
-		return exitLocked
-	case errors.Is(err, errInterrupted):
-		return exitInterrupted
-	case errors.Is(err, errTimeout):
-		return exitTimeout
-	}
-	// Errors from flag parsing that urfave/cli does not route through
-	// OnUsageError (a malformed environment variable, say) come before any
-	// action ran.
-	return exitUsage
 }

@@ -13,15 +13,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-	"github.com/urfave/cli/v2"
 
 	"github.com/zrep/zrep/replication"
 )
-
-func metricsFileFlag() cli.Flag {
-	return &cli.StringFlag{Name: "metrics-file", EnvVars: envVar("metrics-file"),
-		Usage: "after the run, whatever its outcome, write Prometheus metrics to `PATH` (node_exporter textfile collector, *.prom)"}
-}
 
 // The metrics file is in the Prometheus text exposition format, for
 // node_exporter's textfile collector (a *.prom file in its
@@ -52,34 +46,6 @@ var (
 	runLabels = []string{"source", "destination"}
 	fsLabels  = []string{"filesystem", "destination"}
 )
-
-// finishMetrics writes the metrics file, if run has one, for a run that
-// ends with outcome, and returns the outcome. rep is nil for a run that
-// ended before replicating (its lock, the link check, its snapshot): the
-// file then has the run's exit code and times, no run state but
-// ContextDone for an interrupted one, and keeps the last success times. A
-// file that cannot be written makes a successful run exit 1.
-func finishMetrics(c *cli.Context, j *job, start time.Time, rep *replication.Report, outcome error) error {
-	path := c.String("metrics-file")
-	if path == "" {
-		return outcome
-	}
-	code := exitCode(outcome)
-	if rep == nil {
-		rep = &replication.Report{}
-		if code == exitInterrupted || code == exitTimeout {
-			rep.Status = replication.ContextDone.String()
-		}
-	}
-	m := runMetrics{source: j.src.String(), destination: j.dst.String(), start: start, end: time.Now(), exitCode: code, report: rep}
-	if err := writeMetricsFile(path, m); err != nil {
-		j.logger.Error("cannot write the metrics file", "err", err)
-		if outcome == nil {
-			return &exitError{code: exitFailed, err: err}
-		}
-	}
-	return outcome
-}
 
 // runMetrics is what one run tells monitoring.
 type runMetrics struct {

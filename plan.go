@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -12,73 +10,55 @@ import (
 	"github.com/zrep/zrep/replication"
 )
 
-func planCommand() *cli.Command {
-	return &cli.Command{
-		Name:         "plan",
-		Usage:        "show what run would send; changes nothing",
-		ArgsUsage:    "SRC DST",
-		Flags:        append(append(append(commonFlags(), retentionFlags(true)...), snapshotHookFlags()...), postRunFlag()),
-		OnUsageError: onUsageError,
-		Action:       planAction,
+// parsePlanOptions reads plan's command line into the job it plans: the
+// job run would do with the same flags. Every error it returns is a usage
+// error.
+func parsePlanOptions(c *cli.Context) (*job, error) {
+	j, err := parseJob(c)
+	if err != nil {
+		return nil, err
 	}
+	if j.hooks, err = parseSnapshotHooks(c); err != nil {
+		return nil, err
+	}
+	j.postRun = c.String("post-run")
+	return j, nil
 }
 
 func planAction(c *cli.Context) error {
-	j, err := parseJob(c, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
-	ret, err := parseRetention(c)
-	if err != nil {
-		return err
-	}
-	hooks, err := parseSnapshotHooks(c)
+	j, err := parsePlanOptions(c)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
-	src, dst := retentionEndpoints(j, c.Bool("recursive"), ret)
-	defer closeEndpoints(j, src, dst)
-	if err := checkDelegation(ctx, c, j, src, dst); err != nil {
+	src, dst := j.openSides()
+	defer j.closeSides(src, dst)
+	if err := j.checkDelegation(ctx, src, dst, j.work()); err != nil {
 		return err
 	}
 
-	plan, err := planWithRetention(ctx, j, ret, c.Bool("recursive"), src, dst)
+	plan, err := j.plan(ctx, src, dst)
 	if ee := (*exitError)(nil); errors.As(err, &ee) {
 		return err
 	}
 	if err != nil {
-		if cause := context.Cause(ctx); cause != nil {
-			return &exitError{code: exitCode(cause), err: fmt.Errorf("plan: %w", cause)}
-		}
-		return &exitError{code: exitPlanning, err: fmt.Errorf("planning failed: %w", err)}
+		return cancelledAs(ctx, "plan", exitPlanning, fmt.Errorf("planning failed: %w", err))
 	}
 	plan.Link = j.link.describe(j.src, j.dst) + rawCompressionNote(j, plan)
-	plan.Hooks = describeHooks(hooks, ret.snapshot, c.String("post-run"))
-	if j.json {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(plan); err != nil {
+	plan.Hooks = describeHooks(j.hooks, j.ret.snapshot, j.postRun)
+	if j.out.json {
+		if err := writeJSON(j.out.stdout, plan); err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
 	} else {
-		plan.WriteText(c.App.Writer)
+		plan.WriteText(j.out.stdout)
 	}
 	if plan.HasProblem() {
 		return &exitError{code: exitFailed}
 	}
 	return nil
-}
-
-// closeEndpoints ends each side's ssh connection, logging failures.
-func closeEndpoints(j *job, sides ...*endpoints.Endpoint) {
-	for _, e := range sides {
-		if err := e.Close(); err != nil && !errors.Is(err, context.Canceled) {
-			j.logger.Warn("closing endpoint", "endpoint", e.Side().String(), "err", err)
-		}
-	}
 }
 
 // rawCompressionNote says, where the link compresses and a filesystem goes

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -10,33 +9,26 @@ import (
 	"github.com/zrep/zrep/replication"
 )
 
-func pruneCommand() *cli.Command {
-	flags := append(commonFlags(), retentionFlags(false)...)
-	flags = append(flags, &cli.StringFlag{Name: "lock-dir", Value: defaultLockDir, EnvVars: envVar("lock-dir"),
-		Usage: "`DIR` of the per-destination lock files, shared with run"})
-	return &cli.Command{
-		Name:         "prune",
-		Usage:        "thin the snapshots of SRC and DST by --keep-source and --keep-dest, replicating nothing",
-		ArgsUsage:    "SRC DST",
-		Flags:        flags,
-		OnUsageError: onUsageError,
-		Action:       pruneAction,
+// parsePruneOptions reads prune's command line into the job whose
+// snapshots it thins. Every error it returns is a usage error.
+func parsePruneOptions(c *cli.Context) (*job, error) {
+	j, err := parseJob(c)
+	if err != nil {
+		return nil, err
 	}
+	if !j.ret.listsHolds() {
+		return nil, usageErrorf("prune needs --keep-source, --keep-dest or --hold")
+	}
+	j.lockDir = c.String("lock-dir")
+	return j, nil
 }
 
 func pruneAction(c *cli.Context) error {
-	j, err := parseJob(c, c.App.ErrWriter)
+	j, err := parsePruneOptions(c)
 	if err != nil {
 		return err
 	}
-	r, err := parseRetention(c)
-	if err != nil {
-		return err
-	}
-	if !r.prune.Retention.Enabled() && !r.prune.Hold {
-		return usageErrorf("prune needs --keep-source, --keep-dest or --hold")
-	}
-	lock, err := lockDestination(c.String("lock-dir"), j.dst)
+	lock, err := lockDestination(j.lockDir, j.dst)
 	if err != nil {
 		return lockFailure(err)
 	}
@@ -44,27 +36,24 @@ func pruneAction(c *cli.Context) error {
 
 	ctx, stop := signalContext(c.Context)
 	defer stop()
-	src, dst := retentionEndpoints(j, c.Bool("recursive"), r)
-	defer closeEndpoints(j, src, dst)
-	if err := checkDelegation(ctx, c, j, src, dst); err != nil {
+	src, dst := j.openSides()
+	defer j.closeSides(src, dst)
+	w := j.work()
+	w.PruneOnly = true
+	if err := j.checkDelegation(ctx, src, dst, w); err != nil {
 		return err
 	}
 
-	rep, err := replication.Prune(ctx, j.cfg, src, dst, r.prune)
+	rep, err := replication.Prune(ctx, j.cfg, src, dst, j.ret.prune)
 	if err != nil && rep == nil {
-		if cause := context.Cause(ctx); cause != nil {
-			return &exitError{code: exitCode(cause), err: fmt.Errorf("prune: %w", cause)}
-		}
-		return &exitError{code: exitPlanning, err: fmt.Errorf("prune: %w", err)}
+		return cancelledAs(ctx, "prune", exitPlanning, fmt.Errorf("prune: %w", err))
 	}
-	if j.json {
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+	if j.out.json {
+		if err := writeJSON(j.out.stdout, rep); err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
 	} else {
-		rep.WriteText(c.App.Writer)
+		rep.WriteText(j.out.stdout)
 	}
 	if err != nil {
 		return &exitError{code: exitCode(context.Cause(ctx)), err: fmt.Errorf("prune: %w", err)}

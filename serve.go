@@ -12,37 +12,18 @@ import (
 	"github.com/zrep/zrep/endpoints"
 )
 
-// serveCommand is the restricted remote side: an ssh forced command. Its
-// flags have no environment variables, unlike every other command's: an
-// ssh client may be allowed to set variables (AcceptEnv), and none may
-// widen what a key can do.
-func serveCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "serve",
-		Usage: "be the restricted side of an ssh key: run only what zrep needs under one dataset",
-		Description: "zrep serve is an ssh forced command, in authorized_keys:\n\n" +
-			"  command=\"zrep serve --receive-only backup/web1\",restrict ssh-ed25519 AAAA... web1\n\n" +
-			"It reads SSH_ORIGINAL_COMMAND, which must be one of zrep's requests, and runs it only\n" +
-			"if a zrep run of that role needs it under that dataset: --receive-only (the\n" +
-			"destination of a push) lists, receives unmounted and resumable, discards partial\n" +
-			"state and makes placeholders; --send-only (the source of a pull) lists, estimates,\n" +
-			"sends, and keeps zrep's cursor bookmarks and holds. Anything else (another dataset,\n" +
-			"a destroy, a rollback, receive -F over a backup, a release, a shell command) is\n" +
-			"refused with a message on stderr and exit status 126. Every request and its\n" +
-			"verdict go to syslog (facility auth), or to --log-file. The zrep that connects\n" +
-			"needs no flag.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "receive-only", Usage: "allow what the destination of a push needs, at or below `DATASET`"},
-			&cli.StringFlag{Name: "send-only", Usage: "allow what the source of a pull needs, at or below `DATASET`"},
-			&cli.BoolFlag{Name: "allow-prune", Usage: "also allow destroying snapshots under DATASET (--keep-dest, --keep-source)"},
-			&cli.BoolFlag{Name: "allow-rollback", Usage: "also allow rollbacks and zfs receive -F under DATASET (--rollback)"},
-			&cli.BoolFlag{Name: "allow-snapshot", Usage: "with --send-only: also allow taking snapshots under DATASET (--snapshot)"},
-			&cli.StringFlag{Name: "log-file", Usage: "append each request and its verdict to `FILE` instead of syslog"},
-		},
-		OnUsageError: onUsageError,
-		Action:       serveAction,
-	}
-}
+// serveDescription is zrep serve's help.
+const serveDescription = "zrep serve is an ssh forced command, in authorized_keys:\n\n" +
+	"  command=\"zrep serve --receive-only backup/web1\",restrict ssh-ed25519 AAAA... web1\n\n" +
+	"It reads SSH_ORIGINAL_COMMAND, which must be one of zrep's requests, and runs it only\n" +
+	"if a zrep run of that role needs it under that dataset: --receive-only (the\n" +
+	"destination of a push) lists, receives unmounted and resumable, discards partial\n" +
+	"state and makes placeholders; --send-only (the source of a pull) lists, estimates,\n" +
+	"sends, and keeps zrep's cursor bookmarks and holds. Anything else (another dataset,\n" +
+	"a destroy, a rollback, receive -F over a backup, a release, a shell command) is\n" +
+	"refused with a message on stderr and exit status 126. Every request and its\n" +
+	"verdict go to syslog (facility auth), or to --log-file. The zrep that connects\n" +
+	"needs no flag."
 
 func serveAction(c *cli.Context) error {
 	if c.NArg() > 0 {

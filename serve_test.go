@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/urfave/cli/v2"
 )
 
 // zrep serve's command line is checked before any request is read; a
@@ -51,7 +54,16 @@ func TestServeCommandLine(t *testing.T) {
 // No flag of zrep serve can be set from the environment, which an ssh
 // client may be allowed to set.
 func TestServeFlagsHaveNoEnvironment(t *testing.T) {
-	for _, f := range serveCommand().Flags {
+	var serve *cli.Command
+	for _, c := range newApp(io.Discard, io.Discard).Commands {
+		if c.Name == "serve" {
+			serve = c
+		}
+	}
+	if serve == nil {
+		t.Fatal("no serve command")
+	}
+	for _, f := range serve.Flags {
 		if ev, ok := f.(interface{ GetEnvVars() []string }); !ok || len(ev.GetEnvVars()) != 0 {
 			t.Errorf("--%s may read the environment", f.Names()[0])
 		}

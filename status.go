@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"regexp"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -31,52 +28,12 @@ const (
 
 var checkStateNames = [...]string{"OK", "WARNING", "CRITICAL", "UNKNOWN"}
 
-func statusCommand() *cli.Command {
-	shared := pickFlags(commonFlags(), "recursive", "snapshots", "ssh-port", "ssh-identity", "ssh-option", "json", "log-level", "quiet", "command-timeout", "sudo")
-	for _, f := range shared {
-		switch f := f.(type) {
-		case *cli.BoolFlag:
-			if f.Name == "recursive" {
-				f.Usage = "include all descendants of DATASET"
-			}
-		case *cli.StringFlag:
-			if f.Name == "snapshots" {
-				f.Usage = "only snapshots whose name after @ matches `REGEX` count"
-			}
-		}
-	}
-	return &cli.Command{
-		Name:  "status",
-		Usage: "show each filesystem's newest snapshot and its age; with --max-age, a monitoring check",
-		Description: "DATASET is a destination (or any dataset), local or [USER@]HOST:DATASET. With --max-age,\n" +
-			"zrep status is a Nagios/Icinga plugin: one line on stdout, exit 0 OK, 1 WARNING,\n" +
-			"2 CRITICAL (a newest snapshot older than --max-age, no snapshot, partial receive\n" +
-			"state), 3 UNKNOWN (cannot list, or a usage error).",
-		ArgsUsage: "DATASET",
-		Flags: append(shared,
-			&cli.DurationFlag{Name: "max-age", EnvVars: envVar("max-age"), DefaultText: "none, no check",
-				Usage: "be a monitoring check: CRITICAL when a newest snapshot is older than `DURATION`"},
-			&cli.DurationFlag{Name: "warn-age", EnvVars: envVar("warn-age"), DefaultText: "none",
-				Usage: "with --max-age: WARNING when a newest snapshot is older than `DURATION`"},
-			&cli.StringFlag{Name: "prefix", Value: "zrep_", EnvVars: envVar("prefix"),
-				Usage: "a snapshot named `PREFIX`YYYYMMDDTHHMMSSZ is as old as its name says; others as their creation"},
-		),
-		OnUsageError: onUsageError,
-		Action:       statusAction,
-	}
-}
-
-// pickFlags returns the flags of flags named in names, so that a command
-// shares a flag's definition instead of copying it.
-func pickFlags(flags []cli.Flag, names ...string) []cli.Flag {
-	var picked []cli.Flag
-	for _, f := range flags {
-		if slices.Contains(names, f.Names()[0]) {
-			picked = append(picked, f)
-		}
-	}
-	return picked
-}
+// statusDescription is what status --help says about DATASET and the
+// check.
+const statusDescription = "DATASET is a destination (or any dataset), local or [USER@]HOST:DATASET. With --max-age,\n" +
+	"zrep status is a Nagios/Icinga plugin: one line on stdout, exit 0 OK, 1 WARNING,\n" +
+	"2 CRITICAL (a newest snapshot older than --max-age, no snapshot, partial receive\n" +
+	"state), 3 UNKNOWN (cannot list, or a usage error)."
 
 // statusConfig is what status needs to judge a listing.
 type statusConfig struct {
@@ -259,12 +216,6 @@ func (rep *StatusReport) checkLine(cfg statusConfig) string {
 	return fmt.Sprintf("ZREP %s - %s | %s", rep.Check, oneLine(rep.Summary), perf)
 }
 
-// oneLine keeps a plugin's output on its line: no newline, and no "|",
-// which starts the perfdata.
-func oneLine(s string) string {
-	return strings.NewReplacer("\n", " ", "|", "/").Replace(s)
-}
-
 func (rep *StatusReport) writeText(w io.Writer) error {
 	if !rep.Exists {
 		_, err := fmt.Fprintf(w, "%s does not exist\n", rep.Dataset)
@@ -304,22 +255,41 @@ func (rep *StatusReport) writeText(w io.Writer) error {
 	return tw.Flush()
 }
 
+// statusOptions is status's command line.
+type statusOptions struct {
+	oneSide
+	cfg statusConfig
+}
+
+// parseStatusOptions reads status's command line. Every error it returns
+// is a usage error.
+func parseStatusOptions(c *cli.Context) (o statusOptions, err error) {
+	if o.oneSide, err = parseOneSide(c); err != nil {
+		return o, err
+	}
+	o.cfg = statusConfig{prefix: c.String("prefix"), maxAge: c.Duration("max-age"), warnAge: c.Duration("warn-age")}
+	switch {
+	case o.cfg.maxAge < 0 || o.cfg.warnAge < 0:
+		return o, usageErrorf("--max-age and --warn-age must not be negative")
+	case o.cfg.warnAge > 0 && o.cfg.maxAge == 0:
+		return o, usageErrorf("--warn-age needs --max-age, which makes status a check")
+	case o.cfg.warnAge > o.cfg.maxAge:
+		return o, usageErrorf("--warn-age %s must not be longer than --max-age %s", o.cfg.warnAge, o.cfg.maxAge)
+	}
+	o.cfg.snapshots, err = parseSnapshotsMatch(c)
+	return o, err
+}
+
 func statusAction(c *cli.Context) error {
-	cfg, side, ssh, logger, err := parseStatus(c)
+	o, err := parseStatusOptions(c)
 	if err != nil {
 		return err
 	}
-	check := cfg.maxAge > 0
+	check := o.cfg.maxAge > 0
 	ctx, stop := signalContext(c.Context)
 	defer stop()
 
-	timeout, err := commandTimeout(c)
-	if err != nil {
-		return err
-	}
-	e := endpoints.New(side, endpoints.Options{
-		Role: "destination", Recursive: c.Bool("recursive"), SSH: ssh, Logger: logger, CommandTimeout: timeout, Sudo: c.Bool("sudo"),
-	})
+	e := o.open("destination")
 	defer e.Close()
 	fss, err := e.ListFilesystems(ctx)
 	if errors.Is(err, endpoints.ErrDatasetNotExist) {
@@ -330,24 +300,22 @@ func statusAction(c *cli.Context) error {
 			err = cause
 		}
 		if check {
-			fmt.Fprintf(c.App.Writer, "ZREP UNKNOWN - %s\n", oneLine(err.Error()))
+			fmt.Fprintf(o.out.stdout, "ZREP UNKNOWN - %s\n", oneLine(err.Error()))
 			return &exitError{code: checkUnknown}
 		}
 		return &exitError{code: exitPlanning, err: fmt.Errorf("status: %w", err)}
 	}
-	rep := judgeStatus(side.String(), fss, time.Now(), cfg)
+	rep := judgeStatus(o.side.String(), fss, time.Now(), o.cfg)
 
 	switch {
-	case c.Bool("json"):
-		enc := json.NewEncoder(c.App.Writer)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
+	case o.out.json:
+		if err := writeJSON(o.out.stdout, rep); err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
 	case check:
-		fmt.Fprintln(c.App.Writer, rep.checkLine(cfg))
+		fmt.Fprintln(o.out.stdout, rep.checkLine(o.cfg))
 	default:
-		if err := rep.writeText(c.App.Writer); err != nil {
+		if err := rep.writeText(o.out.stdout); err != nil {
 			return &exitError{code: exitFailed, err: err}
 		}
 	}
@@ -358,43 +326,6 @@ func statusAction(c *cli.Context) error {
 		return &exitError{code: exitFailed}
 	}
 	return nil
-}
-
-// parseStatus checks status's argument and flags. Every error it returns
-// is a usage error.
-func parseStatus(c *cli.Context) (cfg statusConfig, side endpoints.Side, ssh endpoints.SSHOptions, logger *slog.Logger, err error) {
-	if c.NArg() != 1 {
-		return cfg, side, ssh, nil, usageErrorf("status needs one argument, DATASET (got %d): zrep status [flags] DATASET", c.NArg())
-	}
-	if side, err = endpoints.ParseSide(c.Args().First()); err != nil {
-		return cfg, side, ssh, nil, usageErrorf("DATASET: %v", err)
-	}
-	cfg = statusConfig{prefix: c.String("prefix"), maxAge: c.Duration("max-age"), warnAge: c.Duration("warn-age")}
-	switch {
-	case cfg.maxAge < 0 || cfg.warnAge < 0:
-		return cfg, side, ssh, nil, usageErrorf("--max-age and --warn-age must not be negative")
-	case cfg.warnAge > 0 && cfg.maxAge == 0:
-		return cfg, side, ssh, nil, usageErrorf("--warn-age needs --max-age, which makes status a check")
-	case cfg.warnAge > cfg.maxAge:
-		return cfg, side, ssh, nil, usageErrorf("--warn-age %s must not be longer than --max-age %s", cfg.warnAge, cfg.maxAge)
-	}
-	if expr := c.String("snapshots"); expr != "" {
-		if cfg.snapshots, err = regexp.Compile(expr); err != nil {
-			return cfg, side, ssh, nil, usageErrorf("--snapshots %q is not a valid regular expression: %v", expr, err)
-		}
-	}
-	if ssh, err = parseSSHOptions(c); err != nil {
-		return cfg, side, ssh, nil, err
-	}
-	level, err := parseLevel(c.String("log-level"))
-	if err != nil {
-		return cfg, side, ssh, nil, err
-	}
-	if c.Bool("quiet") {
-		level = slog.LevelError
-	}
-	logger = slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
-	return cfg, side, ssh, logger, nil
 }
 
 // statusCheckUsage reports whether args ask zrep status for a monitoring
