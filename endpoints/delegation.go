@@ -365,18 +365,30 @@ const (
 //	[zrep:parent STATUS
 //	ZFS ALLOW'S OUTPUT]
 //
-// Like startupArgv it is one POSIX sh line of quoted argvs.
-func delegationArgv(dataset, parent string) (script []string, allow, allowParent []string) {
+// It is a request of its own kind (RequestDelegation), so that a served
+// side (zrep serve) can check it as data like every other request: its
+// words are the zfs allow argvs, the rest is delegationTemplate.
+func delegationArgv(dataset, parent string) (req Request, allow, allowParent []string) {
 	allow = []string{"zfs", "allow", dataset}
-	s := `u=$(id -u) || exit 1; printf '` + markUID + `%s\n' "$u"; [ "$u" = 0 ] && exit 0; ` +
-		`printf '` + markUser + `%s\n` + markGroups + `%s\n' "$(id -un)" "$(id -Gn)"; ` +
-		`o=$(` + quotedLine(allow) + ` 2>&1); s=$?; printf '` + markAllow + `%d\n%s\n' "$s" "$o"`
+	groups := [][]string{allow}
 	if parent != "" {
 		allowParent = []string{"zfs", "allow", parent}
-		s += `; if [ "$s" -ne 0 ]; then o=$(` + quotedLine(allowParent) + ` 2>&1); printf '` + markUpper + `%d\n%s\n' "$?" "$o"; fi`
+		groups = append(groups, allowParent)
 	}
-	return []string{"sh", "-c", s}, allow, allowParent
+	return Request{Kind: RequestDelegation, Words: groupWords(groups)}, allow, allowParent
 }
+
+// delegationTemplate is the delegation request's program (see
+// delegationArgv): its groups are zfs allow of the dataset and,
+// optionally, of its parent, run when the first fails.
+var delegationTemplate = groupsPrelude + reportPid +
+	`LC_ALL=C; export LC_ALL; s=0; u=$(id -u) || s=1; ` +
+	`if [ "$s" -eq 0 ]; then printf '` + markUID + `%s\n' "$u"; fi; ` +
+	`if [ "$s" -eq 0 ] && [ "$u" -ne 0 ]; then ` +
+	`printf '` + markUser + `%s\n` + markGroups + `%s\n' "$(id -un)" "$(id -Gn)"; ` +
+	`o=$(eval "$a1" 2>&1); a=$?; printf '` + markAllow + `%d\n%s\n' "$a" "$o"; ` +
+	`if [ "$k" -ge 2 ] && [ "$a" -ne 0 ]; then o=$(eval "$a2" 2>&1); printf '` + markUpper + `%d\n%s\n' "$?" "$o"; fi; ` +
+	`fi; ` + exitEpilogue
 
 // delegationOutput is the delegation command's output, read.
 type delegationOutput struct {
@@ -467,8 +479,8 @@ func (e *Endpoint) CheckDelegation(ctx context.Context, needs []Need) error {
 	if e.opts.Role == "destination" {
 		parent = pdu.Parent(e.side.Dataset)
 	}
-	script, allow, allowParent := delegationArgv(e.side.Dataset, parent)
-	out, err := e.output(ctx, script)
+	req, allow, allowParent := delegationArgv(e.side.Dataset, parent)
+	out, err := e.outputRequest(ctx, allow, req)
 	if err != nil {
 		e.log.Warn("cannot read the delegated zfs permissions; not checked", "side", e.side.String(), "err", err)
 		return nil

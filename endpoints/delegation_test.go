@@ -223,7 +223,8 @@ func runDelegationScript(t *testing.T, uid string, captures map[string]string, d
 case "$2" in
 `+cases.String()+`*) echo "cannot open '$2': dataset does not exist" >&2; echo "Failed to open dataset: $2" >&2; exit 255;;
 esac`)
-	argv, _, _ := delegationArgv(dataset, parent)
+	req, _, _ := delegationArgv(dataset, parent)
+	argv := req.Argv()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "PATH="+dir+":"+os.Getenv("PATH"))
 	out, err := cmd.Output()
@@ -281,9 +282,13 @@ func TestDelegationScript(t *testing.T) {
 }
 
 func TestDelegationScriptQuotesNames(t *testing.T) {
-	argv, allow, _ := delegationArgv("tank/it's $(x)", "tank")
-	if !strings.Contains(argv[2], quotedLine(allow)) || strings.Contains(argv[2], " tank/it's") {
-		t.Errorf("script %s does not quote the dataset", argv[2])
+	req, allow, _ := delegationArgv("tank/it's $(x)", "tank")
+	line := req.String()
+	if !strings.Contains(line, " "+shellQuote(allow[2])) || strings.Contains(line, " tank/it's") {
+		t.Errorf("request %s does not quote the dataset", line)
+	}
+	if got, err := ParseRequest(line); err != nil || got.Kind != RequestDelegation || !slices.Equal(got.Words, req.Words) {
+		t.Errorf("the request does not read back: %+v, %v", got, err)
 	}
 }
 

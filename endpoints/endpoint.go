@@ -143,6 +143,26 @@ func (e *Endpoint) requestCommand(ctx context.Context, req Request) (argv []stri
 	return argv, e.ssh.killGroup, nil
 }
 
+// outputRequest runs req, which carries no stream, on this side within
+// CommandTimeout and returns its stdout; zfsArgv names it in logs and
+// errors.
+func (e *Endpoint) outputRequest(ctx context.Context, zfsArgv []string, req Request) (string, error) {
+	ctx, cancel := e.bounded(ctx)
+	defer cancel()
+	argv, onKill, err := e.requestCommand(ctx, req)
+	if err != nil {
+		return "", err
+	}
+	var out bytes.Buffer
+	// The caller records the zfs commands that ran.
+	p, err := e.door.launch(ctx, zfsArgv, argv, nil, &out, onKill)
+	if err != nil {
+		return "", err
+	}
+	err = p.wait()
+	return out.String(), err
+}
+
 // run runs one zfs command that carries no stream on this side to
 // completion, within CommandTimeout.
 func (e *Endpoint) run(ctx context.Context, zfsArgv []string, stdin io.Reader, stdout io.Writer) error {

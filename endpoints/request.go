@@ -54,6 +54,10 @@ const (
 	// native listing, the sources and the values of zrep's properties,
 	// and the values the root inherits.
 	RequestListing
+	// RequestDelegation reads the account's uid, name and groups and what
+	// zfs allow delegates (delegationArgv): its words are groups, zfs
+	// allow of the dataset and, optionally, of its parent.
+	RequestDelegation
 )
 
 // groupsPrelude reads the positional parameters as groups (a count, then
@@ -114,10 +118,12 @@ var templates = map[RequestKind]string{
 	RequestStartup:  startupTemplate,
 	RequestKill:     killTemplate,
 	RequestListing:  listingTemplate,
+
+	RequestDelegation: delegationTemplate,
 }
 
 // requestKinds are the kinds, in the order ParseRequest tries them.
-var requestKinds = []RequestKind{RequestRun, RequestPipeline, RequestStartup, RequestKill, RequestListing}
+var requestKinds = []RequestKind{RequestRun, RequestPipeline, RequestStartup, RequestKill, RequestListing, RequestDelegation}
 
 // Request is one remote command as data: a template and its words.
 type Request struct {

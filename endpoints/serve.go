@@ -140,6 +140,23 @@ func (p ServePolicy) Check(req Request, f ServeFacts) error {
 			return refuse("%v", err)
 		}
 		return p.checkPipeline(argvs, f)
+	case RequestDelegation:
+		argvs, err := req.Groups()
+		if err != nil {
+			return refuse("%v", err)
+		}
+		if len(argvs) != 1 && len(argvs) != 2 {
+			return refuse("a delegation check reads zfs allow of a dataset and perhaps its parent, not %d commands", len(argvs))
+		}
+		for _, argv := range argvs {
+			if z := withoutSudo(argv); len(z) != 3 || z[0] != "zfs" || z[1] != "allow" {
+				return refuse("a delegation check runs zfs allow DATASET, not %s", describeArgv(argv))
+			}
+			if err := p.checkArgv(argv, f); err != nil {
+				return err
+			}
+		}
+		return nil
 	case RequestStartup, RequestListing:
 		argvs, err := req.Groups()
 		if err != nil {
