@@ -86,7 +86,8 @@ func keyOn(t *testing.T, m *machine, args []string) *servedSide {
 	// the lab key and to the served account with the served key, which
 	// root does not accept and the served account accepts only.
 	const home = "/var/lib/zrep-served"
-	s.user, s.port, s.log = "zrepserved", m.sshPort, home+"/serve-"+strconv.Itoa(os.Getpid())+".log"
+	// A log of the test's own: the account serves every test of the suite.
+	s.user, s.port, s.log = "zrepserved", m.sshPort, fmt.Sprintf("%s/serve-%d-%d.log", home, os.Getpid(), poolSeq.Add(1))
 	bin := home + "/zrep"
 	exe, err := os.ReadFile(lab.zrep)
 	if err != nil {
