@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -262,9 +259,7 @@ func TestEncryptedDecryptAndSwitching(t *testing.T) {
 // TestEncryptedRawTransferCutResumes: a raw transfer cut mid-stream (its
 // zfs send killed) is resumed by the retry, still raw; compressing its
 // encrypted stream puts as many bytes on the wire as without. The cut is
-// certain, as in TestCompressedTransferCutResumes: a zfs wrapper lets the
-// first send's first 4 MiB through and holds the rest until the send has
-// been killed.
+// certain (holdFirstSend).
 func TestEncryptedRawTransferCutResumes(t *testing.T) {
 	requireEncryption(t)
 	sp, dp := newPoolSize(t, 256<<20), newPoolSize(t, 256<<20)
@@ -275,40 +270,9 @@ func TestEncryptedRawTransferCutResumes(t *testing.T) {
 	// encrypted.
 	writeBulk(t, src, "data", 24)
 	snapshot(t, src, "s1")
-	m := machineOf(src)
-	gate := fmt.Sprintf("/tmp/zrep-e2e-%d-%d", os.Getpid(), poolSeq.Add(1))
-	t.Cleanup(func() {
-		m.run(context.Background(), nil, "rm", "-f", gate+".held", gate+".passed", gate+".open", gate+".status")
-	})
-	// Only this test's sends are held: other suites may share the guest.
-	env := m.shimZFS(t, fmt.Sprintf(`
-case "$*" in *%[2]s@*) mine=yes ;; *) mine=no ;; esac
-if [ "$1" = send ] && [ $mine = yes ] && [ ! -e %[1]s.held ]; then
-	dry=no
-	for a in "$@"; do case $a in --*) ;; -*n*) dry=yes ;; esac; done
-	if [ $dry = no ]; then
-		touch %[1]s.held
-		{ "$REALZFS" "$@"; echo $? >%[1]s.status; } | {
-			head -c 4194304
-			touch %[1]s.passed
-			while [ ! -e %[1]s.open ]; do sleep 0.1; done
-		}
-		while [ ! -e %[1]s.status ]; do sleep 0.1; done
-		exit "$(cat %[1]s.status)"
-	fi
-fi`, gate, src))
-	r := startZrep(t, env, "run", "--json", "--retries", "3", "--compress", "zstd", remote(src), remote(dst))
-	if !waitUntil(2*time.Minute, func() bool { return m.ok("test", "-e", gate+".passed") }) {
-		t.Fatal("the first send never passed its first 4 MiB")
-	}
-	var senders []proc
-	if !waitUntil(time.Minute, func() bool { senders = remotePipelineProcs(t, src, "zfs"); return len(senders) > 0 }) {
-		t.Fatal("no zfs send to cut")
-	}
-	for _, p := range senders {
-		m.signal(t, p.pid, syscall.SIGKILL)
-	}
-	m.must(t, "touch", gate+".open")
+	g := holdFirstSend(t, src)
+	r := startZrep(t, g.env, "run", "--json", "--retries", "3", "--compress", "zstd", remote(src), remote(dst))
+	g.cut(t)
 	res := r.wait(t, 5*time.Minute).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 	f := res.report(t).filesystem(t, src)

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -258,10 +256,7 @@ func TestBandwidthLimitLowerBound(t *testing.T) {
 
 // A compressed transfer cut early, its zfs send killed while most of its
 // stream is still to be written, is redone; on OpenZFS it is resumed from
-// the partial state. The cut is certain, not a race with the buffers on
-// the way (pipes, the compressor's jobs, ssh's window, sockets): a zfs
-// wrapper lets the first send's first 4 MiB through and then holds the
-// rest until the send has been killed.
+// the partial state. The cut is certain (holdFirstSend).
 func TestCompressedTransferCutResumes(t *testing.T) {
 	requireLab(t)
 	sp, dp := newPoolSize(t, 256<<20), newPoolSize(t, 256<<20)
@@ -269,39 +264,9 @@ func TestCompressedTransferCutResumes(t *testing.T) {
 	const mib = 24
 	createBulk(t, src, "data", mib)
 	snapshot(t, src, "s1")
-	m := machineOf(src)
-	gate := fmt.Sprintf("/tmp/zrep-e2e-%d-%d", os.Getpid(), poolSeq.Add(1))
-	t.Cleanup(func() {
-		m.run(context.Background(), nil, "rm", "-f", gate+".held", gate+".passed", gate+".open", gate+".status")
-	})
-	env := m.shimZFS(t, fmt.Sprintf(`
-if [ "$1" = send ] && [ ! -e %[1]s.held ]; then
-	dry=no
-	for a in "$@"; do case $a in --*) ;; -*n*) dry=yes ;; esac; done
-	if [ $dry = no ]; then
-		touch %[1]s.held
-		{ "$REALZFS" "$@"; echo $? >%[1]s.status; } | {
-			head -c 4194304
-			touch %[1]s.passed
-			while [ ! -e %[1]s.open ]; do sleep 0.1; done
-		}
-		while [ ! -e %[1]s.status ]; do sleep 0.1; done
-		exit "$(cat %[1]s.status)"
-	fi
-fi`, gate))
-	r := startZrep(t, env, "run", "--json", "--retries", "3", "--compress", "zstd", side(src), remote(dst))
-	if !waitUntil(2*time.Minute, func() bool { return m.ok("test", "-e", gate+".passed") }) {
-		t.Fatal("the first send never passed its first 4 MiB")
-	}
-	// The stream is held: its zfs send cannot have finished. Cut it.
-	var senders []proc
-	if !waitUntil(time.Minute, func() bool { senders = remotePipelineProcs(t, src, "zfs"); return len(senders) > 0 }) {
-		t.Fatal("no zfs send to cut")
-	}
-	for _, p := range senders {
-		m.signal(t, p.pid, syscall.SIGKILL)
-	}
-	m.must(t, "touch", gate+".open")
+	g := holdFirstSend(t, src)
+	r := startZrep(t, g.env, "run", "--json", "--retries", "3", "--compress", "zstd", side(src), remote(dst))
+	g.cut(t)
 	res := r.wait(t, 5*time.Minute).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))
 	f := res.report(t).filesystem(t, src)
