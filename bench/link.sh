@@ -19,7 +19,9 @@
 # cells left out; by default the hand pipeline and syncoid on incompressible
 # data at 100 Mbit/s, where every method is the link's 88 s per GiB and no
 # target compares them), LINK_BWLIMIT (default 32M, checked on the unshaped
-# link), BENCH_KEEP=1 keeps the raw rounds.
+# link), BENCH_KEEP=1 keeps the raw rounds, LINK_LOGS=DIR keeps each run's
+# stderr there (with --compress auto and ZREP_LOG_LEVEL=debug, its
+# decisions).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -152,6 +154,10 @@ run() {
 	local out
 	out=$(MEASURE_OUT=$RESULTS "$REPO/bin/measure" -label "$label" -- "$@" </dev/null 2>"$WORK/last.err") ||
 		{ cat "$WORK/last.err" >&2; die "$label failed"; }
+	if [ -n "${LINK_LOGS:-}" ]; then
+		runs=$((${runs:-0} + 1))
+		cp "$WORK/last.err" "$LINK_LOGS/$(printf %03d "$runs")-${label//\//_}.err"
+	fi
 	if [[ $label == */zrep-* ]]; then
 		echo "$out" | jq -c --arg l "$label" '{label:$l, bytes:.bytes, wire_bytes:.wire_bytes}' >>"$WORK/wire.jsonl" 2>/dev/null || true
 	fi

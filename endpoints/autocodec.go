@@ -18,59 +18,121 @@ import (
 // it) is the bottleneck and the data shrinks, and costs a core where it is
 // not. The encoder measures the input rate of each way of sending over a
 // window, tries its neighbours now and then, and keeps the fastest; ties
-// go to the cheaper. A chunk that does not shrink by a tenth is stored, and
-// the next ones are stored without trying, more of them each time.
+// go to the cheaper. Where compressed output still waits for the link, the
+// next costlier level is tried at once. A chunk that does not shrink by a
+// tenth is stored, and the next ones are stored without trying, more of
+// them each time.
+//
+// Chunks are compressed autoPar at once, one per core, while a goroutine
+// of their own writes the previous batch: the link is not left idle while
+// zrep compresses.
 const (
+	// autoChunk is the unit of each decision, and a frame's input at the
+	// fastest level (larger chunks compress a little better there, where
+	// each frame starts without history, but make storing's probe on a
+	// slow link longer).
 	autoChunk = 1 << 20
 	// autoPar chunks are compressed at once, each on a core.
 	autoPar = 2
 	// autoWindow is how much input one measurement covers, at least
 	// autoMinWindow long.
-	autoWindow = 16 << 20
+	autoWindow = 24 << 20
 	// autoShortWindow is the window of storing where compressed output
-	// had to wait: on a slow link a long one would cost much.
-	autoShortWindow = 4 << 20
+	// had to wait, measured at once: on a slow link a long one would cost
+	// much, and the compressed output still on the way only makes storing
+	// look slower there.
+	autoShortWindow = 2 * autoPar * autoChunk
 	autoMinWindow   = 50 * time.Millisecond
-	// autoSettle is how many chunks go out at a new level (or at the
+	// autoSettle is how much input goes out at a new level (or at the
 	// start) before its window is measured: the buffers between zrep and
 	// the receiver (its pipe, ssh's channel, the sockets) hold a few MiB of
 	// the previous level's output.
-	autoSettle = 4
-	// autoExplore: the encoder tries a neighbour after so many windows,
-	// then after twice as many each time the neighbour lost, at most
+	autoSettle = 8 << 20
+	// autoExplore: the encoder tries the other way (storing or
+	// compressing) after so many windows, then after twice as many each
+	// time it lost (four times if it was less than half as fast), at most
 	// autoMaxExplore.
 	autoExplore    = 4
 	autoMaxExplore = 32
-	// autoBetter is how much faster a costlier way must be to be kept.
+	// autoBetter is how much faster compressing must be to be kept.
 	autoBetter = 1.05
+	// A compressing window whose output waited for the link more than
+	// autoWaited of the time has the next costlier level used; one that
+	// waited less than autoFreed the next cheaper.
+	autoWaited = 0.8
+	autoFreed  = 0.5
 	// autoMaxSkip bounds how many chunks are stored untried after ones
 	// that did not shrink.
 	autoMaxSkip = 64
+	// autoStreamFrom is the first level whose chunks go through a
+	// streaming encoder (frames that span chunks) rather than each in a
+	// frame of its own.
+	autoStreamFrom = 2
 )
 
 // autoLevels are the ways of sending a chunk, cheapest first: stored, then
-// zstd's fastest and default levels.
-var autoLevels = []zstd.EncoderLevel{0, zstd.SpeedFastest, zstd.SpeedDefault}
+// zstd's fastest, default and better levels.
+var autoLevels = []zstd.EncoderLevel{0, zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression}
+
+// autoBatch is autoPar chunks and their frames, filled and compressed by
+// the encoder, written by its writer.
+type autoBatch struct {
+	bufs   [autoPar][]byte // the chunks
+	outs   [autoPar][]byte // their frames
+	head   []byte          // written before them: the end of a frame begun earlier
+	frames int             // frames to write (outs[:frames])
+	sent   bool            // handed to the writer and not yet back
+	level  int             // the level it was sent at
+	in     int64           // input bytes
+	// Set by the writer: bytes written, time spent in writes, when the
+	// last write ended, and the first error.
+	out     int64
+	blocked time.Duration
+	done    time.Time
+	err     error
+}
 
 type autoEncoder struct {
 	w      io.Writer
-	bufs   [autoPar][]byte // chunks waiting to be sent
-	outs   [autoPar][]byte // their frames
-	filled int             // full chunks in bufs
-	encs   []*zstd.Encoder // per level; nil for stored and until first used
-	any    bool            // a frame was written
+	slots  [2]*autoBatch
+	cur    *autoBatch      // the batch being filled
+	filled int             // full chunks in cur
+	encs   []*zstd.Encoder // per level, for frames of one chunk; nil until used
+	// streams: per level, for frames that span chunks; open is the level
+	// whose frame is not ended yet (0: none); sink is where they write.
+	streams []*zstd.Encoder
+	open    int
+	sink    appendSink
+	any     bool // a frame was sent to the writer
 
-	level   int       // index into autoLevels
-	best    int       // the level to come back to after exploring
-	rates   []float64 // input bytes per second per level, smoothed; 0 unknown
-	winIn   int64     // input bytes of this window
-	winT    time.Time // when this window began
-	winOut  int64     // bytes written to the link in this window
-	winSize int64     // input bytes this window measures
+	// The writer goroutine takes batches from todo and gives them back
+	// on free; started with the first batch.
+	todo     chan *autoBatch
+	free     chan *autoBatch
+	started  bool
+	inFlight int
+	err      error // the writer's first error
+
+	level  int // index into autoLevels
+	clevel int // the level compressing uses, at least 1
+	best   int // 0 storing or 1 compressing: the faster, to come back to after exploring
+	// rates: input bytes per second stored (0) and compressed (1),
+	// smoothed; 0 unknown. levelRates: the last window's per level, for
+	// the log.
+	rates      [2]float64
+	levelRates []float64
+	winIn      int64     // input bytes of this window
+	winT       time.Time // when this window began
+	winOut     int64     // bytes written to the link in this window
+	winSize    int64     // input bytes this window measures
 	// winBlocked: time spent in writes to the link in this window.
 	winBlocked time.Duration
 	windows    int
-	settle     int // chunks to send before the window's clock starts
+	settle     int64 // input to send at this level before the window's clock starts
+	// linkBound: a costlier level got more of the stream through than a
+	// cheaper one, its output waiting for the link, since the last window
+	// at the fastest level whose output seldom waited.
+	linkBound bool
 
 	explored                  int // neighbours tried
 	nextExplore, exploreEvery int // at which window the next is tried; the wait after it
@@ -88,43 +150,102 @@ type autoEncoder struct {
 func (a *autoEncoder) summary() []any {
 	mib := func(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 	rate := func(r float64) string { return fmt.Sprintf("%.1f MB/s", r/1e6) }
-	return []any{"stored", mib(a.in[0]), "fastest", mib(a.in[1]), "default", mib(a.in[2]),
-		"unshrunk", mib(a.unshrunk), "rate_stored", rate(a.rates[0]), "rate_fastest", rate(a.rates[1]), "rate_default", rate(a.rates[2])}
+	var out []any
+	for l, name := range []string{"stored", "fastest", "default", "better"} {
+		out = append(out, name, mib(a.in[l]))
+	}
+	out = append(out, "unshrunk", mib(a.unshrunk))
+	for l, name := range []string{"last_rate_stored", "last_rate_fastest", "last_rate_default", "last_rate_better"} {
+		out = append(out, name, rate(a.levelRates[l]))
+	}
+	return out
 }
 
 func newAutoEncoder(w io.Writer) *autoEncoder {
-	return &autoEncoder{w: w, encs: make([]*zstd.Encoder, len(autoLevels)), rates: make([]float64, len(autoLevels)), in: make([]int64, len(autoLevels)),
-		level: autoLearn[0], best: autoLearn[0], skipNext: 1, now: time.Now, settle: 2 * autoSettle, winSize: autoWindow,
-		nextExplore: len(autoLearn) + autoExplore, exploreEvery: autoExplore}
+	a := &autoEncoder{w: w, encs: make([]*zstd.Encoder, len(autoLevels)), streams: make([]*zstd.Encoder, len(autoLevels)), levelRates: make([]float64, len(autoLevels)), in: make([]int64, len(autoLevels)),
+		level: 1, clevel: 1, best: 1, skipNext: 1, now: time.Now, settle: autoSettle, winSize: autoWindow,
+		todo: make(chan *autoBatch, 1), free: make(chan *autoBatch, 2)}
+	for i := range a.slots {
+		a.slots[i] = &autoBatch{}
+	}
+	a.cur = a.slots[0]
+	return a
 }
 
 func (a *autoEncoder) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
-		b := &a.bufs[a.filled]
+		if a.err != nil {
+			return n - len(p), a.err
+		}
+		b := &a.cur.bufs[a.filled]
 		k := min(len(p), autoChunk-len(*b))
 		*b = append(*b, p[:k]...)
 		p = p[k:]
-		if len(*b) == autoChunk {
-			if a.filled++; a.filled == autoPar {
-				if err := a.flush(); err != nil {
-					return n - len(p), err
-				}
-			}
+		if err := a.chunkDone(); err != nil {
+			return n - len(p), err
 		}
 	}
 	return n, nil
 }
 
-// Close writes what is left; it does not close w.
+// ReadFrom reads r into the chunks themselves, in large reads, until its
+// end.
+func (a *autoEncoder) ReadFrom(r io.Reader) (int64, error) {
+	var total int64
+	for {
+		if a.err != nil {
+			return total, a.err
+		}
+		b := &a.cur.bufs[a.filled]
+		if cap(*b) < autoChunk {
+			*b = append(make([]byte, 0, autoChunk), *b...)
+		}
+		n, err := r.Read((*b)[len(*b):autoChunk])
+		*b = (*b)[:len(*b)+n]
+		total += int64(n)
+		if cerr := a.chunkDone(); cerr != nil {
+			return total, cerr
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// chunkDone counts the chunk being filled if it is full, and sends the
+// batch once autoPar are.
+func (a *autoEncoder) chunkDone() error {
+	if len(a.cur.bufs[a.filled]) < autoChunk {
+		return nil
+	}
+	if a.filled++; a.filled == autoPar {
+		return a.flush()
+	}
+	return nil
+}
+
+// Close writes what is left and waits for the writer; it does not close w.
 func (a *autoEncoder) Close() error {
-	if a.filled < autoPar && len(a.bufs[a.filled]) > 0 {
+	if a.filled < autoPar && len(a.cur.bufs[a.filled]) > 0 {
 		a.filled++
 	}
-	if a.filled > 0 || !a.any {
+	if a.err == nil && (a.filled > 0 || !a.any) {
 		a.filled = max(a.filled, 1)
-		if err := a.flush(); err != nil {
-			return err
+		a.flush()
+	}
+	if a.err == nil && a.open > 0 {
+		b := a.cur
+		b.head, b.frames, b.in, b.level = a.endStream(b.head[:0]), 0, 0, a.level
+		a.send(b)
+	}
+	if a.started {
+		close(a.todo)
+		for ; a.inFlight > 0; a.inFlight-- {
+			a.record(<-a.free)
 		}
 	}
 	for _, e := range a.encs {
@@ -132,16 +253,31 @@ func (a *autoEncoder) Close() error {
 			e.Close()
 		}
 	}
-	return nil
+	return a.err
 }
 
-// flush sends the filled chunks, compressed at once on as many cores
-// (each chunk is a frame of its own) where the level compresses.
+// flush makes the frames of the current batch's filled chunks, hands the
+// batch to the writer, and takes the other one, once the writer is done
+// with it. At the fastest level the chunks are compressed at once on as
+// many cores, each a frame of its own; at the costlier levels, used where
+// the link is slow, they go through one streaming encoder whose frame
+// spans chunks, so that each chunk compresses with the history of those
+// before it, as `--compress zstd` does.
 func (a *autoEncoder) flush() error {
-	k := a.filled
+	b, k := a.cur, a.filled
 	a.filled = 0
+	b.level, b.frames, b.in = a.level, k, 0
+	b.head = b.head[:0]
 	tried := a.level > 0 && a.skip == 0
-	if tried {
+	switch {
+	case tried && a.level >= autoStreamFrom:
+		for i := range k {
+			if err := a.streamed(b, i); err != nil {
+				return err
+			}
+		}
+	case tried:
+		b.head = a.endStream(b.head)
 		e := a.encs[a.level]
 		if e == nil {
 			var err error
@@ -156,86 +292,248 @@ func (a *autoEncoder) flush() error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				a.outs[i] = e.EncodeAll(a.bufs[i], a.outs[i][:0])
+				b.outs[i] = e.EncodeAll(b.bufs[i], b.outs[i][:0])
 			}()
 		}
 		wg.Wait()
-	}
-	for i := range k {
-		if err := a.send(a.bufs[i], &a.outs[i], tried); err != nil {
-			return err
+		for i := range k {
+			a.framed(b, i, true)
 		}
-		a.bufs[i] = a.bufs[i][:0]
+	default:
+		b.head = a.endStream(b.head)
+		for i := range k {
+			a.framed(b, i, false)
+		}
 	}
-	return nil
+	a.send(b)
+	next := a.slots[0]
+	if next == b {
+		next = a.slots[1]
+	}
+	if next.sent {
+		// The other batch was sent before: wait until it is written.
+		a.record(<-a.free)
+		a.inFlight--
+	}
+	for i := range next.bufs {
+		next.bufs[i] = next.bufs[i][:0]
+	}
+	next.frames, next.sent = 0, false
+	a.cur = next
+	return a.err
 }
 
-// send writes chunk c: out holds its compressed frame if tried.
-func (a *autoEncoder) send(c []byte, out *[]byte, tried bool) error {
-	var frame []byte
+// send hands b to the writer, started with the first batch.
+func (a *autoEncoder) send(b *autoBatch) {
+	if !a.started {
+		a.started = true
+		go a.writer()
+	}
+	b.sent = true
+	a.todo <- b
+	a.inFlight++
+	a.any = true
+}
+
+// framed makes chunk i's frame on its own: outs[i] holds its compressed
+// frame if tried; it is replaced by a stored one where that did not
+// shrink.
+func (a *autoEncoder) framed(b *autoBatch, i int, tried bool) {
+	c := b.bufs[i]
+	b.in += int64(len(c))
+	a.in[a.level] += int64(len(c))
 	switch {
-	case tried && len(*out) <= len(c)-len(c)/10:
-		frame = *out
+	case tried && len(b.outs[i]) <= len(c)-len(c)/10:
 		a.skipNext = 1
+		return
 	case tried:
 		a.skip = a.skipNext
 		a.skipNext = min(2*a.skipNext, autoMaxSkip)
 	case a.skip > 0:
 		a.skip--
 	}
-	if frame == nil {
-		if a.level > 0 {
-			a.unshrunk += int64(len(c))
-		}
-		*out = storedFrame((*out)[:0], c)
-		frame = *out
+	if a.level > 0 {
+		a.unshrunk += int64(len(c))
 	}
+	b.outs[i] = storedFrame(b.outs[i][:0], c)
+}
+
+// streamed puts chunk i through the streaming encoder of the level, in
+// the frame open at that level or a new one; a chunk that did not shrink
+// goes out as it came out of the encoder, and the next ones are stored
+// (after the frame's end) untried.
+func (a *autoEncoder) streamed(b *autoBatch, i int) error {
+	c := b.bufs[i]
+	out := b.outs[i][:0]
+	defer func() { b.outs[i] = out }()
+	b.in += int64(len(c))
 	a.in[a.level] += int64(len(c))
-	t0 := a.now()
-	if _, err := a.w.Write(frame); err != nil {
-		return err
-	}
-	a.any = true
-	if a.settle > 0 {
-		// The pipes and ssh's buffers still hold what the previous level
-		// wrote (or the stream is starting): not yet this level's rate.
-		if a.settle--; a.settle == 0 {
-			a.winT = a.now()
-		}
+	if a.skip > 0 {
+		a.skip--
+		a.unshrunk += int64(len(c))
+		out = storedFrame(a.endStream(out), c)
 		return nil
 	}
-	now := a.now()
-	a.winBlocked += now.Sub(t0)
-	a.winIn += int64(len(c))
-	a.winOut += int64(len(frame))
-	if a.winIn >= a.winSize && now.Sub(a.winT) >= autoMinWindow {
-		a.endWindow(now)
+	if a.open != a.level {
+		out = a.endStream(out)
+		e := a.streams[a.level]
+		if e == nil {
+			var err error
+			// One goroutine: the costlier levels are used where the link
+			// is slow, and its output then comes whole out of Flush.
+			e, err = zstd.NewWriter(&a.sink, zstd.WithEncoderLevel(autoLevels[a.level]), zstd.WithEncoderConcurrency(1))
+			if err != nil {
+				return err
+			}
+			a.streams[a.level] = e
+		} else {
+			e.Reset(&a.sink)
+		}
+		a.open = a.level
+	}
+	start := len(out)
+	a.sink.p = &out
+	e := a.streams[a.level]
+	if _, err := e.Write(c); err != nil {
+		return err
+	}
+	if err := e.Flush(); err != nil {
+		return err
+	}
+	a.sink.p = nil
+	if len(out)-start <= len(c)-len(c)/10 {
+		a.skipNext = 1
+	} else {
+		a.unshrunk += int64(len(c))
+		a.skip = a.skipNext
+		a.skipNext = min(2*a.skipNext, autoMaxSkip)
 	}
 	return nil
 }
 
-// endWindow records the window's rate for its level and picks the next
-// window's level. The first windows try the fastest level, then storing;
-// after that the encoder keeps the fastest measured and now and then
-// tries a neighbour of it, up and down in turn (storing is the cheapest,
-// so a costlier level is tried only next to a level that already won),
-// each time waiting twice as long if the neighbour lost, so that trying
-// costs little on a long stream and a change of data or link is still
-// noticed.
+// endStream appends to out the end of the open streaming frame, if any.
+func (a *autoEncoder) endStream(out []byte) []byte {
+	if a.open == 0 {
+		return out
+	}
+	a.sink.p = &out
+	a.streams[a.open].Close() // writes to a slice: cannot fail
+	a.sink.p = nil
+	a.open = 0
+	return out
+}
+
+// appendSink is where the streaming encoders write: the slice it points
+// to, which flush sets for each chunk.
+type appendSink struct{ p *[]byte }
+
+func (s *appendSink) Write(b []byte) (int, error) {
+	*s.p = append(*s.p, b...)
+	return len(b), nil
+}
+
+// writer writes each batch's frames and gives the batch back with what
+// the writes cost. After an error it writes no more.
+func (a *autoEncoder) writer() {
+	var err error
+	for b := range a.todo {
+		b.out, b.blocked = 0, 0
+		for i := -1; i < b.frames && err == nil; i++ {
+			f := b.head
+			if i >= 0 {
+				f = b.outs[i]
+			}
+			if len(f) == 0 {
+				continue
+			}
+			t0 := a.now()
+			_, err = a.w.Write(f)
+			b.done = a.now()
+			b.blocked += b.done.Sub(t0)
+			b.out += int64(len(f))
+		}
+		b.err = err
+		a.free <- b
+	}
+}
+
+// record counts a written batch in the window of its level.
+func (a *autoEncoder) record(b *autoBatch) {
+	if b.err != nil && a.err == nil {
+		a.err = b.err
+	}
+	if b.level != a.level || a.err != nil {
+		return // sent before the level changed: not this level's rate
+	}
+	if a.settle > 0 {
+		// The pipes and ssh's buffers still hold what the previous level
+		// wrote (or the stream is starting): not yet this level's rate.
+		if a.settle -= b.in; a.settle <= 0 {
+			a.settle, a.winT = 0, b.done
+		}
+		return
+	}
+	a.winBlocked += b.blocked
+	a.winIn += b.in
+	a.winOut += b.out
+	if a.winIn >= a.winSize && b.done.Sub(a.winT) >= autoMinWindow {
+		a.endWindow(b.done)
+	}
+}
+
+// endWindow records the window's rate and picks the next window's level,
+// in two decisions.
+//
+// How hard to compress is decided as zstd's own --adapt does, by where the
+// compressed output waits: output that waited for the link most of the
+// window (the link is slower than zrep compresses) has the next costlier
+// level used, and output that seldom did (the compressor is the
+// bottleneck) the next cheaper one. Rates of windows seconds apart differ
+// with the data more than the levels do; which side waits does not.
+//
+// Whether to compress at all is decided by the rates measured: the encoder
+// keeps the faster of storing and compressing (storing, the cheaper,
+// unless compressing is faster by autoBetter) and now and then tries the
+// other, each time waiting twice as long if it lost (four times if it was
+// less than half as fast), so that trying costs little on a long stream
+// and a change of data or link is still noticed. Storing is not tried
+// while the link is known to be the bottleneck: a costlier level got more
+// of the stream through (its output waiting for the link all along), so
+// the bytes on the wire are what limits, and storing would put more
+// there. On a slow link a try of storing costs seconds, and its first
+// MiBs vanish into the buffers on the way, which takes a settling of its
+// own.
 func (a *autoEncoder) endWindow(now time.Time) {
 	dt := now.Sub(a.winT)
 	r := float64(a.winIn) / dt.Seconds()
-	if a.rates[a.level] == 0 {
-		a.rates[a.level] = r
+	blocked := a.winBlocked.Seconds() / dt.Seconds()
+	kind := min(a.level, 1) // stored or compressed
+	if a.rates[kind] == 0 {
+		a.rates[kind] = r
 	} else {
-		a.rates[a.level] = 0.5*a.rates[a.level] + 0.5*r
+		a.rates[kind] = 0.5*a.rates[kind] + 0.5*r
 	}
-	// Compressed output that still waited most of the window: the link,
-	// or the receiver behind it, is slower than zrep compresses. If it is
-	// the link, storing costs the ratio in time, so storing is then tried
-	// on a short window only (its rate is less sure, but a slow link
-	// shows soon enough).
-	waited := a.level > 0 && a.winBlocked > dt/2
+	waited := a.level > 0 && blocked > autoWaited
+	if a.level > 0 {
+		if below := a.levelRates[a.level-1]; a.level >= 2 && waited && below > 0 && r > below*autoBetter {
+			a.linkBound = true
+		}
+		if blocked < autoFreed && a.level == 1 {
+			// Even the fastest level's output seldom waited. (At a
+			// costlier level the compressor may be the bottleneck
+			// for a while, where the data compresses the most.)
+			a.linkBound = false
+		}
+	}
+	a.levelRates[a.level] = r
+	if a.level > 0 {
+		switch {
+		case waited && a.clevel+1 < len(autoLevels):
+			a.clevel++
+		case blocked < autoFreed && a.clevel > 1:
+			a.clevel--
+		}
+	}
 	a.winIn, a.winOut, a.winBlocked, a.winT = 0, 0, 0, now
 	a.windows++
 	prev := a.level
@@ -243,50 +541,57 @@ func (a *autoEncoder) endWindow(now time.Time) {
 		a.winSize = autoWindow
 		if a.level != prev {
 			a.settle = autoSettle
-			if a.level == 0 && waited {
+			if a.level == 0 && blocked > autoFreed {
+				// Compressed output waited: if it is for the link,
+				// storing costs the ratio in time, so it is tried on a
+				// short window, after enough to fill the buffers on the
+				// way. (Where it did not wait, a short window would
+				// measure the buffers more than the link.)
 				a.settle, a.winSize = autoSettle/2, autoShortWindow
 			}
 		}
 	}()
-	if a.windows < len(autoLearn) {
-		a.level = autoLearn[a.windows]
+	if a.rates[0] == 0 {
+		// Storing not measured yet: first see whether a costlier level
+		// gets more through, where the fastest's output waited.
+		switch {
+		case a.linkBound:
+			a.level = a.clevel
+		case a.windows == 1 && blocked > autoFreed:
+			a.clevel = max(a.clevel, 2)
+			a.level = a.clevel
+		default:
+			a.level = 0
+		}
 		return
 	}
-	best := fastestLevel(a.rates)
-	if a.level != a.best && a.level == best {
-		a.exploreEvery = autoExplore // a neighbour won: look around sooner
+	best := 0
+	if a.rates[1] > a.rates[0]*autoBetter {
+		best = 1
 	}
-	a.best, a.level = best, best
-	if a.windows >= a.nextExplore {
-		a.explored++
-		up, down := best+1, best-1
-		switch {
-		case a.explored%2 == 1 && up < len(autoLevels):
-			a.level = up
-		case down >= 0:
-			a.level = down
-		case up < len(autoLevels):
-			a.level = up
+	// lopsided: the other way is less than half as fast.
+	lopsided := min(a.rates[0], a.rates[1]) < max(a.rates[0], a.rates[1])/2
+	switch {
+	case a.nextExplore == 0:
+		// The first decision with both measured.
+		a.nextExplore, a.exploreEvery = a.windows+autoExplore, autoExplore
+		if lopsided {
+			a.nextExplore, a.exploreEvery = a.windows+4*autoExplore, 4*autoExplore
 		}
+	case kind != a.best && kind == best:
+		a.exploreEvery = autoExplore // the other won: look again sooner
+	}
+	a.best = best
+	if a.windows >= a.nextExplore && !(best == 1 && a.linkBound) {
+		best = 1 - best
+		grow := 2
+		if lopsided {
+			grow = 4
+		}
+		a.exploreEvery = min(grow*a.exploreEvery, autoMaxExplore)
 		a.nextExplore = a.windows + a.exploreEvery
-		a.exploreEvery = min(2*a.exploreEvery, autoMaxExplore)
 	}
-}
-
-// autoLearn is the order in which the first windows try the levels.
-var autoLearn = []int{1, 0}
-
-// fastestLevel is the level of the highest rate, the cheapest unless a
-// costlier one is faster by autoBetter; levels not measured (0) are left
-// out.
-func fastestLevel(rates []float64) int {
-	best := -1
-	for l, r := range rates {
-		if r > 0 && (best < 0 || r > rates[best]*autoBetter) {
-			best = l
-		}
-	}
-	return max(best, 0)
+	a.level = best * a.clevel
 }
 
 // storedFrame appends to dst a zstd frame holding c in raw blocks: the

@@ -43,7 +43,6 @@ func TestAutoStreamIsZstd(t *testing.T) {
 		"a chunk and 1": random(autoChunk + 1),
 		"mixed":         mixed,
 	}
-	_, zerr := exec.LookPath("zstd")
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
 			var wire bytes.Buffer
@@ -54,27 +53,34 @@ func TestAutoStreamIsZstd(t *testing.T) {
 			if err := enc.Close(); err != nil {
 				t.Fatal(err)
 			}
-			d, err := zstd.NewReader(bytes.NewReader(wire.Bytes()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := io.ReadAll(d)
-			d.Close()
-			if err != nil || !bytes.Equal(got, in) {
-				t.Fatalf("zrep's decoder: %d bytes back of %d, err %v", len(got), len(in), err)
-			}
-			if zerr != nil {
-				return
-			}
-			cmd := exec.Command("zstd", "-d", "-q", "-c")
-			cmd.Stdin = bytes.NewReader(wire.Bytes())
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			got, err = cmd.Output()
-			if err != nil || !bytes.Equal(got, in) {
-				t.Fatalf("zstd -d: %d bytes back of %d, err %v: %s", len(got), len(in), err, stderr.String())
-			}
+			decodesBack(t, wire.Bytes(), in)
 		})
+	}
+}
+
+// decodesBack checks that zrep's decoder and, where it is installed,
+// zstd's own program give in back from wire.
+func decodesBack(t *testing.T, wire, in []byte) {
+	t.Helper()
+	d, err := zstd.NewReader(bytes.NewReader(wire))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(d)
+	d.Close()
+	if err != nil || !bytes.Equal(got, in) {
+		t.Fatalf("zrep's decoder: %d bytes back of %d, err %v", len(got), len(in), err)
+	}
+	if _, err := exec.LookPath("zstd"); err != nil {
+		return
+	}
+	cmd := exec.Command("zstd", "-d", "-q", "-c")
+	cmd.Stdin = bytes.NewReader(wire)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	got, err = cmd.Output()
+	if err != nil || !bytes.Equal(got, in) {
+		t.Fatalf("zstd -d: %d bytes back of %d, err %v: %s", len(got), len(in), err, stderr.String())
 	}
 }
 
@@ -96,11 +102,15 @@ type slowLink struct {
 	now  time.Time
 	rate float64
 	n    int64
+	keep *bytes.Buffer // what was written, if not nil
 }
 
 func (l *slowLink) Write(b []byte) (int, error) {
 	l.now = l.now.Add(time.Duration(float64(len(b)) / l.rate * float64(time.Second)))
 	l.n += int64(len(b))
+	if l.keep != nil {
+		l.keep.Write(b)
+	}
 	return len(b), nil
 }
 
@@ -133,22 +143,102 @@ func TestAutoOnASlowLink(t *testing.T) {
 	}
 }
 
-// The level kept is the fastest measured, the cheapest on a tie.
-func TestAutoPicksTheFastest(t *testing.T) {
+// On a slow link long enough to look around, compressed output that waits
+// for the link has the costlier levels tried, and what goes out
+// at zstd's fastest level is the smaller part of the stream; the stream,
+// its frames spanning chunks, decodes whole.
+func TestAutoClimbsOnASlowLink(t *testing.T) {
+	// Text long enough to climb, data that does not shrink in the middle
+	// of a frame that spans chunks, then text again.
+	in := append(append(text(160<<20), random(3*autoChunk+5)...), text(64<<20)...)
+	link := &slowLink{now: time.Unix(0, 0), rate: 12.5e6, keep: new(bytes.Buffer)}
+	enc := newAutoEncoder(link)
+	enc.now = func() time.Time { return link.now }
+	if _, err := enc.ReadFrom(bytes.NewReader(in)); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wire %d bytes; %v", link.n, enc.summary())
+	if costlier := enc.in[2] + enc.in[3]; costlier <= enc.in[1] {
+		t.Fatalf("the costlier levels took %d bytes, the fastest %d: %v", costlier, enc.in[1], enc.summary())
+	}
+	if enc.unshrunk == 0 {
+		t.Fatalf("the random part was compressed: %v", enc.summary())
+	}
+	decodesBack(t, link.keep.Bytes(), in)
+}
+
+func repeat[T any](v T, n int) []T {
+	out := make([]T, n)
+	for i := range out {
+		out[i] = v
+	}
+	return out
+}
+
+// The level of each window: storing or compressing by the rates measured,
+// how hard by how long compressed output waited for the link.
+func TestAutoLevelDecisions(t *testing.T) {
+	// window: the level it ran at (as the encoder chose), its input rate
+	// and the share of it spent waiting for the link; want: the level the
+	// encoder picks for the next window.
+	type window struct {
+		level   int
+		rate    float64
+		blocked float64
+		want    int
+	}
 	for _, tc := range []struct {
-		name  string
-		rates []float64
-		want  int
+		name string
+		ws   []window
 	}{
-		{"compression pays (slow link, text)", []float64{12e6, 45e6, 60e6}, 2},
-		{"a tie goes to the cheapest (slow link, random)", []float64{12e6, 12.2e6, 12.1e6}, 0},
-		{"CPU-bound: stored is fastest", []float64{200e6, 150e6, 90e6}, 0},
-		{"the fastest level best", []float64{100e6, 220e6, 160e6}, 1},
-		{"a level not measured yet is no candidate", []float64{100e6, 0, 0}, 0},
+		{"slow link, text: harder while output waits; storing never tried", append([]window{
+			{1, 50e6, 1, 2}, {2, 55e6, 1, 3}, {3, 60e6, 1, 3}},
+			repeat(window{3, 62e6, 0.9, 3}, 40)...),
+		},
+		{"the link no longer the bottleneck: cheaper levels, then storing is tried", []window{
+			{1, 50e6, 1, 2}, {2, 55e6, 1, 3}, {3, 60e6, 1, 3}, {3, 40e6, 0.3, 2}, {2, 40e6, 0.3, 1}, {1, 40e6, 0.3, 0}, {0, 100e6, 1, 0},
+		}},
+		{"the compressor is the bottleneck: a cheaper level", []window{
+			{1, 50e6, 1, 2}, {2, 40e6, 0.3, 0}, {0, 12e6, 1, 1}, {1, 50e6, 0.6, 1},
+		}},
+		{"fast link: storing is faster", []window{
+			{1, 130e6, 0.7, 2}, {2, 100e6, 0.4, 0}, {0, 190e6, 1, 0}, {0, 185e6, 1, 0}, {0, 180e6, 1, 0},
+		}},
+		{"a tie goes to storing", []window{
+			{1, 101e6, 0.2, 0}, {0, 100e6, 1, 0},
+		}},
+		{"after 4 windows the other way is tried again", []window{
+			{1, 130e6, 0.4, 0}, {0, 190e6, 1, 0}, {0, 190e6, 1, 0}, {0, 190e6, 1, 0}, {0, 190e6, 1, 0}, {0, 190e6, 1, 1}, {1, 120e6, 0.5, 0},
+		}},
+		{"storing less than half as fast is tried again only after 16 windows", append(append([]window{
+			{1, 50e6, 0.4, 0}, {0, 12e6, 1, 1}},
+			repeat(window{1, 50e6, 0.6, 1}, 15)...), window{1, 50e6, 0.6, 0}, window{0, 12e6, 1, 1}),
+		},
+		{"then after 32 windows", append(append(append(append([]window{
+			{1, 50e6, 0.4, 0}, {0, 12e6, 1, 1}},
+			repeat(window{1, 50e6, 0.6, 1}, 15)...), window{1, 50e6, 0.6, 0}, window{0, 12e6, 1, 1}),
+			repeat(window{1, 50e6, 0.6, 1}, 30)...), window{1, 50e6, 0.6, 0}),
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := fastestLevel(tc.rates); got != tc.want {
-				t.Fatalf("fastestLevel(%v) = %d, want %d", tc.rates, got, tc.want)
+			a := newAutoEncoder(io.Discard)
+			start := time.Unix(0, 0)
+			a.winT = start
+			for i, w := range tc.ws {
+				if a.level != w.level {
+					t.Fatalf("window %d ran at level %d, want %d", i, a.level, w.level)
+				}
+				dt := time.Second
+				a.winIn = int64(w.rate)
+				a.winBlocked = time.Duration(w.blocked * float64(dt))
+				start = start.Add(dt)
+				a.endWindow(start)
+				if a.level != w.want {
+					t.Fatalf("after window %d (%+v) the level is %d, want %d", i, w, a.level, w.want)
+				}
 			}
 		})
 	}

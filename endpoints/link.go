@@ -320,7 +320,12 @@ func (e *Endpoint) linkReceiveInput(ctx context.Context, stream io.Reader, wire 
 		ww := &wireWriter{ctx: ctx, w: pw, wire: wire, lim: lim}
 		enc, err := e.opts.Link.Compress.newEncoder(ww)
 		if err == nil {
-			_, err = io.Copy(enc, stream)
+			if a, ok := enc.(*autoEncoder); ok {
+				// Straight into its chunks, in large reads.
+				_, err = a.ReadFrom(stream)
+			} else {
+				_, err = io.Copy(enc, stream)
+			}
 			if err == nil {
 				err = enc.Close()
 			}
