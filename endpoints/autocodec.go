@@ -1,9 +1,11 @@
 package endpoints
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -104,6 +106,11 @@ type autoEncoder struct {
 	open    int
 	sink    appendSink
 	any     bool // a frame was sent to the writer
+	// pipeOut is w's pipe itself, into which stored chunks are spliced
+	// (readFromPipe), wire what counts the bytes that go there; nil:
+	// every chunk goes through w.
+	pipeOut *os.File
+	wire    func(int64)
 
 	// The writer goroutine takes batches from todo and gives them back
 	// on free; started with the first batch.
@@ -214,6 +221,83 @@ func (a *autoEncoder) ReadFrom(r io.Reader) (int64, error) {
 			return total, err
 		}
 	}
+}
+
+// readFromPipe is ReadFrom for a source that is a pipe (a sending
+// endpoint's stream, which hands it over), with add told of what is taken
+// from it. A chunk to be stored, where w's pipe is known, is spliced from
+// pipe to pipe as a frame of raw blocks, without entering zrep, as
+// `--compress none` moves the whole stream; chunks to be compressed are
+// read.
+func (a *autoEncoder) readFromPipe(ctx context.Context, src *os.File, add func(int64)) (int64, error) {
+	var total int64
+	for {
+		if a.err != nil {
+			return total, a.err
+		}
+		if a.pipeOut != nil && a.filled == 0 && len(a.cur.bufs[0]) == 0 && (a.level == 0 || a.skip > 0) {
+			if err := a.drain(); err != nil {
+				return total, err
+			}
+			n, frame, blocked, eof, err := spliceRawFrame(ctx, a.pipeOut, src, autoChunk, add)
+			total += n
+			a.wire(frame)
+			if err != nil {
+				a.err = err
+				return total, err
+			}
+			a.any = true
+			a.in[a.level] += n
+			if a.skip > 0 {
+				a.skip--
+			}
+			if a.level > 0 {
+				a.unshrunk += n
+			}
+			a.record(&autoBatch{level: a.level, in: n, out: frame, blocked: blocked, done: a.now()})
+			if eof {
+				return total, nil
+			}
+			continue
+		}
+		b := &a.cur.bufs[a.filled]
+		if cap(*b) < autoChunk {
+			*b = append(make([]byte, 0, autoChunk), *b...)
+		}
+		n, err := src.Read((*b)[len(*b):autoChunk])
+		*b = (*b)[:len(*b)+n]
+		total += int64(n)
+		add(int64(n))
+		if cerr := a.chunkDone(); cerr != nil {
+			return total, cerr
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// drain waits until the writer has written every batch, and ends a
+// streaming frame still open, so that what comes next may go into w's
+// pipe directly.
+func (a *autoEncoder) drain() error {
+	for ; a.inFlight > 0; a.inFlight-- {
+		b := <-a.free
+		a.record(b)
+		b.sent, b.frames = false, 0
+	}
+	if a.err != nil {
+		return a.err
+	}
+	if a.open > 0 {
+		if _, err := a.w.Write(a.endStream(nil)); err != nil {
+			a.err = err
+		}
+	}
+	return a.err
 }
 
 // chunkDone counts the chunk being filled if it is full, and sends the

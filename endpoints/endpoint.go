@@ -543,6 +543,13 @@ func (s *sendStream) WriteTo(w io.Writer) (int64, error) {
 	if cw, ok := w.(countingWriter); ok {
 		dst, add = cw.Unwrap(), cw.Add
 	}
+	if a, ok := dst.(*autoEncoder); ok {
+		n, err := a.readFromPipe(s.p.ctx, s.r, add)
+		if err == nil {
+			s.eof.Store(true)
+		}
+		return n, err
+	}
 	if fp, ok := dst.(feedPipe); ok {
 		n, handled, err := splicePipes(s.p.ctx, fp.File, s.r, add)
 		if handled {

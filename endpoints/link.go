@@ -321,8 +321,16 @@ func (e *Endpoint) linkReceiveInput(ctx context.Context, stream io.Reader, wire 
 		enc, err := e.opts.Link.Compress.newEncoder(ww)
 		if err == nil {
 			if a, ok := enc.(*autoEncoder); ok {
-				// Straight into its chunks, in large reads.
-				_, err = a.ReadFrom(stream)
+				if canSpliceStored && lim == nil {
+					a.pipeOut, a.wire = pw, wire.Add
+				}
+				if wt, ok := stream.(io.WriterTo); ok {
+					// An endpoint's stream hands its pipe over
+					// (readFromPipe).
+					_, err = wt.WriteTo(a)
+				} else {
+					_, err = a.ReadFrom(stream)
+				}
 			} else {
 				_, err = io.Copy(enc, stream)
 			}
