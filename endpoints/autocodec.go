@@ -204,23 +204,30 @@ func (a *autoEncoder) ReadFrom(r io.Reader) (int64, error) {
 		if a.err != nil {
 			return total, a.err
 		}
-		b := &a.cur.bufs[a.filled]
-		if cap(*b) < autoChunk {
-			*b = append(make([]byte, 0, autoChunk), *b...)
-		}
-		n, err := r.Read((*b)[len(*b):autoChunk])
-		*b = (*b)[:len(*b)+n]
-		total += int64(n)
-		if cerr := a.chunkDone(); cerr != nil {
-			return total, cerr
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
+		n, done, err := a.readChunk(r)
+		total += n
+		if done || err != nil {
 			return total, err
 		}
 	}
+}
+
+// readChunk reads once from r into the chunk being filled, and sends the
+// batch if that filled it; done is r's end.
+func (a *autoEncoder) readChunk(r io.Reader) (n int64, done bool, err error) {
+	b := &a.cur.bufs[a.filled]
+	if cap(*b) < autoChunk {
+		*b = append(make([]byte, 0, autoChunk), *b...)
+	}
+	k, rerr := r.Read((*b)[len(*b):autoChunk])
+	*b = (*b)[:len(*b)+k]
+	if err := a.chunkDone(); err != nil {
+		return int64(k), false, err
+	}
+	if rerr == io.EOF {
+		return int64(k), true, nil
+	}
+	return int64(k), false, rerr
 }
 
 // readFromPipe is ReadFrom for a source that is a pipe (a sending
@@ -260,21 +267,10 @@ func (a *autoEncoder) readFromPipe(ctx context.Context, src *os.File, add func(i
 			}
 			continue
 		}
-		b := &a.cur.bufs[a.filled]
-		if cap(*b) < autoChunk {
-			*b = append(make([]byte, 0, autoChunk), *b...)
-		}
-		n, err := src.Read((*b)[len(*b):autoChunk])
-		*b = (*b)[:len(*b)+n]
-		total += int64(n)
-		add(int64(n))
-		if cerr := a.chunkDone(); cerr != nil {
-			return total, cerr
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
+		n, done, err := a.readChunk(src)
+		total += n
+		add(n)
+		if done || err != nil {
 			return total, err
 		}
 	}
