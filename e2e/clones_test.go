@@ -84,6 +84,7 @@ func TestClonesKeptAsClones(t *testing.T) {
 // TestCloneWithExcludedOriginGoesFull: a clone whose origin is excluded is
 // sent in full, the plan says why, and its Report entry has no problem.
 func TestCloneWithExcludedOriginGoesFull(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/tree", dp+"/tree"
 	templateTree(t, src)
@@ -128,6 +129,7 @@ func TestCloneWithExcludedOriginGoesFull(t *testing.T) {
 // snapshots incrementally, and nothing is destroyed or rolled back. The
 // same promote on the destination changes nothing for later runs.
 func TestClonePromotedOnSourceLater(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/tree", dp+"/tree"
 	templateTree(t, src)

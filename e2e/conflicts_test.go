@@ -45,6 +45,7 @@ func TestDivergedDestination(t *testing.T) {
 }
 
 func TestUnrelatedDestination(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/u", dp+"/u"
 	createFS(t, src, "source")
@@ -66,6 +67,7 @@ func TestUnrelatedDestination(t *testing.T) {
 }
 
 func TestExistingDestinationWithoutSnapshots(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/e", dp+"/e"
 	createFS(t, src, "source")
@@ -107,6 +109,7 @@ func TestModifiedDestination(t *testing.T) {
 }
 
 func TestSourceWithoutSnapshots(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	root := sp + "/r"
 	createFS(t, root+"/good", "g")

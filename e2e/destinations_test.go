@@ -18,6 +18,7 @@ import (
 // done); run --snapshot takes its set under the next free name, in one
 // command, and replicates it.
 func TestRunSnapshotTakesTheNextNameWhenTaken(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/next", dp+"/next"
 	createFS(t, src, "x")
@@ -65,6 +66,7 @@ func lastOf(s []string) string {
 // snapshot has the source's guid, and the source keeps each destination's
 // base, held.
 func TestTwoDestinationsAlternatelyAndAtOnce(t *testing.T) {
+	platformIndependent(t)
 	sp, lp, op := newPool(t), newPool(t), newPool(t)
 	src := sp + "/two"
 	dests := []string{lp + "/local", op + "/offsite"}

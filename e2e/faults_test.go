@@ -88,6 +88,7 @@ func TestKilledRemoteReceiveIsRetried(t *testing.T) {
 }
 
 func TestUnreachableHost(t *testing.T) {
+	platformIndependent(t)
 	sp := newPool(t)
 	createFS(t, sp+"/u", "x")
 	snapshot(t, sp+"/u", "s1")
@@ -141,6 +142,7 @@ func TestDestinationOutOfSpace(t *testing.T) {
 // A snapshot destroyed on the source after planning, before its send, gives a
 // clean failure or a replan, never a wrong incremental; the next run completes.
 func TestSnapshotDestroyedAfterPlanning(t *testing.T) {
+	platformIndependent(t)
 	src, dst := replicated(t)
 	snapshot(t, src, "s3")
 	writeFile(t, src, "f", "four")

@@ -95,6 +95,7 @@ func TestCompressEachCodec(t *testing.T) {
 
 // The plan says how streams will cross the link.
 func TestPlanShowsCompression(t *testing.T) {
+	platformIndependent(t)
 	requireHost(t)
 	hp, tp := newHostPool(t), newPool(t)
 	src := linkSource(t, hp, "l", tp)
@@ -238,6 +239,7 @@ func TestStalledSenderIsEndedAndRetried(t *testing.T) {
 
 // A limited transfer takes at least 0.8 times its wire bytes over the rate.
 func TestBandwidthLimitLowerBound(t *testing.T) {
+	platformIndependent(t)
 	requireHost(t)
 	sp, dp := newHostPool(t), newPool(t)
 	src := sp + "/b"

@@ -69,6 +69,7 @@ func goesOn(t *testing.T, src, dst, srcSide, dstSide, snap, data string) {
 // BACKUP SOURCE brings it back with the same guids and contents, and the
 // next backup goes on incrementally.
 func TestRestoreDestroyedSource(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/home", dp+"/home"
 	backedUp(t, src, dst)
@@ -112,6 +113,7 @@ func TestRestoreToANewPoolOverSSH(t *testing.T) {
 // nothing destroyed) and works with it; then the normal direction goes on
 // with nothing sent in full.
 func TestFailbackAfterFailover(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/home", dp+"/home"
 	backedUp(t, src, dst)

@@ -189,6 +189,7 @@ func waitNextSecond(name string) {
 // TestSnapshotNameCollision: when the name is taken on one filesystem,
 // zrep snapshot says which and takes nothing.
 func TestSnapshotNameCollision(t *testing.T) {
+	platformIndependent(t)
 	sp := newPool(t)
 	root := sp + "/c"
 	const kids = 60
@@ -225,6 +226,7 @@ func TestSnapshotNameCollision(t *testing.T) {
 // destination behind, the newest common snapshot stays on both sides and
 // the source keeps every snapshot not yet replicated.
 func TestPruneDestinationBehindLastOne(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/b", dp+"/b"
 	createFS(t, src, "x")
@@ -271,6 +273,7 @@ func TestPruneSkipsHeldSnapshots(t *testing.T) {
 // TestRunPrunesNothingOnAFailedFilesystem: a filesystem whose replication
 // fails keeps every snapshot on both sides; the others are pruned.
 func TestRunPrunesNothingOnAFailedFilesystem(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/t", dp+"/t"
 	createFS(t, src+"/a", "a")
@@ -310,6 +313,7 @@ zfs umount "$1" || true`, fs)
 // TestPruneLeavesPlaceholders: the snapshots on a placeholder (here one
 // made by hand) are never pruned.
 func TestPruneLeavesPlaceholders(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/p", dp+"/p"
 	createFS(t, src+"/kid", "k")
@@ -329,6 +333,7 @@ func TestPruneLeavesPlaceholders(t *testing.T) {
 // TestPruneNeverOutsideSourceAndDestination: siblings of SRC and DST with
 // the same snapshot names are left alone, and no destroy names them.
 func TestPruneNeverOutsideSourceAndDestination(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/in", dp+"/in"
 	createFS(t, src, "x")
@@ -361,6 +366,7 @@ func TestPruneNeverOutsideSourceAndDestination(t *testing.T) {
 // TestPruneLeavesForeignSnapshots: under the default --prune-match only
 // zrep's names are candidates; --prune-match takes over another tool's.
 func TestPruneLeavesForeignSnapshots(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/f", dp+"/f"
 	createFS(t, src, "x")
@@ -425,6 +431,7 @@ done; true`, "release", fs)
 // run takes a set, sends one step per filesystem after the first, and
 // prunes what the policies say.
 func TestCronTwiceWithSnapshotAndRetention(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/cron", dp+"/cron"
 	createFS(t, src, "x")
@@ -478,6 +485,7 @@ func TestCronTwiceWithSnapshotAndRetention(t *testing.T) {
 // flags names the set it would take and what it would prune, and runs no
 // snapshot, destroy or hold (assertSafe checks the argv log of plan).
 func TestPlanShowsSnapshotAndPruningAndChangesNothing(t *testing.T) {
+	platformIndependent(t)
 	sp, dp := newPool(t), newPool(t)
 	src, dst := sp+"/plan", dp+"/plan"
 	createFS(t, src, "x")

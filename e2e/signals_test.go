@@ -124,13 +124,9 @@ func TestSignalsEndEverything(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	requireLab(t)
-	// Long enough for planning to end and the stream to start: under
-	// qemu's emulation the guest takes seconds for that.
+	platformIndependent(t)
+	// Long enough for planning to end and the stream to start.
 	limit := 3 * time.Second
-	if lab.target.platform == "openzfs" {
-		limit = 20 * time.Second
-	}
 	r, src, dst, children, resume := streaming(t, "--timeout", limit.String())
 	res := r.wait(t, limit+30*time.Second)
 	if took := time.Since(r.start); took > limit+7*time.Second {
@@ -140,7 +136,7 @@ func TestTimeout(t *testing.T) {
 }
 
 func TestLock(t *testing.T) {
-	requireLab(t)
+	platformIndependent(t)
 	r, src, dst, _, resume := streaming(t)
 	start := time.Now()
 	second := zrep(t, "run", remote(src), remote(dst)).mustExit(t, 4)
