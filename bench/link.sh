@@ -178,6 +178,7 @@ for rep in $(seq 1 "$LINK_REPS"); do
 				l=link/$rate/$d/$mth
 				case $mth in
 				bare) run "$l" sh -c "zfs send $src | $SSH $R zfs receive -u $DP/x" ;;
+				bare-mbuffer) run "$l" sh -c "zfs send $src | $SSH $R 'mbuffer -q -s 128k -m 16M | zfs receive -u $DP/x'" ;;
 				hand) run "$l" sh -c "zfs send $src | zstd -1 -T0 -q | $SSH $R 'zstd -d -q | zfs receive -u $DP/x'" ;;
 				zrep-*) run "$l" "${ZREP[@]}" --compress "${mth#zrep-}" "$SP/$d" "$R:$DP/x" ;;
 				syncoid) run "$l" env PATH="$SHIM:$PATH" syncoid --quiet --no-sync-snap --no-privilege-elevation \
