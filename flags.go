@@ -199,6 +199,7 @@ func linkFlag() cli.Flag {
 func linkRunFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "bwlimit", Usage: "limit the bytes on the wire to `RATE` per second, e.g. 10M or 500K (default: none)"},
+		&cli.StringFlag{Name: "buffer", Value: "16M", Usage: "on a remote side that has mbuffer, run each stream through `SIZE` of its memory (1M to 1G; 0: none), which keeps the link busy while zfs pauses"},
 		&cli.DurationFlag{Name: "stall-timeout", Value: replication.DefaultStallTimeout, Usage: "end a transfer that moves no byte for `DURATION` and retry it (0: never)"},
 	}
 }
@@ -457,6 +458,11 @@ func parseLink(c *cli.Context, cfg *replication.Config) (link, error) {
 			return l, usageErrorf("--bwlimit: %v", err)
 		}
 		l.limit = endpoints.NewLimiter(rate)
+	}
+	if c.IsSet("buffer") || c.String("buffer") != "" {
+		if l.buffer, err = parseBuffer(c.String("buffer")); err != nil {
+			return l, usageErrorf("--buffer: %v", err)
+		}
 	}
 	if d := c.Duration("stall-timeout"); d < 0 {
 		return l, usageErrorf("--stall-timeout must not be negative, got %s", d)

@@ -14,6 +14,9 @@ import (
 type link struct {
 	codec endpoints.Codec
 	limit *endpoints.Limiter
+	// buffer is a remote side's stream buffer in bytes (--buffer), 0 for
+	// none.
+	buffer int64
 }
 
 // parseRate reads a rate in bytes per second: a number with an optional
@@ -39,12 +42,26 @@ func parseRate(s string) (int64, error) {
 	return int64(v * float64(mult)), nil
 }
 
+// parseBuffer reads --buffer: 0 (none), or a size from 1M to 1G with an
+// optional suffix K, M or G (powers of 1024).
+func parseBuffer(s string) (int64, error) {
+	if t := strings.TrimSpace(s); t == "0" || strings.EqualFold(t, "none") {
+		return 0, nil
+	}
+	n, err := parseRate(s)
+	if err != nil || n < endpoints.MinBuffer || n > endpoints.MaxBuffer {
+		return 0, fmt.Errorf("%q is not a buffer size from 1M to 1G, such as 16M, or 0 for none", s)
+	}
+	return n, nil
+}
+
 // options gives each side its part of the link. Only a remote side
 // compresses: local to local nothing crosses a link. The rate limit goes
 // to one side, the one whose link zrep feeds last: a remote destination,
 // else a remote source, else the local destination.
 func (l link) options(src, dst endpoints.Side) (srcLink, dstLink endpoints.Link) {
 	srcLink.Compress, dstLink.Compress = l.codec, l.codec
+	srcLink.Buffer, dstLink.Buffer = l.buffer, l.buffer
 	switch {
 	case !dst.Local() || src.Local():
 		dstLink.Limit = l.limit
@@ -73,6 +90,9 @@ func (l link) describe(src, dst endpoints.Side) string {
 	}
 	if l.limit != nil {
 		parts = append(parts, fmt.Sprintf("limited to %d bytes/s", l.limit.BytesPerSec()))
+	}
+	if l.buffer > 0 && !(src.Local() && dst.Local()) {
+		parts = append(parts, fmt.Sprintf("buffered by mbuffer (%d MiB) on each remote side that has it", l.buffer>>20))
 	}
 	return strings.Join(parts, ", ")
 }

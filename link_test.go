@@ -23,6 +23,21 @@ func TestParseRate(t *testing.T) {
 	}
 }
 
+func TestParseBuffer(t *testing.T) {
+	for in, want := range map[string]int64{
+		"16M": 16 << 20, "1M": 1 << 20, "1G": 1 << 30, "0": 0, "none": 0, "2048K": 2 << 20,
+	} {
+		if got, err := parseBuffer(in); err != nil || got != want {
+			t.Errorf("parseBuffer(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "512K", "2G", "-16M", "big", "16X"} {
+		if _, err := parseBuffer(bad); err == nil {
+			t.Errorf("parseBuffer(%q) accepted", bad)
+		}
+	}
+}
+
 // Only a remote side compresses; the limit goes to exactly one side.
 func TestLinkOptions(t *testing.T) {
 	local := endpoints.Side{Dataset: "tank/a"}

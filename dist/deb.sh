@@ -48,7 +48,7 @@ size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 	echo "Installed-Size: $size"
 	[ -n "$depends" ] && echo "Depends: $depends"
 	echo "Recommends: zfsutils-linux | zfs-fuse, openssh-client"
-	echo "Suggests: zstd, lz4"
+	echo "Suggests: zstd, lz4, mbuffer"
 	echo "Section: admin"
 	echo "Priority: optional"
 	echo "Description: replicate ZFS filesystems and snapshots, locally or over ssh"

@@ -25,6 +25,24 @@ type sendGate struct {
 
 func holdFirstSend(t *testing.T, src string) *sendGate {
 	t.Helper()
+	return gateFirstSend(t, src, ":")
+}
+
+// pauseFirstSend is holdFirstSend for a test that kills something else
+// mid-stream (the receive, the ssh client): the first send of src is held
+// after its first 4 MiB until release, and then passes the rest.
+func pauseFirstSend(t *testing.T, src string) *sendGate {
+	t.Helper()
+	g := gateFirstSend(t, src, "cat")
+	// A held wrapper that nobody ended goes on once the test is over.
+	t.Cleanup(func() { g.m.run(context.Background(), nil, "touch", g.path+".open") })
+	return g
+}
+
+// gateFirstSend installs the wrapper; rest is what it runs on the rest of
+// the stream once let go (":" drops it, "cat" passes it).
+func gateFirstSend(t *testing.T, src, rest string) *sendGate {
+	t.Helper()
 	g := &sendGate{m: machineOf(src), src: src, path: fmt.Sprintf("/tmp/zrep-e2e-%d-%d", os.Getpid(), poolSeq.Add(1))}
 	t.Cleanup(func() {
 		g.m.run(context.Background(), nil, "rm", "-f", g.path+".held", g.path+".passed", g.path+".open", g.path+".status")
@@ -40,21 +58,34 @@ if [ "$1" = send ] && [ $mine = yes ] && [ ! -e %[1]s.held ]; then
 			head -c 4194304
 			touch %[1]s.passed
 			while [ ! -e %[1]s.open ]; do sleep 0.1; done
+			%[3]s
 		}
 		while [ ! -e %[1]s.status ]; do sleep 0.1; done
 		exit "$(cat %[1]s.status)"
 	fi
-fi`, g.path, src))
+fi`, g.path, src, rest))
 	return g
+}
+
+// waitHeld waits until the held send has passed its first 4 MiB.
+func (g *sendGate) waitHeld(t *testing.T) {
+	t.Helper()
+	if !waitUntil(2*time.Minute, func() bool { return g.m.ok("test", "-e", g.path+".passed") }) {
+		t.Fatal("the first send never passed its first 4 MiB")
+	}
+}
+
+// release lets the held send go on.
+func (g *sendGate) release(t *testing.T) {
+	t.Helper()
+	g.m.must(t, "touch", g.path+".open")
 }
 
 // cut waits until the held send has passed its first 4 MiB, kills its zfs
 // send, which cannot have finished, and lets the wrapper end.
 func (g *sendGate) cut(t *testing.T) {
 	t.Helper()
-	if !waitUntil(2*time.Minute, func() bool { return g.m.ok("test", "-e", g.path+".passed") }) {
-		t.Fatal("the first send never passed its first 4 MiB")
-	}
+	g.waitHeld(t)
 	var senders []proc
 	if !waitUntil(time.Minute, func() bool { senders = remotePipelineProcs(t, g.src, "zfs"); return len(senders) > 0 }) {
 		t.Fatal("no zfs send to cut")
@@ -62,5 +93,5 @@ func (g *sendGate) cut(t *testing.T) {
 	for _, p := range senders {
 		g.m.signal(t, p.pid, syscall.SIGKILL)
 	}
-	g.m.must(t, "touch", g.path+".open")
+	g.release(t)
 }

@@ -27,6 +27,11 @@ type Link struct {
 	// are), into zfs receive for a local destination. Give it to one
 	// side of a run only (see NewLimiter).
 	Limit *Limiter
+	// Buffer, when positive, is the memory of the buffer a remote side's
+	// streams run through (mbuffer), where mbuffer is installed there:
+	// after zfs send and its compressor, or before the decompressor and
+	// zfs receive (buffer.go).
+	Buffer int64
 }
 
 // Limiter bounds a rate of bytes, shared by every stream of a run.
@@ -150,11 +155,14 @@ type linkCheck struct {
 	mu   sync.Mutex
 	done bool
 	err  error
+	// bufferKnown: whether mbuffer is installed is known (buffer).
+	bufferKnown, buffer bool
 }
 
 // streamArgv wraps the zfs argv of a stream for this side. A remote stream
 // runs as a pipeline (remotePipeline) with the codec's program after zfs
-// send or before zfs receive, and reports its process group so that it
+// send or before zfs receive, and the buffer (mbuffer) at the pipeline's
+// end that meets the link, and reports its process group so that it
 // can be ended whole; onKill does that. Locally argv is run as it is.
 func (e *Endpoint) streamArgv(ctx context.Context, zfsArgv []string, send bool) (argv []string, onKill func(stderr string), err error) {
 	if e.ssh == nil {
@@ -171,6 +179,13 @@ func (e *Endpoint) streamArgv(ctx context.Context, zfsArgv []string, send bool) 
 			programs = append(programs, c.compressArgv())
 		} else {
 			programs = [][]string{c.decompressArgv(), zfsArgv}
+		}
+	}
+	if e.buffers(ctx) {
+		if send {
+			programs = append(programs, bufferArgv(e.opts.Link.Buffer))
+		} else {
+			programs = append([][]string{bufferArgv(e.opts.Link.Buffer)}, programs...)
 		}
 	}
 	argv, err = e.ssh.wrapScript(ctx, remotePipeline(programs))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -68,6 +69,13 @@ func TestLimiterHonoursContext(t *testing.T) {
 // under a PATH holding only sh and env, so that no codec program is found.
 func fakeSSH(t *testing.T) {
 	t.Helper()
+	fakeSSHWith(t, nil)
+}
+
+// fakeSSHWith is fakeSSH whose "remote" PATH also has the scripts of
+// programs, by name.
+func fakeSSHWith(t *testing.T, programs map[string]string) {
+	t.Helper()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	if err := os.Mkdir(bin, 0o755); err != nil {
@@ -79,6 +87,11 @@ func fakeSSH(t *testing.T) {
 			t.Skip(err)
 		}
 		if err := os.Symlink(p, filepath.Join(bin, prog)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for name, body := range programs {
+		if err := os.WriteFile(filepath.Join(bin, name), []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -113,5 +126,102 @@ func TestMissingCompressorIsRefusedFirst(t *testing.T) {
 	defer e2.Close()
 	if err := e2.CheckLink(context.Background()); err != nil {
 		t.Errorf("CheckLink without compression: %v", err)
+	}
+}
+
+// A remote side's streams run through mbuffer where it is installed: at
+// the end of the pipeline that meets the link, after the compressor of a
+// send and before the decompressor of a receive. Where it is not, or with
+// no buffer asked for, they run without it, and nothing fails.
+func TestBufferWhereMbufferIs(t *testing.T) {
+	ctx := context.Background()
+	zfsSend := []string{"zfs", "send", "tank/a@s1"}
+	zfsRecv := []string{"zfs", "receive", "-u", "tank/a"}
+	programs := func(t *testing.T, e *Endpoint, zfsArgv []string, send bool) [][]string {
+		t.Helper()
+		argv, _, err := e.streamArgv(ctx, zfsArgv, send)
+		if err != nil {
+			t.Fatalf("streamArgv: %v", err)
+		}
+		req, err := ParseRequest(argv[len(argv)-1])
+		if err != nil {
+			t.Fatalf("ParseRequest: %v", err)
+		}
+		groups, err := req.Groups()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return groups
+	}
+	buf := bufferArgv(DefaultBuffer)
+	t.Run("installed", func(t *testing.T) {
+		fakeSSHWith(t, map[string]string{"mbuffer": "echo mbuffer version R20230301", "zstd": "echo zstd v1.5.4"})
+		for _, c := range []struct {
+			codec Codec
+			send  bool
+			want  [][]string
+		}{
+			{CodecNone, true, [][]string{zfsSend, buf}},
+			{CodecNone, false, [][]string{buf, zfsRecv}},
+			{CodecZstd, true, [][]string{zfsSend, CodecZstd.compressArgv(), buf}},
+			{CodecZstd, false, [][]string{buf, CodecZstd.decompressArgv(), zfsRecv}},
+		} {
+			e := New(Side{Host: "nas", Dataset: "tank/a"}, Options{Role: "source", Link: Link{Compress: c.codec, Buffer: DefaultBuffer}})
+			defer e.Close()
+			zfsArgv := zfsRecv
+			if c.send {
+				zfsArgv = zfsSend
+			}
+			if got := programs(t, e, zfsArgv, c.send); !reflect.DeepEqual(got, c.want) {
+				t.Errorf("%s, send %v: %q, want %q", c.codec, c.send, got, c.want)
+			}
+			// What zrep sends, serve takes.
+			p := ServePolicy{Role: ReceiveOnly, Dataset: "tank/a"}
+			if c.send {
+				p.Role = SendOnly
+			}
+			if err := p.checkPipeline(c.want, nil); err != nil {
+				t.Errorf("serve refuses %q: %v", c.want, err)
+			}
+		}
+	})
+	t.Run("missing", func(t *testing.T) {
+		fakeSSH(t)
+		e := New(Side{Host: "nas", Dataset: "tank/a"}, Options{Role: "destination", Link: Link{Buffer: DefaultBuffer}})
+		defer e.Close()
+		for i := 0; i < 2; i++ {
+			if got := programs(t, e, zfsRecv, false); !reflect.DeepEqual(got, [][]string{zfsRecv}) {
+				t.Errorf("without mbuffer: %q", got)
+			}
+		}
+		if !e.linkCheck.bufferKnown {
+			t.Error("the missing mbuffer was not remembered")
+		}
+	})
+	t.Run("not asked for", func(t *testing.T) {
+		fakeSSHWith(t, map[string]string{"mbuffer": "echo asked >&2; exit 1"})
+		e := New(Side{Host: "nas", Dataset: "tank/a"}, Options{Role: "destination"})
+		defer e.Close()
+		if got := programs(t, e, zfsRecv, false); !reflect.DeepEqual(got, [][]string{zfsRecv}) {
+			t.Errorf("with --buffer 0: %q", got)
+		}
+		if e.linkCheck.bufferKnown {
+			t.Error("mbuffer was looked for with --buffer 0")
+		}
+	})
+}
+
+func TestBufferSizeBounds(t *testing.T) {
+	for s, want := range map[string]bool{
+		"16384k": true, "1024k": true, "1048576k": true,
+		"1023k": false, "1048577k": false, "016384k": false, "+16384k": false,
+		"16384": false, "16M": false, "k": false, "": false, "16384kk": false, "9999999k": false,
+	} {
+		if _, ok := bufferSize(s); ok != want {
+			t.Errorf("bufferSize(%q): %v, want %v", s, ok, want)
+		}
+	}
+	if got := bufferArgv(DefaultBuffer); !isBufferStage(got) || got[5] != "16384k" {
+		t.Errorf("bufferArgv(DefaultBuffer) = %q", got)
 	}
 }

@@ -114,6 +114,7 @@ var serveTable = []serveRule{
 	{"zstd", 0, "--version (the probe of --compress)", checkCodecVersion},
 	{"lz4", 0, "--version", checkCodecVersion},
 	{"gzip", 0, "--version", checkCodecVersion},
+	{"mbuffer", 0, "-V (the probe of --buffer)", checkBufferVersion},
 }
 
 // Check decides whether req may run under p: nil, or a *Refusal (or an
@@ -189,20 +190,39 @@ func (p ServePolicy) Check(req Request, f ServeFacts) error {
 
 // checkPipeline allows one program, any argv the table allows (a command
 // that carries no stream runs as a one-program pipeline too, so that zrep
-// can end it whole), or a stream through a codec: zfs send, then a
-// compressor (send-only), or a decompressor, then zfs receive
-// (receive-only).
+// can end it whole), or a stream through a codec, a buffer or both: zfs
+// send, then a compressor, then mbuffer (send-only), or mbuffer, then a
+// decompressor, then zfs receive (receive-only).
 func (p ServePolicy) checkPipeline(argvs [][]string, f ServeFacts) error {
-	want, zfs, codec := "send", 0, 1
+	want := "send"
 	if p.Role == ReceiveOnly {
-		want, zfs, codec = "receive", 1, 0
+		want = "receive"
+	}
+	if len(argvs) > 1 {
+		// The buffer is the program that meets the link.
+		end := len(argvs) - 1
+		if p.Role == ReceiveOnly {
+			end = 0
+		}
+		if isBufferStage(argvs[end]) {
+			argvs = slices.Delete(slices.Clone(argvs), end, end+1)
+			if len(argvs) == 1 {
+				if z := withoutSudo(argvs[0]); len(z) < 2 || z[0] != "zfs" || z[1] != want {
+					return refuse("a stream through a buffer under %s runs zfs %s, not %s", p.Role, want, describeArgv(argvs[0]))
+				}
+			}
+		}
+	}
+	zfs, codec := 0, 1
+	if p.Role == ReceiveOnly {
+		zfs, codec = 1, 0
 	}
 	switch len(argvs) {
 	case 1:
 		return p.checkArgv(argvs[0], f)
 	case 2:
 	default:
-		return refuse("a stream runs zfs %s and at most one codec, not %d programs", want, len(argvs))
+		return refuse("a stream runs zfs %s, at most one codec and at most one buffer, not %d programs", want, len(argvs))
 	}
 	if z := withoutSudo(argvs[zfs]); len(z) < 2 || z[0] != "zfs" || z[1] != want {
 		return refuse("a stream through a codec under %s runs zfs %s, not %s", p.Role, want, describeArgv(argvs[zfs]))
@@ -351,6 +371,13 @@ func (p ServePolicy) under(command, name string, kinds ...string) (fs, version s
 func checkVersion(p ServePolicy, f ServeFacts, args []string) error {
 	if len(args) != 0 {
 		return refuse("zfs version takes no arguments")
+	}
+	return nil
+}
+
+func checkBufferVersion(p ServePolicy, f ServeFacts, args []string) error {
+	if !slices.Equal(args, []string{"-V"}) {
+		return refuse("mbuffer runs here only as -V or in a stream")
 	}
 	return nil
 }

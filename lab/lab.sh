@@ -29,6 +29,8 @@ install() {
 	# --compress's programs on the lab's "remote" side (gzip is always there).
 	command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 	command -v lz4 >/dev/null 2>&1 || missing+=(lz4)
+	# The stream buffer (--buffer) on the lab's "remote" side.
+	command -v mbuffer >/dev/null 2>&1 || missing+=(mbuffer)
 	# --sudo's lab test runs zfs through sudo -n.
 	command -v sudo >/dev/null 2>&1 || missing+=(sudo)
 	if [ ${#missing[@]} -gt 0 ]; then
