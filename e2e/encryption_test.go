@@ -271,7 +271,7 @@ func TestEncryptedRawTransferCutResumes(t *testing.T) {
 	writeBulk(t, src, "data", 24)
 	snapshot(t, src, "s1")
 	g := holdFirstSend(t, src)
-	r := startZrep(t, g.env, "run", "--json", "--retries", "3", "--compress", "zstd", remote(src), remote(dst))
+	r := startZrep(t, g.env, "run", "--json", "--retries", "3", "--compress", "zstd", "--buffer", "16M", remote(src), remote(dst))
 	g.cut(t)
 	res := r.wait(t, 5*time.Minute).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))

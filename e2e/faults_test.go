@@ -34,7 +34,7 @@ func killMidTransfer(t *testing.T, redo bool, victim func(zrepPID int, dst strin
 	dp := newPoolSize(t, 512<<20)
 	dst := dp + "/big"
 	g := pauseFirstSend(t, src)
-	r := startZrep(t, g.env, "run", "--json", "--retries", "3", side(src), remote(dst))
+	r := startZrep(t, g.env, "run", "--json", "--retries", "3", "--buffer", "16M", side(src), remote(dst))
 	g.waitHeld(t)
 	var kills []func()
 	ok := waitUntil(30*time.Second, func() bool {

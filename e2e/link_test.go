@@ -216,7 +216,7 @@ func TestStalledSenderIsEndedAndRetried(t *testing.T) {
 	if lab.target.platform == "openzfs" {
 		stall = "20s"
 	}
-	r := startZrep(t, nil, "run", "--json", "--retries", "3", "--compress", "zstd", "--stall-timeout", stall, remote(src), remote(dst))
+	r := startZrep(t, nil, "run", "--json", "--retries", "3", "--compress", "zstd", "--buffer", "16M", "--stall-timeout", stall, remote(src), remote(dst))
 	resume := pauseSender(t, src)
 	defer resume()
 	// The paused sender is never resumed: zrep must end it.
@@ -267,7 +267,7 @@ func TestCompressedTransferCutResumes(t *testing.T) {
 	createBulk(t, src, "data", mib)
 	snapshot(t, src, "s1")
 	g := holdFirstSend(t, src)
-	r := startZrep(t, g.env, "run", "--json", "--retries", "3", "--compress", "zstd", side(src), remote(dst))
+	r := startZrep(t, g.env, "run", "--json", "--retries", "3", "--compress", "zstd", "--buffer", "16M", side(src), remote(dst))
 	g.cut(t)
 	res := r.wait(t, 5*time.Minute).mustExit(t, 0)
 	mustMatch(t, dst, snapshots(t, src))

@@ -436,7 +436,7 @@ func TestServedStalledSenderIsEnded(t *testing.T) {
 		stall = "20s"
 	}
 	s := serveOn(t, machineOf(src), "--send-only", src)
-	args := append([]string{"run", "--json", "--retries", "3", "--compress", "zstd", "--stall-timeout", stall}, s.zrepFlags()...)
+	args := append([]string{"run", "--json", "--retries", "3", "--compress", "zstd", "--buffer", "16M", "--stall-timeout", stall}, s.zrepFlags()...)
 	r := startZrep(t, nil, append(args, s.remote(src), side(dst))...)
 	resume := pauseSender(t, src)
 	defer resume()
@@ -471,7 +471,7 @@ func TestServedPushCutResumes(t *testing.T) {
 	machineOf(src).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$2"M /dev/urandom >"$mp/data"; sync`, src, fmt.Sprint(mib))
 	snapshot(t, src, "s1")
 	s := serveOn(t, machineOf(dp), "--receive-only", backup)
-	args := append([]string{"run", "--json", "--retries", "3", "--compress", "zstd"}, s.zrepFlags()...)
+	args := append([]string{"run", "--json", "--retries", "3", "--compress", "zstd", "--buffer", "16M"}, s.zrepFlags()...)
 	g := holdFirstSend(t, src)
 	r := startZrep(t, g.env, append(args, side(src), s.remote(backup))...)
 	g.cut(t)

@@ -23,6 +23,12 @@ import (
 //	ZREP_OPENZFS_DISKS     the guest's empty data disks; the first holds
 //	                       the pool image files
 func setUpTarget(dir string) (target *machine, cleanup func(), reason string) {
+	// The guest has mbuffer, and under emulation each `mbuffer -V` and
+	// each buffered stream costs it time. What the buffer does to a stream
+	// that is cut, killed or stalled depends on the platform, and those
+	// tests ask for it (--buffer 16M); the rest run without it here, as
+	// every test runs with it on the zfs-fuse tier.
+	os.Setenv("ZREP_BUFFER", "0")
 	g := &machine{
 		name:     "OpenZFS guest",
 		platform: "openzfs",
