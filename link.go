@@ -91,9 +91,6 @@ func (l link) describe(src, dst endpoints.Side) string {
 	if l.limit != nil {
 		parts = append(parts, fmt.Sprintf("limited to %d bytes/s", l.limit.BytesPerSec()))
 	}
-	if l.buffer > 0 && !(src.Local() && dst.Local()) {
-		parts = append(parts, fmt.Sprintf("buffered by mbuffer (%d MiB) on each remote side that has it", l.buffer>>20))
-	}
 	return strings.Join(parts, ", ")
 }
 

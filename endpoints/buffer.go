@@ -51,20 +51,14 @@ func isBufferStage(argv []string) bool {
 }
 
 // bufferSize reads mbuffer's -m value as bufferArgv writes it: decimal
-// KiB, no leading zero, then k.
+// KiB in canonical form (no sign, no leading zero), then k.
 func bufferSize(s string) (int64, bool) {
 	digits, ok := strings.CutSuffix(s, "k")
-	if !ok || digits == "" || digits[0] == '0' || len(digits) > 7 {
+	if !ok {
 		return 0, false
 	}
-	var k int64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		k = k*10 + int64(c-'0')
-	}
-	if k<<10 < MinBuffer || k<<10 > MaxBuffer {
+	k, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || strconv.FormatInt(k, 10) != digits || k > MaxBuffer>>10 || k < MinBuffer>>10 {
 		return 0, false
 	}
 	return k << 10, true
