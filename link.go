@@ -81,9 +81,18 @@ func (l link) describe(src, dst endpoints.Side) string {
 	} else {
 		var where []string
 		if !src.Local() {
-			where = append(where, fmt.Sprintf("%s compresses on %s, zrep decompresses", l.codec, src.Host))
+			prog := string(l.codec)
+			if l.codec == endpoints.CodecAuto {
+				prog = "zstd --adapt"
+			}
+			where = append(where, fmt.Sprintf("%s compresses on %s, zrep decompresses", prog, src.Host))
 		}
-		if !dst.Local() {
+		switch {
+		case dst.Local():
+		case l.codec == endpoints.CodecAuto:
+			// endpoints.sampleAuto decides, stream by stream.
+			where = append(where, fmt.Sprintf("a stream whose start shrinks: zrep compresses, zstd decompresses on %s; any other crosses as it is", dst.Host))
+		default:
 			where = append(where, fmt.Sprintf("zrep compresses, %s decompresses on %s", l.codec, dst.Host))
 		}
 		parts = append(parts, strings.Join(where, "; "))

@@ -93,6 +93,37 @@ func TestCompressEachCodec(t *testing.T) {
 	}
 }
 
+// Under --compress auto a stream whose start does not shrink crosses as
+// it is, with no decompressor on the receiving side: wire bytes equal the
+// stream's, not a byte of zstd framing more. One that shrinks is
+// compressed.
+func TestAutoSendsIncompressibleStreamsAsTheyAre(t *testing.T) {
+	platformIndependent(t)
+	requireHost(t)
+	hp, tp := newHostPool(t), newPool(t)
+	src, dst := hp+"/rnd", tp+"/rnd"
+	zfs(t, append([]string{"create", "-o", "compression=off"}, receivable(src, tp)...)...)
+	machineOf(src).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c 12M /dev/urandom >"$mp/data"; sync`, src)
+	snapshot(t, src, "s1")
+	r := zrep(t, "run", "--json", "--compress", "auto", local(src), remote(dst)).mustExit(t, 0)
+	mustMatch(t, dst, snapshots(t, src))
+	if bytes, wire := wireOf(t, r); bytes < 12<<20 || wire != bytes {
+		t.Errorf("random data: %d bytes on the wire for a stream of %d; want them equal", wire, bytes)
+	}
+
+	var b strings.Builder
+	for i := 0; b.Len() < 4<<20; i++ {
+		fmt.Fprintf(&b, "%06d zrep replicates ZFS filesystems over ssh, compressed on the wire\n", i)
+	}
+	writeFile(t, src, "log", b.String())
+	snapshot(t, src, "s2")
+	r = zrep(t, "run", "--json", "--compress", "auto", local(src), remote(dst)).mustExit(t, 0)
+	mustMatch(t, dst, snapshots(t, src))
+	if bytes, wire := wireOf(t, r); bytes < 4<<20 || wire*2 > bytes {
+		t.Errorf("text: %d bytes on the wire for a stream of %d", wire, bytes)
+	}
+}
+
 // The plan says how streams will cross the link.
 func TestPlanShowsCompression(t *testing.T) {
 	platformIndependent(t)

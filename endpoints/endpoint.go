@@ -486,7 +486,7 @@ func (e *Endpoint) Send(ctx context.Context, req *pdu.SendReq) (pdu.Stream, erro
 			return nil, pdu.PermanentError(fmt.Errorf("send %s: resuming needs zfs send -t, which %s lacks: %w", e.where(req.Filesystem), caps, ErrUnsupported))
 		}
 	}
-	full, onKill, err := e.streamArgv(ctx, argv, true)
+	full, onKill, err := e.streamArgv(ctx, argv, true, e.linkCodec())
 	if err != nil {
 		return nil, err
 	}
@@ -664,11 +664,20 @@ func (e *Endpoint) Receive(ctx context.Context, req *pdu.ReceiveReq, stream io.R
 	if err != nil {
 		return pdu.PermanentError(err)
 	}
-	full, onKill, err := e.streamArgv(ctx, argv, false)
+	codec := e.linkCodec()
+	if codec == CodecAuto {
+		var compresses bool
+		stream, compresses = sampleAuto(stream)
+		if !compresses {
+			codec = CodecNone
+			e.log.Debug("--compress auto: the stream's start does not shrink; it crosses uncompressed", "dataset", req.Filesystem)
+		}
+	}
+	full, onKill, err := e.streamArgv(ctx, argv, false, codec)
 	if err != nil {
 		return err
 	}
-	in, afterStart, err := e.linkReceiveInput(ctx, stream, req.Wire)
+	in, afterStart, err := e.linkReceiveInput(ctx, stream, req.Wire, codec)
 	if err != nil {
 		return fmt.Errorf("receive %s: %w", e.where(req.Filesystem), err)
 	}

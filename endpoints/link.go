@@ -118,6 +118,15 @@ func (e *Endpoint) compresses() bool {
 	return e.ssh != nil && e.opts.Link.Compress.compresses()
 }
 
+// linkCodec is the codec of this side's streams: --compress's on a remote
+// side, none on a local one.
+func (e *Endpoint) linkCodec() Codec {
+	if !e.compresses() {
+		return CodecNone
+	}
+	return e.opts.Link.Compress
+}
+
 // CheckLink makes sure the side can take part in the link as configured:
 // on a remote side that compresses, the codec's program must be there. It
 // runs the program once (`zstd --version`) and remembers the answer, so
@@ -160,21 +169,21 @@ type linkCheck struct {
 }
 
 // streamArgv wraps the zfs argv of a stream for this side. A remote stream
-// runs as a pipeline (remotePipeline) with the codec's program after zfs
+// runs as a pipeline (remotePipeline) with codec c's program (c is
+// linkCodec's, or none where --compress auto chose so) after zfs
 // send or before zfs receive, and the buffer (mbuffer) at the pipeline's
 // end that meets the link, and reports its process group so that it
 // can be ended whole; onKill does that. Locally argv is run as it is.
-func (e *Endpoint) streamArgv(ctx context.Context, zfsArgv []string, send bool) (argv []string, onKill func(stderr string), err error) {
+func (e *Endpoint) streamArgv(ctx context.Context, zfsArgv []string, send bool, c Codec) (argv []string, onKill func(stderr string), err error) {
 	if e.ssh == nil {
 		return zfsArgv, nil, nil
 	}
 	zfsArgv = e.remoteArgv(zfsArgv)
 	programs := [][]string{zfsArgv}
-	if e.compresses() {
+	if c.compresses() {
 		if err := e.CheckLink(ctx); err != nil {
 			return nil, nil, err
 		}
-		c := e.opts.Link.Compress
 		if send {
 			programs = append(programs, c.compressArgv())
 		} else {
@@ -317,9 +326,9 @@ func (l *linkStream) Close() error {
 // child's stdin (1 MiB, growPipe), with no copy in between; closing the
 // parent's read end after the start means the encoder's writes fail at
 // once if the child goes away.
-func (e *Endpoint) linkReceiveInput(ctx context.Context, stream io.Reader, wire *pdu.WireCount) (in io.Reader, afterStart func(), err error) {
+func (e *Endpoint) linkReceiveInput(ctx context.Context, stream io.Reader, wire *pdu.WireCount, c Codec) (in io.Reader, afterStart func(), err error) {
 	lim := e.opts.Link.Limit
-	if !e.compresses() {
+	if !c.compresses() {
 		if lim == nil {
 			return stream, func() {}, nil
 		}
@@ -333,7 +342,7 @@ func (e *Endpoint) linkReceiveInput(ctx context.Context, stream io.Reader, wire 
 	growPipe(pw)
 	go func() {
 		ww := &wireWriter{ctx: ctx, w: pw, wire: wire, lim: lim}
-		enc, err := e.opts.Link.Compress.newEncoder(ww)
+		enc, err := c.newEncoder(ww)
 		if err == nil {
 			if a, ok := enc.(*autoEncoder); ok {
 				if canSpliceStored && lim == nil {

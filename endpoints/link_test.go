@@ -139,7 +139,7 @@ func TestBufferWhereMbufferIs(t *testing.T) {
 	zfsRecv := []string{"zfs", "receive", "-u", "tank/a"}
 	programs := func(t *testing.T, e *Endpoint, zfsArgv []string, send bool) [][]string {
 		t.Helper()
-		argv, _, err := e.streamArgv(ctx, zfsArgv, send)
+		argv, _, err := e.streamArgv(ctx, zfsArgv, send, e.linkCodec())
 		if err != nil {
 			t.Fatalf("streamArgv: %v", err)
 		}
