@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -23,29 +24,52 @@ func receives(r result) int {
 	return n
 }
 
+// victimProc is a process of a transfer to kill, and how to tell that it
+// has ended.
+type victimProc struct {
+	kill  func()
+	ended func() bool
+}
+
 // killMidTransfer starts a replication of a big stream over ssh (a push
 // from this host in the zfs-fuse lab, between the guest's pools on the
 // OpenZFS tier), kills the processes victim picks while the stream is held
 // after its first 4 MiB (pauseFirstSend: the kill cannot come after the
-// stream's end), lets it go on, and checks that zrep saw the attempt fail,
-// retried, and completed; with redo, that the step was received again.
-func killMidTransfer(t *testing.T, redo bool, victim func(zrepPID int, dst string) []func()) {
+// stream's end), waits until they have ended, lets the stream go on, and
+// checks that zrep saw the attempt fail, retried, and completed; with
+// redo, that the step was received again.
+//
+// The wait matters on OpenZFS: a zfs receive killed inside the kernel's
+// receive ends only when its next read of the pipe would wait, and a
+// stream let go at once could keep that pipe full until the snapshot
+// arrived.
+func killMidTransfer(t *testing.T, redo bool, victim func(zrepPID int, dst string) []victimProc) {
 	src := bigSource(t)
 	dp := newPoolSize(t, 512<<20)
 	dst := dp + "/big"
 	g := pauseFirstSend(t, src)
 	r := startZrep(t, g.env, "run", "--json", "--retries", "3", "--buffer", "16M", side(src), remote(dst))
 	g.waitHeld(t)
-	var kills []func()
+	var victims []victimProc
 	ok := waitUntil(30*time.Second, func() bool {
-		kills = victim(r.cmd.Process.Pid, dst)
-		return len(kills) > 0
+		victims = victim(r.cmd.Process.Pid, dst)
+		return len(victims) > 0
 	})
 	if !ok {
 		t.Fatalf("the transfer's process never appeared")
 	}
-	for _, kill := range kills {
-		kill()
+	for _, v := range victims {
+		v.kill()
+	}
+	if !waitUntil(time.Minute, func() bool {
+		for _, v := range victims {
+			if !v.ended() {
+				return false
+			}
+		}
+		return true
+	}) {
+		t.Fatalf("a killed process of the transfer did not end while its stream was held")
 	}
 	g.release(t)
 	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
@@ -65,15 +89,18 @@ func killMidTransfer(t *testing.T, redo bool, victim func(zrepPID int, dst strin
 // The ssh client carrying the stream to the destination is killed.
 func TestKilledSSHStreamIsRetried(t *testing.T) {
 	requireLab(t)
-	killMidTransfer(t, true, func(zrepPID int, dst string) []func() {
-		var kills []func()
+	killMidTransfer(t, true, func(zrepPID int, dst string) []victimProc {
+		var victims []victimProc
 		for _, p := range descendants(zrepPID) {
 			if filepath.Base(p.argv[0]) == "ssh" && p.has("receive") {
 				pid := p.pid
-				kills = append(kills, func() { syscall.Kill(pid, syscall.SIGKILL) })
+				victims = append(victims, victimProc{
+					kill:  func() { syscall.Kill(pid, syscall.SIGKILL) },
+					ended: func() bool { return !slices.ContainsFunc(processes(), func(q proc) bool { return q.pid == pid }) },
+				})
 			}
 		}
-		return kills
+		return victims
 	})
 }
 
@@ -85,16 +112,21 @@ func TestKilledSSHStreamIsRetried(t *testing.T) {
 // and its retry finds the snapshot there.
 func TestKilledRemoteReceiveIsRetried(t *testing.T) {
 	requireLab(t)
-	killMidTransfer(t, lab.target.platform == "openzfs", func(zrepPID int, dst string) []func() {
+	killMidTransfer(t, lab.target.platform == "openzfs", func(zrepPID int, dst string) []victimProc {
 		m := machineOf(dst)
-		var kills []func()
+		var victims []victimProc
 		for _, p := range m.zfsProcesses(t, "receive", dst) {
 			if p.argv[len(p.argv)-1] == dst {
 				pid := p.pid
-				kills = append(kills, func() { m.signal(t, pid, syscall.SIGKILL) })
+				victims = append(victims, victimProc{
+					kill: func() { m.signal(t, pid, syscall.SIGKILL) },
+					ended: func() bool {
+						return !slices.ContainsFunc(m.processes(t), func(q proc) bool { return q.pid == pid })
+					},
+				})
 			}
 		}
-		return kills
+		return victims
 	})
 }
 
