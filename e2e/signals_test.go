@@ -30,7 +30,9 @@ func streaming(t *testing.T, extra ...string) (r *running, src, dst string, chil
 	t.Helper()
 	src = bigSource(t)
 	dst = newPoolSize(t, 512<<20) + "/big"
-	args := append(append([]string{"run", "--json"}, extra...), remote(src), remote(dst))
+	// --bwlimit: the stream takes at least seconds (10 s for zfs-fuse's
+	// 160 MiB), so the sender is surely stopped before its end.
+	args := append(append([]string{"run", "--json", "--bwlimit", "16M"}, extra...), remote(src), remote(dst))
 	r = startZrep(t, nil, args...)
 	// Hold the stream mid-way so the run cannot finish before the test acts.
 	// Ending a stopped sender is zrep's job like ending a running one.
