@@ -29,6 +29,8 @@ func receives(r result) int {
 type victimProc struct {
 	kill  func()
 	ended func() bool
+	// state describes the process, for a failure.
+	state func() string
 }
 
 // killMidTransfer starts a replication of a big stream over ssh (a push
@@ -58,19 +60,27 @@ func killMidTransfer(t *testing.T, redo bool, victim func(zrepPID int, dst strin
 	if !ok {
 		t.Fatalf("the transfer's process never appeared")
 	}
-	for _, v := range victims {
-		v.kill()
-	}
+	// A kill sent over ssh may be lost with its connection: each one not
+	// yet ended is killed again.
+	kills := 0
 	if !waitUntil(time.Minute, func() bool {
+		ended := true
 		for _, v := range victims {
 			if !v.ended() {
-				return false
+				v.kill()
+				kills++
+				ended = false
 			}
 		}
-		return true
+		return ended
 	}) {
-		t.Fatalf("a killed process of the transfer did not end while its stream was held")
+		var states []string
+		for _, v := range victims {
+			states = append(states, v.state())
+		}
+		t.Fatalf("a killed process of the transfer did not end while its stream was held:\n%s", strings.Join(states, "\n"))
 	}
+	t.Logf("%d processes ended after %d kills", len(victims), kills)
 	g.release(t)
 	res := r.wait(t, 3*time.Minute).mustExit(t, 0)
 	if !strings.Contains(res.stderr, "step failed, will retry") &&
@@ -97,6 +107,7 @@ func TestKilledSSHStreamIsRetried(t *testing.T) {
 				victims = append(victims, victimProc{
 					kill:  func() { syscall.Kill(pid, syscall.SIGKILL) },
 					ended: func() bool { return !slices.ContainsFunc(processes(), func(q proc) bool { return q.pid == pid }) },
+					state: func() string { return procState(machineOf(dst), pid) },
 				})
 			}
 		}
@@ -123,11 +134,18 @@ func TestKilledRemoteReceiveIsRetried(t *testing.T) {
 					ended: func() bool {
 						return !slices.ContainsFunc(m.processes(t), func(q proc) bool { return q.pid == pid })
 					},
+					state: func() string { return procState(m, pid) },
 				})
 			}
 		}
 		return victims
 	})
+}
+
+// procState is what ps and the kernel say of process pid on m.
+func procState(m *machine, pid int) string {
+	out, err := m.run(context.Background(), nil, "sh", "-c", `ps -o pid,ppid,stat,wchan:30,args -p "$1"; grep -E '^(State|SigPnd|ShdPnd|SigBlk)' /proc/"$1"/status; cat /proc/"$1"/stack`, "sh", strconv.Itoa(pid))
+	return fmt.Sprintf("process %d on %s: %s %v", pid, m.name, out, err)
 }
 
 func TestUnreachableHost(t *testing.T) {

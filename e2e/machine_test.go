@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -130,7 +131,16 @@ func (m *machine) signal(t *testing.T, pid int, sig syscall.Signal) {
 		syscall.Kill(pid, sig)
 		return
 	}
-	m.run(context.Background(), nil, "kill", "-"+strconv.Itoa(int(sig)), strconv.Itoa(pid))
+	// ssh's own failure (255: the guest's sshd dropped a connection among
+	// the tests' many) is tried again; kill's (the process is gone) is not.
+	for range 5 {
+		_, err := m.run(context.Background(), nil, "kill", "-"+strconv.Itoa(int(sig)), strconv.Itoa(pid))
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 255 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // zfsProcesses are the machine's zfs processes whose arguments hold every
