@@ -148,7 +148,17 @@ func waitUntil(limit time.Duration, cond func() bool) bool {
 // and interrupted mid-way, with one snapshot. The zfs-fuse lab sends it in
 // about a second, the emulated guest in several.
 func bigSource(t *testing.T) string {
-	return labSource(t, 160, 48, "/dev/zero")
+	t.Helper()
+	requireLab(t)
+	mib := 160
+	if lab.target.platform == "openzfs" {
+		mib = 48
+	}
+	sp := newPoolSize(t, int64(mib+128)<<20)
+	src := sp + "/big"
+	createBulk(t, src, "big.bin", mib)
+	snapshot(t, src, "big")
+	return src
 }
 
 // stallSource makes a filesystem of random data, with one snapshot, for a
@@ -157,21 +167,15 @@ func bigSource(t *testing.T) string {
 // slowly) at stallLimit take at least 8 s (3 s), while the test stops
 // its sender within a fraction of one.
 func stallSource(t *testing.T) string {
-	return labSource(t, 64, 24, "/dev/urandom")
-}
-
-// labSource makes a filesystem, uncompressed, on a pool of its own, holding
-// mib MiB (guestMiB on the OpenZFS guest) read from device, with one
-// snapshot, @big.
-func labSource(t *testing.T, mib, guestMiB int, device string) string {
 	t.Helper()
 	requireLab(t)
+	mib := 64
 	if lab.target.platform == "openzfs" {
-		mib = guestMiB
+		mib = 24
 	}
 	src := newPoolSize(t, int64(mib+128)<<20) + "/big"
 	zfs(t, "create", "-o", "compression=off", src)
-	machineOf(src).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$2"M "$3" >"$mp/big.bin"; sync`, src, strconv.Itoa(mib), device)
+	machineOf(src).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$2"M /dev/urandom >"$mp/data"; sync`, src, strconv.Itoa(mib))
 	snapshot(t, src, "big")
 	return src
 }
