@@ -240,14 +240,14 @@ func TestCompressorKilledMidStream(t *testing.T) {
 // Remote to remote, so that both the stopped sender and the destination
 // are the tier's.
 func TestStalledSenderIsEndedAndRetried(t *testing.T) {
-	src := stallSource(t)
+	src := bigSource(t)
 	dst := newPoolSize(t, 512<<20) + "/big"
 	// The emulated OpenZFS guest takes seconds to start a healthy send.
 	stall := "2s"
 	if lab.target.platform == "openzfs" {
 		stall = "20s"
 	}
-	r := startZrep(t, nil, "run", "--json", "--retries", "3", "--compress", "zstd", "--buffer", "16M", "--bwlimit", stallLimit, "--stall-timeout", stall, remote(src), remote(dst))
+	r := startZrep(t, nil, "run", "--json", "--retries", "3", "--compress", "zstd", "--buffer", "16M", "--stall-timeout", stall, remote(src), remote(dst))
 	resume := pauseSender(t, src)
 	defer resume()
 	// The paused sender is never resumed: zrep must end it.

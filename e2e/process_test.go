@@ -161,28 +161,6 @@ func bigSource(t *testing.T) string {
 	return src
 }
 
-// stallSource makes a filesystem of random data, with one snapshot, for a
-// stream that is compressed and limited (stallLimit) and must still take
-// seconds: 64 MiB (24 MiB on the emulated guest, where random data comes
-// slowly) at stallLimit take at least 8 s (3 s), while the test stops
-// its sender within a fraction of one.
-func stallSource(t *testing.T) string {
-	t.Helper()
-	requireLab(t)
-	mib := 64
-	if lab.target.platform == "openzfs" {
-		mib = 24
-	}
-	src := newPoolSize(t, int64(mib+128)<<20) + "/big"
-	zfs(t, "create", "-o", "compression=off", src)
-	machineOf(src).script(t, `mp=$(zfs get -H -o value mountpoint "$1"); head -c "$2"M /dev/urandom >"$mp/data"; sync`, src, strconv.Itoa(mib))
-	snapshot(t, src, "big")
-	return src
-}
-
-// stallLimit is the --bwlimit of a stall test's stream (stallSource).
-const stallLimit = "8M"
-
 // withTimeout returns a context for a background command in a test.
 func withTimeout(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)

@@ -429,14 +429,14 @@ func TestServedPull(t *testing.T) {
 // its process group is a request serve allows for the groups it started,
 // and the retry completes.
 func TestServedStalledSenderIsEnded(t *testing.T) {
-	src := stallSource(t)
+	src := bigSource(t)
 	dst := newPoolSize(t, 512<<20) + "/big"
 	stall := "2s"
 	if lab.target.platform == "openzfs" {
 		stall = "20s"
 	}
 	s := serveOn(t, machineOf(src), "--send-only", src)
-	args := append([]string{"run", "--json", "--retries", "3", "--compress", "zstd", "--buffer", "16M", "--bwlimit", stallLimit, "--stall-timeout", stall}, s.zrepFlags()...)
+	args := append([]string{"run", "--json", "--retries", "3", "--compress", "zstd", "--buffer", "16M", "--stall-timeout", stall}, s.zrepFlags()...)
 	r := startZrep(t, nil, append(args, s.remote(src), side(dst))...)
 	resume := pauseSender(t, src)
 	defer resume()
